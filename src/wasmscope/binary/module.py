@@ -375,10 +375,11 @@ class Module:
             return len(cur) != len(snap) or any(a is not b for a, b in zip(cur, snap, strict=True))
         return bool(cur != snap)
 
-    def _encode_section(self, sid: int) -> bytes | None:
+    def _encode_section(self, sid: int, reencode: bool = False) -> bytes | None:
         value = self._items[sid]
         if sid == SectionId.CODE:
-            payload = uleb(len(value)) + b"".join(uleb(b.size) + b.raw() for b in value)
+            bodies = [encode_function_body(*b.decode()) if reencode else b.raw() for b in value]
+            payload = uleb(len(bodies)) + b"".join(uleb(len(b)) + b for b in bodies)
         elif sid == SectionId.DATA_COUNT and SectionId.DATA in self._items:
             payload = uleb(len(self._items[SectionId.DATA]))
         elif value is None:
@@ -387,9 +388,15 @@ class Module:
             payload = S.ENCODERS[sid](value)
         return bytes((sid,)) + uleb(len(payload)) + payload
 
-    def encode(self) -> bytes:
+    def encode(self, *, reencode: bool = False) -> bytes:
         """The module as bytes: untouched sections exactly as read, edited or
-        added ones re-encoded, in the order the spec requires."""
+        added ones re-encoded, in the order the spec requires. ``reencode``
+        writes every known section and body from its decoded form instead
+        (canonical LEB128), which proves the encoder covers everything."""
+        if reencode:
+            for s in self.sections:
+                if s.id != SectionId.CUSTOM:
+                    _SECTION_GETTERS[s.id](self)
         if SectionId.DATA in self._items and self._changed(SectionId.DATA) and self.has_data_count:
             self._decode(SectionId.DATA_COUNT, S.read_data_count, None)
             self._items[SectionId.DATA_COUNT] = len(self._items[SectionId.DATA])
@@ -404,8 +411,8 @@ class Module:
             if s.id != SectionId.CUSTOM:
                 while added and S.SECTION_ORDER[added[0]] < S.SECTION_ORDER[s.id]:
                     out.append(self._encode_section(added.pop(0)) or b"")
-                if self._changed(s.id):
-                    out.append(self._encode_section(s.id) or b"")
+                if reencode or self._changed(s.id):
+                    out.append(self._encode_section(s.id, reencode) or b"")
                     continue
             out.append(data[s.offset : s.end])
         out.extend(self._encode_section(sid) or b"" for sid in added)
