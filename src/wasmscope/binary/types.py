@@ -265,9 +265,9 @@ def read_limits(r: Reader, *, table: bool = False) -> Limits:
     if flags > 0x07 or (table and flags & 0x02):
         raise r.error("malformed limits flags", pos)
     is64 = bool(flags & 0x04)
-    read = r.u64 if is64 else r.u32
-    lo = read()
-    hi = read() if flags & 0x01 else None
+    # Wasm 3.0 reads u64 either way; the 32-bit range is a validation rule.
+    lo = r.u64()
+    hi = r.u64() if flags & 0x01 else None
     return Limits(lo, hi, bool(flags & 0x02), is64)
 
 
