@@ -72,7 +72,7 @@ def mutate(data: bytes, ops: list[tuple[str, int, int]]) -> bytes:
 
 
 @settings(
-    max_examples=400,
+    max_examples=1500,
     deadline=timedelta(seconds=5),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
