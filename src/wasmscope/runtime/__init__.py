@@ -1,0 +1,4 @@
+"""Running guests under wasmtime with limits, and observing them.
+
+This is the only package that imports ``wasmtime``.
+"""
