@@ -255,9 +255,12 @@ def test_function_body_errors() -> None:
     assert _err(b"\x02\xff\xff\xff\xff\x0f\x7f\x02\x7e\x0b", body=True).message == "too many locals"
     # The expression ends before the body does.
     assert _err(b"\x00\x0b\x01", body=True).message == "section size mismatch"
-    # The body ends before the expression, more bytes follow / nothing follows.
-    assert _err(b"\x00\x41\x01\x1a\x0b", end=4, body=True).message == "END opcode expected"
+    # The body ends inside its expression. As the reference decoder reads on,
+    # what follows names the error (spec binary.wast, binary_37/38/39).
+    assert _err(b"\x00\x41\x01\x1a\x05\x00", end=4, body=True).message == "END opcode expected"
+    assert _err(b"\x00\x41\x01\x1a\x0b\x03", end=4, body=True).message == "section size mismatch"
     assert _err(b"\x00\x41\x01\x1a", body=True).message == "unexpected end of section or function"
+    assert _err(b"\x00\x41\x01\x1a\x41", end=4, body=True).message == "END opcode expected"
     assert _err(b"\x05\x00", body=True).message == "unexpected end"
 
 
