@@ -2,8 +2,8 @@
 instruction tuple ``(opcode, *immediates)`` carries it.
 
 Opcodes are ints: a one-byte opcode is its byte; a prefixed one is
-``prefix << 12 | sub`` (``0xFC00A`` is ``memory.copy``, ``0xFD113`` is
-``f64x2.relaxed_nmadd``... read it as "FD 113").
+``prefix << 12 | sub`` (``0xFC00A`` is ``memory.copy``, ``0xFD108`` is
+``f32x4.relaxed_nmadd``... read it as "FD 108").
 """
 
 from __future__ import annotations

@@ -146,6 +146,9 @@ class Module:
     # -- indexing -------------------------------------------------------------
     def _index(self) -> list[Section]:
         r = Reader(self.data, self.offset, self.end)
+        head = self.data[self.offset : min(self.offset + 4, self.end)]
+        if len(head) < 4 and MAGIC.startswith(head):
+            raise DecodeError("unexpected end", self.end)
         if r.remaining < 4 or r.bytes(4) != MAGIC:
             raise DecodeError("magic header not detected", self.offset)
         if r.remaining < 4:

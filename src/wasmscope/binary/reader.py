@@ -160,8 +160,11 @@ class Reader:
         return n
 
     def name(self) -> str:
-        n = self.count()
+        lpos = self.pos
+        n = self.u32()
         pos = self.pos
+        if n > self.end - pos:
+            raise DecodeError("length out of bounds", lpos)
         raw = self.bytes(n)
         try:
             return raw.decode("utf-8")
