@@ -93,7 +93,7 @@ def test_huge_counts_are_refused_before_allocating() -> None:
     header = b"\x00asm\x01\x00\x00\x00"
     # a type section claiming 2**32-1 entries in 5 bytes of payload
     data = header + b"\x01\x05\xff\xff\xff\xff\x0f"
-    with pytest.raises(DecodeError, match="length out of bounds|unexpected end"):
+    with pytest.raises(DecodeError, match=r"length out of bounds|unexpected end"):
         Module(data).decode_all()
     # a function body claiming 2**32-1 local groups
     body = b"\xff\xff\xff\xff\x0f\x0b"

@@ -132,7 +132,7 @@ class Module:
         if self.end > len(self.data) or offset < 0:
             raise DecodeError("unexpected end", len(self.data))
         self._items: dict[int, Any] = {}
-        self._snapshots: dict[int, list[Any] | int | None] = {}
+        self._snapshots: dict[int, Any] = {}
         self.sections: list[Section] = self._index()
 
     @classmethod
@@ -206,7 +206,7 @@ class Module:
             if not r.at_end():
                 raise DecodeError("section size mismatch", r.pos)
         self._items[sid] = value
-        self._snapshots[sid] = list(value) if isinstance(value, list) else value  # type: ignore[arg-type]
+        self._snapshots[sid] = list(value) if isinstance(value, list) else value
         return value
 
     @property

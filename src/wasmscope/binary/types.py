@@ -98,13 +98,13 @@ def read_valtype(r: Reader, *, storage: bool = False) -> ValType:
     b = r.u8()
     if b in _NUM_VEC or b in _ABSTRACT_HEAP:
         return b
-    if b == _REF or b == _REF_NULL:
+    if b in (_REF, _REF_NULL):
         heap = read_heaptype(r)
         nullable = b == _REF_NULL
         if nullable and heap < 0:
             return heap + 0x80
         return RefType(nullable, heap)
-    if storage and (b == I8 or b == I16):
+    if storage and (b in (I8, I16)):
         return b
     raise r.error("malformed value type" if b < 0x60 else "malformed reference type", pos)
 
