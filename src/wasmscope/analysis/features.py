@@ -47,6 +47,7 @@ from wasmscope.binary.types import (
     StructType,
     SubType,
     ValType,
+    valtype_name,
 )
 
 __all__ = [
@@ -137,7 +138,7 @@ class FeatureUse:
 class FeatureReport:
     used: list[FeatureUse] = field(default_factory=list)
     deep: bool = False
-    declared: list[tuple[str, str]] = field(default_factory=list)  # (prefix, our name) from target_features
+    declared: list[tuple[str, str]] = field(default_factory=list)  # (prefix, LLVM's name) from target_features
     instructions: int | None = None  # instructions decoded (deep)
     functions_scanned: int | None = None
     opcode_counts: dict[str, int] = field(default_factory=dict)  # opcode name -> count (deep)
@@ -157,7 +158,7 @@ class FeatureReport:
             "deep": self.deep,
             "used": [u.to_json() for u in self.used],
             "names": self.names,
-            "declared": [{"prefix": p, "name": n} for p, n in self.declared],
+            "declared": [{"prefix": p, "name": declared_name(n), "llvm_name": n} for p, n in self.declared],
             "instructions": self.instructions,
             "functions_scanned": self.functions_scanned,
             "opcode_counts": dict(self.opcode_counts),
@@ -210,14 +211,14 @@ def _subtype_features(t: SubType) -> Iterable[tuple[str, str]]:
             yield "multi-value", "function types with several results"
         for vt in (*comp.params, *comp.results):
             for f in _valtype_features(vt):
-                yield f, "value types in function signatures"
+                yield f, f"{_vt(vt)} in function signatures"
     elif isinstance(comp, StructType):
         for fld in comp.fields:
             for f in _valtype_features(fld.storage):
-                yield f, "struct fields"
+                yield f, f"{_vt(fld.storage)} struct fields"
     else:
         for f in _valtype_features(comp.field.storage):
-            yield f, "array elements"
+            yield f, f"{_vt(comp.field.storage)} array elements"
 
 
 def _expr_ops(expr: Iterable[Instruction] | None) -> Iterable[int]:
@@ -265,7 +266,7 @@ def _structure(m: Module, acc: _Acc) -> None:
             if imp.type.mutable:
                 acc.add("mutable-globals", S, f"imports mutable global {imp.module}.{imp.name}")
             for f in _valtype_features(imp.type.valtype):
-                acc.add(f, S, "global types")
+                acc.add(f, S, f"imported {_vt(imp.type.valtype)} global")
         if imp.kind == ExternKind.TAG:
             acc.add("exceptions", S, f"imports tag {imp.module}.{imp.name}")
     n_imported_globals = len(m.imported(ExternKind.GLOBAL))
@@ -277,7 +278,7 @@ def _structure(m: Module, acc: _Acc) -> None:
             acc.add("exceptions", S, f"exports tag {exp.name!r}")
     for i, g in enumerate(m.globals):
         for f in _valtype_features(g.type.valtype):
-            acc.add(f, S, "global types")
+            acc.add(f, S, f"{_vt(g.type.valtype)} global")
         if any(op in _EXTENDED_CONST_OPS for op in _expr_ops(g.init)):
             acc.add("extended-const", S, f"global {n_imported_globals + i} initialiser uses arithmetic")
     # segments
@@ -307,8 +308,6 @@ def _structure(m: Module, acc: _Acc) -> None:
 
 
 def _vt(vt: ValType) -> str:
-    from wasmscope.binary.types import valtype_name
-
     return valtype_name(vt)
 
 
@@ -362,7 +361,7 @@ def module_features(
     """Features of ``m`` from its structure, plus its instructions if ``deep``."""
     acc = _Acc()
     _structure(m, acc)
-    report = FeatureReport(deep=deep, declared=[(p, declared_name(n)) for p, n in declared])
+    report = FeatureReport(deep=deep, declared=list(declared))
     if deep:
         counts, extra = scan_instructions(m, progress)
         # Constant expressions outside the code section count for features too.
@@ -385,8 +384,8 @@ def module_features(
             top = sorted(
                 ((c, op) for op, c in all_ops.items() if opcodes.FEATURES.get(op) == feat), reverse=True
             )[:3]
-            shown = ", ".join(f"{opcodes.NAMES.get(op, hex(op))} x{c}" for c, op in top)
-            acc.add(feat, "instructions", f"{n} instruction(s): {shown}", n)
+            shown = ", ".join(f"{opcodes.NAMES.get(op, hex(op))} x{c:,}" for c, op in top)
+            acc.add(feat, "instructions", f"{n:,} instruction(s): {shown}", n)
         for feat in sorted(extra):
             acc.add(feat, "instructions", "locals or block types")
         report.instructions = sum(counts.values())

@@ -131,7 +131,7 @@ def infer_toolchain(facts: ToolchainFacts) -> Toolchain:
 
     # -- producers ------------------------------------------------------------
     for name, version in producers.get("language", ()):
-        languages.append(language_name(name) + (f" {version}" if version and name == "Go" else ""))
+        languages.append(f"{language_name(name)} {version}".strip())
         if name == "Rust":
             s.add("Rust", 6, "producers: language Rust")
         elif name == "Go":

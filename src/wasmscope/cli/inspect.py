@@ -519,7 +519,7 @@ def _render_component(r: InspectReport, style: Style, details: bool, top: int, l
         style,
         "contains",
         f"{_plural(len(info.core_modules), 'core module')}, {_plural(info.components, 'nested component')}; "
-        + ", ".join(f"{n} {k}" for k, n in info.section_counts.items() if k not in ("core module", "component")),
+        + ", ".join(f"{fmt_int(n)} {k}" for k, n in info.section_counts.items() if k not in ("core module", "component")),
     )
     _render_sections(r, style, lines, aggregate=not details)
     _render_capabilities(r, style, lines)
