@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,8 @@ def test_componentize_py_by_core_module_names(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_real_componentize_py_component(tmp_path: Path) -> None:
-    exe = shutil.which("componentize-py")
+    beside = Path(sys.executable).parent / "componentize-py"  # a virtualenv's, when not on PATH
+    exe = str(beside) if beside.exists() else shutil.which("componentize-py")
     if exe is None:
         pytest.skip("componentize-py is not installed (pip install componentize-py)")
     (tmp_path / "wit").mkdir()

@@ -166,11 +166,13 @@ def test_component_text_report(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "WebAssembly module" in capsys.readouterr().out  # the core module's own report follows
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.binary(max_size=80))
-def test_no_traceback_whatever_the_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[str], tail: bytes) -> None:
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from([b"\x00asm\x01\x00\x00\x00", b"\x00asm\x0d\x00\x01\x00", b""]), st.binary(max_size=80))
+def test_no_traceback_whatever_the_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], preamble: bytes, tail: bytes
+) -> None:
     path = tmp_path / "fuzz.wasm"
-    path.write_bytes(b"\x00asm\x01\x00\x00\x00" + tail)
+    path.write_bytes(preamble + tail)
     code = main(["inspect", "--deep", "--json", str(path)])
     captured = capsys.readouterr()
     assert code in (0, 1), captured.err
@@ -181,13 +183,18 @@ def test_no_traceback_whatever_the_bytes(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_mutated_module_never_tracebacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    base = wat(
+    module = wat(
         '(module (import "env" "g" (global (mut i32))) (memory 1) (data (i32.const 0) "hi") '
         '(func $a (export "a") (param i32) (result i32) local.get 0 i32.const 1 i32.add) (func $b))',
         tmp_path,
     )
+    component = wat(
+        '(component (import "wasi:cli/exit@0.2.0" (instance)) (core module $m (memory 1) (func $f (export "f"))))',
+        tmp_path,
+        "c",
+    )
     path = tmp_path / "mut.wasm"
-    for i in range(8, len(base)):
+    for i, base in [(i, b) for b in (module, component) for i in range(8, len(b))]:
         for b in (0x00, 0x7F, 0xFF):
             path.write_bytes(base[:i] + bytes((b,)) + base[i + 1 :])
             code = main(["inspect", "--deep", str(path)])
