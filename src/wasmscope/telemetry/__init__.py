@@ -1,0 +1,61 @@
+"""Every signal out through OpenTelemetry: spans, metrics and logs of invocations.
+
+::
+
+    from wasmscope.telemetry import Telemetry
+
+    with Telemetry.from_options(otlp="http://127.0.0.1:4318") as tel:
+        trace_id = tel.record_invocation(record, parent=traceparent_or_none)
+
+Modules: :mod:`.semconv` (every attribute and metric name, once), :mod:`.mapping`
+(record -> attributes, pure), :mod:`.otel` (the SDK: providers, resource, trace
+context), :mod:`.exporters` (console, JSONL, OTLP/HTTP, failure guard),
+:mod:`.pipeline` (:class:`Telemetry`), :mod:`.stats`.
+
+Importing this package loads no OpenTelemetry module; :meth:`Telemetry.from_options`
+does, and raises :class:`~wasmscope.errors.UsageError` when the ``otel`` extra
+(``pip install 'wasmscope[otel]'``) is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from wasmscope.telemetry import semconv
+from wasmscope.telemetry.stats import TelemetryStats
+
+if TYPE_CHECKING:
+    from wasmscope.telemetry.otel import InMemory, context_from_traceparent, traceparent
+    from wasmscope.telemetry.pipeline import SpanNode, Telemetry
+
+__all__ = [
+    "InMemory",
+    "SpanNode",
+    "Telemetry",
+    "TelemetryStats",
+    "context_from_traceparent",
+    "semconv",
+    "traceparent",
+]
+
+_LAZY = {
+    "Telemetry": "wasmscope.telemetry.pipeline",
+    "InMemory": "wasmscope.telemetry.otel",
+    "SpanNode": "wasmscope.telemetry.pipeline",
+    "context_from_traceparent": "wasmscope.telemetry.otel",
+    "traceparent": "wasmscope.telemetry.otel",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

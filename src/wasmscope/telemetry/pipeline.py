@@ -1,0 +1,283 @@
+"""``Telemetry``: one object that turns invocation records into spans, metrics and logs.
+
+::
+
+    from wasmscope.telemetry import Telemetry
+
+    with Telemetry.from_options(otlp="http://127.0.0.1:4318", jsonl="run.jsonl") as tel:
+        trace_id = tel.record_invocation(record)            # never raises for export failures
+    tel.stats.failed()                                        # items that could not be exported
+
+Exports run on the SDK's background threads (OTLP, JSONL) or inline (console,
+in-memory); a dead receiver costs at most the OTLP timeout at ``shutdown``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any
+
+from wasmscope.errors import UsageError
+from wasmscope.telemetry import semconv as sc
+from wasmscope.telemetry.stats import ExportCounter, TelemetryStats
+
+if TYPE_CHECKING:
+    from wasmscope.runtime.record import InvocationRecord
+    from wasmscope.telemetry.otel import InMemory, OtelSdk
+
+__all__ = ["DEFAULT_MAX_LOG_BYTES", "DEFAULT_MAX_LOG_LINES", "SpanNode", "Telemetry"]
+
+log = logging.getLogger("wasmscope.telemetry")
+
+DEFAULT_MAX_LOG_LINES = 1000  # per stream and invocation
+DEFAULT_MAX_LOG_BYTES = 64 * 1024  # per stream and invocation
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0  # seconds
+
+_LIVE: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+_ATEXIT_LOCK = threading.Lock()
+_ATEXIT_DONE = False
+
+
+@dataclass(slots=True)
+class SpanNode:
+    """A span to emit under an invocation, with its own children (e.g. one guest
+    function call from the profiler). Times are unix epoch nanoseconds."""
+
+    name: str
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, Any] | None = None
+    children: Sequence[SpanNode] = ()
+    error: str | None = None  # status ERROR with this description
+
+
+
+def _shutdown_all() -> None:
+    for tel in list(_LIVE):
+        tel.shutdown(timeout=DEFAULT_SHUTDOWN_TIMEOUT)
+
+
+class Telemetry:
+    """Spans, metrics and logs for invocation records, through OpenTelemetry.
+
+    Build it with :meth:`from_options`. Thread-safe. Telemetry failures are
+    counted in :attr:`stats` and logged on the ``wasmscope.telemetry`` logger
+    (once per burst), never raised. Shut down explicitly (or use ``with``); an
+    ``atexit`` hook shuts down what is left at interpreter exit.
+
+    With ``fork``-based worker processes, build one ``Telemetry`` per worker after
+    the fork: each gets its own ``service.instance.id``, which keeps the workers'
+    cumulative metrics apart in the backend.
+    """
+
+    def __init__(
+        self,
+        sdk: OtelSdk,
+        counter: ExportCounter,
+        *,
+        trigger: str = sc.TRIGGER_OTHER,
+        max_log_lines: int = DEFAULT_MAX_LOG_LINES,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+    ) -> None:
+        self._sdk = sdk
+        self._counter = counter
+        self.trigger = trigger
+        self.max_log_lines = max_log_lines
+        self.max_log_bytes = max_log_bytes
+        self._lock = threading.Lock()
+        self._closed = False
+        self._bad_parent_logged = False
+        _LIVE.add(self)
+        global _ATEXIT_DONE
+        with _ATEXIT_LOCK:
+            if not _ATEXIT_DONE:
+                atexit.register(_shutdown_all)
+                _ATEXIT_DONE = True
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        console: bool | IO[str] = False,
+        jsonl: str | os.PathLike[str] | IO[str] | None = None,
+        otlp: str | bool | None = None,
+        in_memory: bool = False,
+        service_name: str | None = None,
+        trigger: str = sc.TRIGGER_OTHER,
+        otlp_timeout: float | None = None,
+        otlp_headers: dict[str, str] | None = None,
+        metric_readers: Iterable[Any] = (),
+        metric_interval: float | None = None,
+        max_log_lines: int = DEFAULT_MAX_LOG_LINES,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+    ) -> Telemetry:
+        """Build the pipeline.
+
+        - ``console``: human-readable lines on stderr (or on the given text stream).
+        - ``jsonl``: a path (appended to) or a text stream; one JSON object per line.
+        - ``otlp``: a base URL (``http://127.0.0.1:4318``; ``/v1/traces`` etc. are
+          appended), or ``True`` to take the endpoint from ``OTEL_EXPORTER_OTLP_ENDPOINT``
+          / ``OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`` (default ``http://localhost:4318``).
+          Headers, compression and certificates come from the standard
+          ``OTEL_EXPORTER_OTLP_*`` variables; the timeout is ``otlp_timeout``, else
+          ``OTEL_EXPORTER_OTLP_TIMEOUT`` when set, else 3 s.
+        - ``in_memory``: keep everything in memory (:attr:`memory`), for tests.
+        - ``service_name``: ``service.name``; default "wasmscope" unless
+          ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` set one.
+        - ``trigger``: ``faas.trigger`` ("other" for run, "http" for serve).
+        - ``metric_readers``: extra OpenTelemetry ``MetricReader`` objects (e.g. a
+          Prometheus reader); ``metric_interval``: seconds between periodic metric
+          exports (default ``OTEL_METRIC_EXPORT_INTERVAL``, 60 s); metrics are also
+          exported at :meth:`force_flush` and :meth:`shutdown`.
+        - ``max_log_lines`` / ``max_log_bytes``: bounds on guest output log records,
+          per stream and invocation; past them one "truncated" record is emitted.
+
+        Raises :class:`UsageError` when the ``otel`` extra is not installed.
+        """
+        from wasmscope.telemetry import otel
+
+        if max_log_lines < 0 or max_log_bytes < 0:
+            raise UsageError("max_log_lines and max_log_bytes must be >= 0")
+        if otlp_timeout is not None and otlp_timeout <= 0:
+            raise UsageError("otlp_timeout must be > 0 seconds")
+        if isinstance(otlp, str) and not otlp.startswith(("http://", "https://")):
+            raise UsageError(f"--otlp expects an http:// or https:// URL, not {otlp!r}")
+        otel.require(otlp=bool(otlp))
+        counter = ExportCounter()
+        try:
+            sdk = otel.OtelSdk(
+                counter=counter,
+                resource=otel.make_resource(service_name),
+                console=console,
+                jsonl=jsonl,
+                otlp=otlp,
+                otlp_timeout=otlp_timeout,
+                otlp_headers=otlp_headers,
+                in_memory=in_memory,
+                metric_readers=metric_readers,
+                metric_interval=metric_interval,
+            )
+        except OSError as exc:  # the JSONL file cannot be opened
+            raise UsageError(f"cannot open the telemetry output: {exc}") from exc
+        return cls(sdk, counter, trigger=trigger, max_log_lines=max_log_lines, max_log_bytes=max_log_bytes)
+
+    # --- recording -----------------------------------------------------------------------
+    def record_invocation(
+        self,
+        record: InvocationRecord,
+        parent: str | None = None,
+        *,
+        tracestate: str | None = None,
+        spans: Sequence[SpanNode] = (),
+    ) -> str:
+        """Emit one invocation: its span (children per phase), metrics and guest
+        output logs. ``parent`` is a W3C ``traceparent`` (an invalid one starts a new
+        trace); ``spans`` are extra child spans (under ``execute`` when there is one).
+        Returns the trace id (32 hex digits). Never raises for telemetry failures;
+        after :meth:`shutdown` it records nothing and returns the would-be trace id
+        of the parent (or "")."""
+        from wasmscope.telemetry import otel
+
+        ctx = otel.context_from_traceparent(parent, tracestate) if parent else None
+        if parent and ctx is None and not self._bad_parent_logged:
+            self._bad_parent_logged = True
+            log.warning("telemetry: ignoring an invalid traceparent %r (a new trace is started)", parent)
+        if self._closed:
+            return _trace_id_of(parent) if ctx is not None else ""
+        try:
+            return self._sdk.emit(
+                record,
+                parent=ctx,
+                trigger=self.trigger,
+                spans=spans,
+                max_log_lines=self.max_log_lines,
+                max_log_bytes=self.max_log_bytes,
+            )
+        except Exception as exc:  # a bug or a bad record must not fail the run
+            self._counter.fail("pipeline", "spans", 1, f"{type(exc).__name__}: {exc}")
+            log.warning("telemetry: could not record invocation %s: %s", record.invocation_id, exc, exc_info=True)
+            return _trace_id_of(parent) if ctx is not None else ""
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def force_flush(self, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> bool:
+        """Export everything pending (metrics included); wait at most ``timeout``
+        seconds. True when every exporter finished in time (failed exports still
+        count as finished: see :attr:`stats`)."""
+        if self._closed:
+            return True
+        return self._sdk.force_flush(timeout)
+
+    def shutdown(self, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> bool:
+        """Flush and close every exporter, waiting at most ``timeout`` seconds
+        (signals shut down in parallel). Idempotent. Logs one summary line when
+        items could not be exported."""
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+        _LIVE.discard(self)
+        done = self._sdk.shutdown(timeout)
+        for dest in self._sdk.destinations:
+            if dest.lost:
+                log.warning(
+                    "telemetry: %d items could not be exported to %s %s",
+                    dest.lost, dest.name, dest.target,
+                )  # fmt: skip
+        if not done:
+            log.warning("telemetry: shutdown did not finish within %.1f s; pending items dropped", timeout)
+        return done
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Telemetry:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+    # --- views ---------------------------------------------------------------------------
+    @property
+    def stats(self) -> TelemetryStats:
+        """Exported and failed item counts per exporter and signal."""
+        return self._counter.snapshot()
+
+    @property
+    def memory(self) -> InMemory:
+        """The in-memory exporters (``in_memory=True`` only)."""
+        if self._sdk.memory is None:
+            raise UsageError("this Telemetry was built without in_memory=True")
+        return self._sdk.memory
+
+    @property
+    def tracer(self) -> Any:
+        """The OpenTelemetry tracer, for callers that add their own spans (serve's
+        HTTP server span). Pass ``otel.traceparent(span)`` as ``parent``."""
+        return self._sdk.tracer
+
+    @property
+    def meter(self) -> Any:
+        """The OpenTelemetry meter (same provider as the invocation metrics)."""
+        return self._sdk.meter
+
+    @property
+    def resource_attributes(self) -> dict[str, Any]:
+        return dict(self._sdk.resource.attributes)
+
+
+def _trace_id_of(traceparent: str | None) -> str:
+    parts = (traceparent or "").strip().split("-")
+    return parts[1] if len(parts) >= 4 and len(parts[1]) == 32 else ""
