@@ -286,10 +286,10 @@ def _render_sections(r: InspectReport, style: Style, lines: list[str], aggregate
 
 
 def _render_capabilities(r: InspectReport, style: Style, lines: list[str]) -> None:
-    from wasmscope.cli.render import Column, Table, shorten
+    from wasmscope.cli.render import Column, Table, fmt_int, shorten
 
     n = len(r.imports)
-    _heading(lines, style, f"Capabilities ({n} import{'s' if n != 1 else ''})")
+    _heading(lines, style, f"Capabilities ({fmt_int(n)} import{'s' if n != 1 else ''})")
     if not r.capabilities:
         lines.append("  none: the module imports nothing, it can only compute")
         return
@@ -309,28 +309,28 @@ def _render_capabilities(r: InspectReport, style: Style, lines: list[str]) -> No
 
 
 def _render_imports(r: InspectReport, style: Style, lines: list[str], details: bool) -> None:
-    from wasmscope.cli.render import Column, Table
+    from wasmscope.cli.render import Column, Table, fmt_int
 
     if not r.imports:
         return
     shown = r.imports if details else r.imports[:IMPORTS_SHOWN]
     more = len(r.imports) - len(shown)
-    _heading(lines, style, f"Imports ({len(r.imports)})" + (f", first {len(shown)}" if more else ""))
+    _heading(lines, style, f"Imports ({fmt_int(len(r.imports))})" + (f", first {len(shown)}" if more else ""))
     t = Table([Column("module"), Column("name", max_width=NAME_WIDTH), Column("kind"), Column("type", max_width=NAME_WIDTH), Column("capability")])
     for i in shown:
         t.add(i.module, i.name, i.kind, i.type, i.capability)
     lines.extend(t.render(style))
     if more:
-        lines.append(style.dim(f"  ... {more} more (--section-details or --json lists them all)"))
+        lines.append(style.dim(f"  ... {fmt_int(more)} more (--section-details or --json lists them all)"))
 
 
 def _render_exports(r: InspectReport, style: Style, lines: list[str], details: bool) -> None:
-    from wasmscope.cli.render import Column, Table
+    from wasmscope.cli.render import Column, Table, fmt_int
 
     n = len(r.exports)
     shown = r.exports if details else r.exports[:EXPORTS_SHOWN]
     more = n - len(shown)
-    _heading(lines, style, f"Exports ({n})" + (f", first {len(shown)}" if more else ""))
+    _heading(lines, style, f"Exports ({fmt_int(n)})" + (f", first {len(shown)}" if more else ""))
     if not n:
         lines.append("  none")
         return
@@ -340,7 +340,7 @@ def _render_exports(r: InspectReport, style: Style, lines: list[str], details: b
         t.add(e.name, e.kind, e.index, e.type + target)
     lines.extend(t.render(style))
     if more:
-        lines.append(style.dim(f"  ... {more} more (--section-details or --json lists them all)"))
+        lines.append(style.dim(f"  ... {fmt_int(more)} more (--section-details or --json lists them all)"))
 
 
 def _render_storage(r: InspectReport, style: Style, lines: list[str], details: bool) -> None:
@@ -369,7 +369,10 @@ def _render_storage(r: InspectReport, style: Style, lines: list[str], details: b
     n_mut = sum(1 for x in g if x.mutable)
     n_exp = sum(1 for x in g if x.exported_as)
     lines.append("")
-    lines.append(f"  globals: {len(g)} ({n_imp} imported, {n_mut} mutable, {n_exp} exported)" + (f"; tags: {r.tags}" if r.tags else ""))
+    lines.append(
+        f"  globals: {fmt_int(len(g))} ({fmt_int(n_imp)} imported, {fmt_int(n_mut)} mutable, {fmt_int(n_exp)} exported)"
+        + (f"; tags: {r.tags}" if r.tags else "")
+    )
     if g and (details or len(g) <= 8):
         t = Table([Column("global", ">"), Column("type"), Column("init / import", max_width=NAME_WIDTH), Column("name / exported as", max_width=NAME_WIDTH)])
         for x in g:
