@@ -81,8 +81,8 @@ def _version() -> str:
 def make_resource(service_name: str | None = None) -> Resource:
     """The SDK's resource (``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME`` and the
     ``telemetry.sdk.*`` defaults), with ``service.name`` "wasmscope" unless the
-    environment names one; an explicit ``service_name`` wins over both. Adds a
-    ``service.instance.id`` (one per call: make one per worker process) and
+    environment names one; an explicit ``service_name`` wins over both. Sets a new
+    ``service.instance.id`` per call (make one per worker process) and
     ``telemetry.distro.*``."""
     from opentelemetry.sdk.resources import Resource
 
@@ -92,7 +92,10 @@ def make_resource(service_name: str | None = None) -> Resource:
         attrs[sc.SERVICE_NAME] = sc.SERVICE_NAME_DEFAULT
     if service_name:
         attrs[sc.SERVICE_NAME] = service_name
-    attrs.setdefault(sc.SERVICE_INSTANCE_ID, str(uuid.uuid4()))
+    # The SDK's default instance id is fixed at import, so forked workers would share
+    # it: a fresh one per pipeline, unless OTEL_RESOURCE_ATTRIBUTES gives one.
+    if f"{sc.SERVICE_INSTANCE_ID}=" not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+        attrs[sc.SERVICE_INSTANCE_ID] = str(uuid.uuid4())
     attrs.setdefault(sc.TELEMETRY_DISTRO_NAME, "wasmscope")
     attrs.setdefault(sc.TELEMETRY_DISTRO_VERSION, _version())
     return Resource(attrs, env.schema_url)

@@ -274,6 +274,11 @@ class Telemetry:
         return self._sdk.meter
 
     @property
+    def destinations(self) -> dict[str, str]:
+        """``{exporter: target}``, e.g. ``{"otlp": "http://127.0.0.1:4318/v1/traces"}``."""
+        return {d.name: d.target for d in self._sdk.destinations}
+
+    @property
     def resource_attributes(self) -> dict[str, Any]:
         return dict(self._sdk.resource.attributes)
 
