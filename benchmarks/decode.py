@@ -65,7 +65,7 @@ def _native_decode(exe: str, path: Path) -> float | None:
 
 
 def _inspect_cost(path: Path) -> float:
-    from wasmscope.analysis.report import build_report  # type: ignore[attr-defined]
+    from wasmscope.analysis.report import build_report
 
     t0 = time.perf_counter()
     build_report(Module(path.read_bytes()))

@@ -666,7 +666,10 @@ def _module_report(
 
     # features, sizes
     report.features = module_features(m, deep=deep, declared=declared, progress=progress)
-    report.top_functions = top_functions(m, names.functions, top)
+    # Like twiggy: without a name section, an export names its function.
+    fnames = {e.index: e.name for e in m.exports if e.kind == ExternKind.FUNC}
+    fnames.update(names.functions)
+    report.top_functions = top_functions(m, fnames, top)
     report.warnings = warnings
     return report
 
