@@ -10,19 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from tests.telemetry.otlp_stub import OtlpStub, closed_port, start_stub
 from tests.telemetry.records import make_record
 from wasmscope.runtime.record import Outcome
 from wasmscope.telemetry import Telemetry
-
-pytest.importorskip("opentelemetry.sdk")
-
-from opentelemetry.sdk.trace import ReadableSpan  # noqa: E402
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult  # noqa: E402
-
-from wasmscope.telemetry.exporters import Destination, GuardedSpanExporter  # noqa: E402
-from wasmscope.telemetry.stats import ExportCounter  # noqa: E402
+from wasmscope.telemetry.exporters import Destination, GuardedSpanExporter
+from wasmscope.telemetry.stats import ExportCounter
 
 
 @pytest.fixture
