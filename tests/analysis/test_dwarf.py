@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -450,14 +449,8 @@ def _corpus_module(name: str) -> Path:
 def test_real_module_rows_and_lookups(name: str) -> None:
     path = _corpus_module(name)
     module = Module.from_file(path)
-    best = float("inf")
-    table = None
-    for _ in range(3):
-        t0 = time.perf_counter()
-        table = LineTable.from_module(module)
-        best = min(best, time.perf_counter() - t0)
+    table = LineTable.from_module(module)
     assert table is not None
-    assert best < 2.0, f"building the line table of {name} took {best:.2f} s"
     expected = _dwarfdump_rows(path)
     ours = _our_rows(table)
     assert len(ours) == len(expected) > 20_000
