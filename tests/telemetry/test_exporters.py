@@ -235,3 +235,27 @@ def test_otlp_sends_spans_logs_metrics_with_env_headers(
     assert metrics["faas.errors"].sum.data_points[0].as_int == 1
     assert metrics["faas.invoke_duration"].histogram.data_points[0].count == 1
     assert metrics["faas.invoke_duration"].unit == "s"
+
+
+def test_one_metric_reader_per_temporality(
+    stub: OtlpStub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+    out = tmp_path / "t.jsonl"
+    with Telemetry.from_options(otlp=stub.url, jsonl=out, console=io.StringIO()) as t:
+        t.record_invocation(make_record())
+        t.force_flush()
+        t.record_invocation(make_record(invocation_id="inv-2"))
+    jsonl = [r for r in read_jsonl(out) if r["name"] == "faas.invocations"]
+    assert [r["value"] for r in jsonl] == [1, 2]
+    assert {r["temporality"] for r in jsonl} == {"cumulative"}
+    sums = [
+        m.sum
+        for req in stub.of("/v1/metrics")
+        for rm in req.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "faas.invocations"
+    ]
+    assert [s.data_points[0].as_int for s in sums] == [1, 1]
+    assert {s.aggregation_temporality for s in sums} == {1}  # DELTA

@@ -51,6 +51,7 @@ __all__ = [
     "ConsoleMetricExporter",
     "ConsoleSpanExporter",
     "Destination",
+    "FanOutMetricExporter",
     "GuardedLogExporter",
     "GuardedMetricExporter",
     "GuardedSpanExporter",
@@ -306,6 +307,27 @@ class ConsoleMetricExporter(MetricExporter):
 
 
 # --- JSON lines ---------------------------------------------------------------------
+_RESOURCE_JSON: dict[int, tuple[dict[str, Any], str]] = {}
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _dumps_line(obj: dict[str, Any]) -> str:
+    """``obj`` as one JSON line; the (shared, cached) resource is serialized once per
+    resource, not once per line, and goes last."""
+    resource = obj.get("resource")
+    if not resource:
+        return _dumps(obj) + "\n"
+    cached = _RESOURCE_JSON.get(id(resource))
+    if cached is None or cached[0] is not resource:
+        cached = (resource, _dumps(resource))
+        _RESOURCE_JSON[id(resource)] = cached
+    rest = {k: v for k, v in obj.items() if k != "resource"}
+    return _dumps(rest)[:-1] + ',"resource":' + cached[1] + "}\n"
+
+
 class JsonlWriter:
     """One file (or text stream) shared by the three JSONL exporters.
 
@@ -332,9 +354,7 @@ class JsonlWriter:
     def write(self, objects: Sequence[dict[str, Any]]) -> None:
         if not objects:
             return
-        text = "".join(
-            json.dumps(o, separators=(",", ":"), ensure_ascii=False, default=str) + "\n" for o in objects
-        )
+        text = "".join(_dumps_line(o) for o in objects)
         with self._lock:
             if self._stream is None:
                 raise ValueError(f"JSONL file {self.name} is closed")
@@ -620,3 +640,49 @@ class GuardedMetricExporter(MetricExporter):
             self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
         except Exception as exc:
             log.debug("telemetry: %s metric exporter shutdown failed: %s", self._dest.name, exc)
+
+
+class FanOutMetricExporter(MetricExporter):
+    """One periodic reader for several (guarded) metric exporters of the same
+    temporality: every reader aggregates each measurement again, so one reader
+    instead of one per exporter keeps the cost per invocation flat."""
+
+    def __init__(self, exporters: Sequence[MetricExporter]) -> None:
+        first = exporters[0]
+        super().__init__(
+            preferred_temporality=getattr(first, "_preferred_temporality", None),
+            preferred_aggregation=getattr(first, "_preferred_aggregation", None),
+        )
+        self.exporters = list(exporters)
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        ok = True
+        for exporter in self.exporters:
+            try:
+                result = exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+            except Exception:
+                result = MetricExportResult.FAILURE
+            ok = ok and result is MetricExportResult.SUCCESS
+        return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return all([e.force_flush(timeout_millis) for e in self.exporters])
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        for exporter in self.exporters:
+            try:
+                exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+            except Exception as exc:
+                log.debug("telemetry: metric exporter shutdown failed: %s", exc)
+
+
+def temporality_key(exporter: MetricExporter) -> tuple[str, ...]:
+    """Instrument types for which ``exporter`` wants other than cumulative temporality."""
+    from opentelemetry.sdk.metrics.export import AggregationTemporality
+
+    preferred = getattr(exporter, "_preferred_temporality", None) or {}
+    return tuple(
+        sorted(t.__name__ for t, v in preferred.items() if v is not AggregationTemporality.CUMULATIVE)
+    )

@@ -223,6 +223,7 @@ class OtelSdk:
         self._lp = LoggerProvider(resource=resource, shutdown_on_exit=False)
         readers: list[MetricReader] = list(metric_readers)
         interval_ms = metric_interval * 1000 if metric_interval is not None else None
+        metric_exporters: list[ex.GuardedMetricExporter] = []
 
         def add(name: str, target: str, span: Any, log: Any, metric: Any, batch: bool) -> None:
             dest = ex.Destination(name, target, counter)
@@ -232,11 +233,7 @@ class OtelSdk:
             self._tp.add_span_processor(span_proc(ex.GuardedSpanExporter(span, dest)))
             self._lp.add_log_record_processor(log_proc(ex.GuardedLogExporter(log, dest)))
             if metric is not None:
-                readers.append(
-                    PeriodicExportingMetricReader(
-                        ex.GuardedMetricExporter(metric, dest), export_interval_millis=interval_ms
-                    )
-                )
+                metric_exporters.append(ex.GuardedMetricExporter(metric, dest))
 
         if in_memory:
             from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
@@ -274,6 +271,15 @@ class OtelSdk:
             target = getattr(span_x, "_endpoint", None) or endpoint or "OTEL_EXPORTER_OTLP_ENDPOINT"
             add("otlp", str(target), span_x, log_x, metric_x, batch=True)
 
+        groups: dict[tuple[str, ...], list[ex.GuardedMetricExporter]] = {}
+        for m in metric_exporters:
+            groups.setdefault(ex.temporality_key(m.inner), []).append(m)
+        for group in groups.values():
+            readers.append(
+                PeriodicExportingMetricReader(
+                    ex.FanOutMetricExporter(group), export_interval_millis=interval_ms
+                )
+            )
         self._mp = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
         self.tracer = self._tp.get_tracer(sc.INSTRUMENTATION_SCOPE, _version())
         self.meter = self._mp.get_meter(sc.INSTRUMENTATION_SCOPE, _version())
