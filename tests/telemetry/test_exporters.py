@@ -246,7 +246,7 @@ def test_one_metric_reader_per_temporality(
         t.record_invocation(make_record())
         t.force_flush()
         t.record_invocation(make_record(invocation_id="inv-2"))
-    jsonl = [r for r in read_jsonl(out) if r["name"] == "faas.invocations"]
+    jsonl = [r for r in read_jsonl(out) if r.get("name") == "faas.invocations"]
     assert [r["value"] for r in jsonl] == [1, 2]
     assert {r["temporality"] for r in jsonl} == {"cumulative"}
     sums = [
