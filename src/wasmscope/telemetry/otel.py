@@ -268,7 +268,8 @@ class OtelSdk:
             if timeout is None and not any(os.environ.get(v) for v in _OTLP_TIMEOUT_VARS):
                 timeout = DEFAULT_OTLP_TIMEOUT
             span_x, log_x, metric_x = ex.otlp_exporters(endpoint, timeout=timeout, headers=otlp_headers)
-            target = getattr(span_x, "_endpoint", None) or endpoint or "OTEL_EXPORTER_OTLP_ENDPOINT"
+            resolved = str(getattr(span_x, "_endpoint", "") or "").removesuffix("/v1/traces")
+            target = endpoint or resolved or "OTEL_EXPORTER_OTLP_ENDPOINT"
             add("otlp", str(target), span_x, log_x, metric_x, batch=True)
 
         groups: dict[tuple[str, ...], list[ex.GuardedMetricExporter]] = {}

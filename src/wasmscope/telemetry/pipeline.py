@@ -275,7 +275,7 @@ class Telemetry:
 
     @property
     def destinations(self) -> dict[str, str]:
-        """``{exporter: target}``, e.g. ``{"otlp": "http://127.0.0.1:4318/v1/traces"}``."""
+        """``{exporter: target}``, e.g. ``{"otlp": "http://127.0.0.1:4318", "jsonl": "t.jsonl"}``."""
         return {d.name: d.target for d in self._sdk.destinations}
 
     @property
