@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -259,3 +261,21 @@ def test_one_metric_reader_per_temporality(
     ]
     assert [s.data_points[0].as_int for s in sums] == [1, 1]
     assert {s.aggregation_temporality for s in sums} == {1}  # DELTA
+
+
+def test_interpreter_exit_flushes_without_an_explicit_shutdown(tmp_path: Path) -> None:
+    out = tmp_path / "t.jsonl"
+    code = (
+        "import sys\n"
+        "from tests.telemetry.records import make_record\n"
+        "from wasmscope.telemetry import Telemetry\n"
+        f"t = Telemetry.from_options(jsonl={str(out)!r}, otlp='http://127.0.0.1:{closed_port()}')\n"
+        "t.record_invocation(make_record())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sum(r["signal"] == "span" for r in read_jsonl(out)) == 5
+    assert "could not export" in proc.stderr  # logged once, on stderr by default
+    assert proc.stderr.count("could not export") == 1

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -433,6 +434,9 @@ _SDK_EXPORTER_LOGGERS = (
 )
 
 
+_ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")\]]+")
+
+
 class _SdkExporterLogFilter(logging.Filter):
     """Turns the OTLP exporters' own warnings (one per retry, per batch) into DEBUG
     records on ``wasmscope.telemetry.sdk``, remembering the last one: the guard
@@ -441,6 +445,7 @@ class _SdkExporterLogFilter(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.last_message: str | None = None
+        self.last_cause: str | None = None
         self._debug = logging.getLogger("wasmscope.telemetry.sdk")
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -451,6 +456,9 @@ class _SdkExporterLogFilter(logging.Filter):
         except Exception:  # a bad format string must not break logging
             message = str(record.msg)
         self.last_message = message
+        if message.startswith("Transient error"):  # names the cause (connection refused, 503...)
+            errno = _ERRNO.search(message)
+            self.last_cause = errno.group(0) if errno else message.split(" retrying in ")[0].rstrip(",")
         self._debug.debug("%s: %s", record.name, message)
         return False
 
@@ -527,7 +535,7 @@ class Destination:
             log.info("telemetry: export to %s %s works again (%d items lost meanwhile)", self.name, self.target, lost)
 
     def fail(self, signal: str, n: int, error: BaseException | None = None) -> None:
-        reason = f"{type(error).__name__}: {error}" if error is not None else (_SDK_FILTER.last_message or "export failed")
+        reason = f"{type(error).__name__}: {error}" if error is not None else (_SDK_FILTER.last_cause or _SDK_FILTER.last_message or "export failed")
         self.counter.fail(self.name, signal, n, f"{self.name}: {reason}")
         with self._lock:
             self.lost += n

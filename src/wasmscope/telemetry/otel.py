@@ -41,7 +41,7 @@ __all__ = [
     "traceparent",
 ]
 
-DEFAULT_OTLP_TIMEOUT = 3.0  # seconds per OTLP export, retries included (SDK default: 10)
+DEFAULT_OTLP_TIMEOUT = 2.0  # seconds per OTLP export, retries included (SDK default: 10)
 _OTLP_TIMEOUT_VARS = (
     "OTEL_EXPORTER_OTLP_TIMEOUT",
     "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",

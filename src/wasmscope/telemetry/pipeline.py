@@ -127,7 +127,8 @@ class Telemetry:
           / ``OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`` (default ``http://localhost:4318``).
           Headers, compression and certificates come from the standard
           ``OTEL_EXPORTER_OTLP_*`` variables; the timeout is ``otlp_timeout``, else
-          ``OTEL_EXPORTER_OTLP_TIMEOUT`` when set, else 3 s.
+          ``OTEL_EXPORTER_OTLP_TIMEOUT`` when set, else 2 s (a refused connection
+          is retried once after ~1 s, so a dead receiver costs about 1 s at shutdown).
         - ``in_memory``: keep everything in memory (:attr:`memory`), for tests.
         - ``service_name``: ``service.name``; default "wasmscope" unless
           ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` set one.
