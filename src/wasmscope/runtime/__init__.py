@@ -1,4 +1,84 @@
 """Running guests under wasmtime with limits, and observing them.
 
-This is the only package that imports ``wasmtime``.
+This is the only package that imports ``wasmtime``, and only when something runs:
+``import wasmscope.runtime`` (and the record, the limits) stays light, so telemetry
+and reports can use :class:`InvocationRecord` without wasmtime installed.
+
+    from wasmscope.runtime import Runtime, Limits
+    with Runtime() as rt:
+        record = rt.run("app.wasm", ["arg"], limits=Limits(timeout=2.0))
+
+Modules, one concept each: ``limits`` (Limits, size/duration parsing), ``engine``
+(settings, shared engines, epoch ticker), ``cache`` (compiled modules on disk and in
+memory), ``identity`` (sha256, name, producers, symbols), ``wasi`` (the guest's
+world, captured output), ``watchdog`` (timeout, output cap, Ctrl-C per store),
+``memory`` (peak memory and grow counts), ``calls`` (raw fast calls), ``trap``
+(outcome and symbolized frames), ``component`` (wasi:cli/run components),
+``runner`` (Runtime, run), ``record`` (the InvocationRecord contract).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wasmscope.runtime.engine import EngineSettings, RuntimeUnavailable
+    from wasmscope.runtime.limits import Limits, parse_duration, parse_size
+    from wasmscope.runtime.record import (
+        Frame,
+        InvocationRecord,
+        ModuleIdentity,
+        Outcome,
+        Phase,
+        TrapInfo,
+    )
+    from wasmscope.runtime.runner import Runtime, run
+    from wasmscope.runtime.wasi import DirSpec
+
+__all__ = [
+    "DirSpec",
+    "EngineSettings",
+    "Frame",
+    "InvocationRecord",
+    "Limits",
+    "ModuleIdentity",
+    "Outcome",
+    "Phase",
+    "Runtime",
+    "RuntimeUnavailable",
+    "TrapInfo",
+    "parse_duration",
+    "parse_size",
+    "run",
+]
+
+_LAZY = {
+    "DirSpec": "wasmscope.runtime.wasi",
+    "EngineSettings": "wasmscope.runtime.engine",
+    "RuntimeUnavailable": "wasmscope.runtime.engine",
+    "Frame": "wasmscope.runtime.record",
+    "InvocationRecord": "wasmscope.runtime.record",
+    "ModuleIdentity": "wasmscope.runtime.record",
+    "Outcome": "wasmscope.runtime.record",
+    "Phase": "wasmscope.runtime.record",
+    "TrapInfo": "wasmscope.runtime.record",
+    "Limits": "wasmscope.runtime.limits",
+    "parse_duration": "wasmscope.runtime.limits",
+    "parse_size": "wasmscope.runtime.limits",
+    "Runtime": "wasmscope.runtime.runner",
+    "run": "wasmscope.runtime.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,0 +1,613 @@
+"""Running a guest and recording what happened: :class:`Runtime` and :func:`run`.
+
+    with Runtime() as rt:
+        rec = rt.run("app.wasm", ["arg"], env={"K": "V"}, dirs=["data::/data:ro"],
+                     limits=Limits(timeout=2.0, memory_limit=64 << 20))
+        rec.outcome, rec.exit_code, rec.stdout, rec.seconds("execute")
+        rt.invoke("lib.wasm", "add", [1, 2]).results      # [3]
+
+One :class:`Runtime` is meant to live long and run many guests, from several threads
+at once: it keeps identified sources, compiled modules (in memory, and on disk
+through :mod:`wasmscope.runtime.cache`) and ``InstancePre`` objects, so a repeated
+run costs a store, an instantiation (~20 µs + data segments) and the call. Engines
+and their epoch tickers are process-wide (:mod:`wasmscope.runtime.engine`).
+
+Every run returns an :class:`InvocationRecord` (never raises for what the guest
+does); :class:`UsageError` is raised for what the caller asked wrongly (a missing
+file, a refused setting, a bad ``--dir``). Things that stop a module from starting
+(malformed, unsatisfiable import, legacy exceptions) are records with
+``Outcome.ERROR`` and a one-line ``error``. Ctrl-C stops the guest at the next epoch
+tick and is re-raised as ``KeyboardInterrupt`` once the store is cleaned up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from wasmscope.errors import UsageError
+from wasmscope.runtime import watchdog
+from wasmscope.runtime.cache import CacheResult, CompiledCache, DiskCache
+from wasmscope.runtime.engine import (
+    EngineHandle,
+    EngineSettings,
+    engine_for,
+    require_wasmtime,
+    wasmtime_version,
+)
+from wasmscope.runtime.identity import ModuleSource, SourceCache
+from wasmscope.runtime.limits import Limits
+from wasmscope.runtime.memory import (
+    METHODS,
+    MemoryTracker,
+    exported_memories,
+    memory_sizes,
+    tracking,
+)
+from wasmscope.runtime.record import InvocationRecord, Outcome, Phase, TrapInfo
+from wasmscope.runtime.trap import Ending, cause, classify, link_error_message
+from wasmscope.runtime.wasi import (
+    DirSpec,
+    OutputCapture,
+    Stdin,
+    WasiSpec,
+    build_wasi_config,
+    describe_dirs,
+)
+
+if TYPE_CHECKING:
+    import wasmtime
+
+__all__ = ["Runtime", "TelemetrySink", "run"]
+
+log = logging.getLogger("wasmscope.runtime")
+
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview
+
+
+class TelemetrySink(Protocol):
+    def record_invocation(self, record: InvocationRecord) -> Any: ...
+
+
+class _Pump(threading.Thread):
+    """Copies what the guest writes to sinks while it runs (every 20 ms), up to the cap."""
+
+    def __init__(self, capture: OutputCapture, sinks: tuple[IO[bytes] | None, IO[bytes] | None]) -> None:
+        super().__init__(name="wasmscope-output", daemon=True)
+        self.capture = capture
+        self.sinks = sinks
+        self.offsets = [0, 0]
+        self._stop_event = threading.Event()
+        self.failed: BaseException | None = None
+
+    def drain(self) -> None:
+        for which in (0, 1):
+            sink = self.sinks[which]
+            if sink is None:
+                continue
+            data, _size, _trunc = self.capture.read(which, self.offsets[which])
+            if data:
+                self.offsets[which] += len(data)
+                try:
+                    sink.write(data)
+                    sink.flush()
+                except (OSError, ValueError) as exc:  # a closed pipe must not stop the guest
+                    self.failed = exc
+                    self.sinks = (None, None)
+                    return
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.02):
+            self.drain()
+
+    def finish(self) -> None:
+        self._stop_event.set()
+        self.join()
+        self.drain()
+
+
+def _now() -> int:
+    return time.time_ns()
+
+
+class Runtime:
+    """Runs modules and command components under wasmtime; reusable and thread-safe.
+
+    ``cache``: use the on-disk compiled-module cache (in ``cache_dir``, default
+    :func:`~wasmscope.runtime.cache.default_cache_dir`). ``limits``: the default
+    limits of every run (each run may pass its own). ``memory_stats``: ``"sampled"``
+    (default) or ``"exact"`` (see :mod:`wasmscope.runtime.memory`). ``telemetry``: an
+    object with ``record_invocation(record)`` (e.g. ``wasmscope.telemetry.Telemetry``),
+    called after every run; its failures are logged and counted in
+    :attr:`telemetry_errors`, never raised."""
+
+    def __init__(
+        self,
+        *,
+        cache: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
+        limits: Limits | None = None,
+        memory_stats: str = "sampled",
+        telemetry: TelemetrySink | None = None,
+        capacity: int = 16,
+        opt_level: str = "speed",
+    ) -> None:
+        require_wasmtime()
+        if memory_stats not in METHODS:
+            raise UsageError(f"memory_stats must be one of {', '.join(METHODS)}, not {memory_stats!r}")
+        self.limits = limits if limits is not None else Limits()
+        self.memory_stats = memory_stats
+        self.opt_level = opt_level
+        self.telemetry = telemetry
+        self.telemetry_errors = 0
+        self.disk = DiskCache(cache_dir) if cache else None
+        self.compiled = CompiledCache(self.disk, capacity=capacity)
+        self.sources = SourceCache()
+        self._pres: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._pre_lock = threading.Lock()
+        self._capacity = capacity
+        self._local = threading.local()
+        self._captures: list[OutputCapture] = []
+        self._captures_lock = threading.Lock()
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Release captures and caches (idempotent). Engines stay: they are shared."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._captures_lock:
+            for c in self._captures:
+                c.close()
+            self._captures.clear()
+        with self._pre_lock:
+            self._pres.clear()
+        self.compiled.clear()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise UsageError("this Runtime is closed")
+
+    # -- pieces ------------------------------------------------------------------------------
+    def engine_settings(self, limits: Limits) -> EngineSettings:
+        return EngineSettings(
+            consume_fuel=limits.fuel is not None,
+            max_wasm_stack=limits.max_wasm_stack,
+            exact_memory=self.memory_stats == "exact",
+            cranelift_opt_level=self.opt_level,
+        )
+
+    def _capture(self, cap: int | None) -> OutputCapture:
+        capture: OutputCapture | None = getattr(self._local, "capture", None)
+        if capture is None:
+            capture = OutputCapture(cap)
+            self._local.capture = capture
+            with self._captures_lock:
+                self._captures.append(capture)
+        else:
+            capture.reset(cap)
+        return capture
+
+    def compile(self, source: ModuleSource, handle: EngineHandle) -> CacheResult:
+        """The compiled module or component (cached). Raises ``WasmtimeError`` if wasmtime
+        refuses it."""
+        import wasmtime
+
+        if source.kind == "component":
+            from wasmtime import component
+
+            return self.compiled.get(
+                handle.fingerprint,
+                source.sha256,
+                "component",
+                compile=lambda: component.Component(handle.engine, source.read_bytes()),
+                deserialize=lambda path: component.Component.deserialize_file(handle.engine, path),
+                serialize=lambda c: c.serialize(),
+            )
+        return self.compiled.get(
+            handle.fingerprint,
+            source.sha256,
+            "module",
+            compile=lambda: wasmtime.Module(handle.engine, source.read_bytes()),
+            deserialize=lambda path: wasmtime.Module.deserialize_file(handle.engine, path),
+            serialize=lambda m: m.serialize(),
+        )
+
+    def _instance_pre(self, handle: EngineHandle, sha256: str, module: wasmtime.Module) -> Any:
+        key = (handle.fingerprint, sha256)
+        with self._pre_lock:
+            pre = self._pres.get(key)
+            if pre is not None:
+                self._pres.move_to_end(key)
+                return pre
+        pre = handle.linker.instantiate_pre(module)
+        with self._pre_lock:
+            self._pres[key] = pre
+            while len(self._pres) > self._capacity:
+                self._pres.popitem(last=False)
+        return pre
+
+    # -- the public calls -------------------------------------------------------------------
+    def run(
+        self,
+        module: Source,
+        args: Sequence[str] = (),
+        *,
+        argv0: str | None = None,
+        env: Mapping[str, str] | None = None,
+        dirs: Sequence[DirSpec | str] = (),
+        stdin: Stdin = None,
+        limits: Limits | None = None,
+        stdout: IO[bytes] | None = None,
+        stderr: IO[bytes] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> InvocationRecord:
+        """Run a WASI preview 1 command module (``_start``) or a ``wasi:cli/run`` command
+        component, as ``wasmtime run`` would. ``stdin``: bytes, a file path, ``"inherit"``
+        or None (empty). ``stdout`` / ``stderr``: binary streams that receive the guest's
+        output while it runs (it is captured in the record either way, up to the cap)."""
+        return self._invoke(
+            module, None, args, argv0=argv0, env=env, dirs=dirs, stdin=stdin, limits=limits,
+            sinks=(stdout, stderr), attributes=attributes,
+        )
+
+    def invoke(
+        self,
+        module: Source,
+        func: str,
+        args: Sequence[str | int | float] = (),
+        *,
+        env: Mapping[str, str] | None = None,
+        dirs: Sequence[DirSpec | str] = (),
+        stdin: Stdin = None,
+        limits: Limits | None = None,
+        stdout: IO[bytes] | None = None,
+        stderr: IO[bytes] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> InvocationRecord:
+        """Call the exported function ``func`` of a core module with numeric arguments
+        (strings are parsed by the parameter types); ``record.results`` holds what it
+        returned. A reactor's ``_initialize`` is called first, as ``wasmtime run --invoke``
+        does."""
+        return self._invoke(
+            module, func, list(args), argv0=None, env=env, dirs=dirs, stdin=stdin, limits=limits,
+            sinks=(stdout, stderr), attributes=attributes,
+        )
+
+    # -- the pipeline ----------------------------------------------------------------------------
+    def _invoke(
+        self,
+        module: Source,
+        func: str | None,
+        args: Sequence[Any],
+        *,
+        argv0: str | None,
+        env: Mapping[str, str] | None,
+        dirs: Sequence[DirSpec | str],
+        stdin: Stdin,
+        limits: Limits | None,
+        sinks: tuple[IO[bytes] | None, IO[bytes] | None],
+        attributes: Mapping[str, Any] | None,
+    ) -> InvocationRecord:
+        self._check_open()
+        lim = limits if limits is not None else self.limits
+        dir_specs = [d if isinstance(d, DirSpec) else DirSpec.parse(d) for d in dirs]
+        settings = self.engine_settings(lim)  # refuses bad settings before any work
+        start = _now()
+        t_load = time.perf_counter()
+        source, _hit = self.sources.load(module)
+        if source.path is None and isinstance(module, str | os.PathLike):
+            source.path = os.fspath(module)
+        rec = InvocationRecord(
+            invocation_id=os.urandom(16).hex(),
+            module=source.identity,
+            entry=func if func is not None else ("wasi:cli/run#run" if source.kind == "component" else "_start"),
+            args=[str(a) for a in args],
+            start_ns=start,
+            memory_limit=lim.memory_limit,
+            timeout=lim.timeout,
+            fuel_limit=lim.fuel,
+        )
+        if attributes:
+            rec.attributes.update(attributes)
+        rec.attributes["wasm.runtime"] = f"wasmtime {wasmtime_version()}"
+        if dir_specs:
+            rec.attributes["wasm.wasi.dirs"] = describe_dirs(dir_specs)
+        load_end = _now()
+        rec.phases.append(Phase("load", start, load_end, {"wasm.module.size": source.size, "duration_s": time.perf_counter() - t_load}))
+        try:
+            handle = engine_for(settings)
+            rec.attributes["wasm.engine.fingerprint"] = handle.fingerprint
+            compiled = self._compile_phase(rec, source, handle)
+            if compiled is None:
+                return self._finish(rec)
+            if source.kind == "component":
+                if func is not None:
+                    raise UsageError("--invoke works on core modules; this is a component (it runs wasi:cli/run)")
+                from wasmscope.runtime.component import run_component
+
+                run_component(self, rec, source, handle, compiled, lim, argv0, args, env, dir_specs, stdin, sinks)
+            else:
+                self._run_module(rec, source, handle, compiled, lim, func, argv0, args, env, dir_specs, stdin, sinks)
+        finally:
+            if source.path is not None:
+                source.drop_bytes()
+        return self._finish(rec)
+
+    def _compile_phase(self, rec: InvocationRecord, source: ModuleSource, handle: EngineHandle) -> Any:
+        """The compiled module or component; None (and an ERROR record) if refused."""
+        import wasmtime
+
+        t0 = _now()
+        try:
+            result = self.compile(source, handle)
+        except wasmtime.WasmtimeError as exc:
+            rec.phases.append(Phase("compile", t0, _now(), {"wasm.cache": "none"}))
+            rec.cache = "none"
+            rec.outcome = Outcome.ERROR
+            rec.error = self._compile_error(source, str(exc))
+            return None
+        attrs: dict[str, Any] = {"wasm.cache": result.source}
+        if result.compile_seconds is not None:
+            attrs["wasm.compile_seconds"] = result.compile_seconds
+        if result.note:
+            attrs["wasm.cache.note"] = result.note
+            rec.attributes["wasm.cache.note"] = result.note
+        rec.phases.append(Phase("compile", t0, _now(), attrs))
+        rec.cache = result.source
+        rec.cold_start = result.source in ("miss", "none")
+        if result.entry:
+            rec.attributes["wasm.cache.entry"] = result.entry
+        return result.compiled
+
+    @staticmethod
+    def _compile_error(source: ModuleSource, message: str) -> str:
+        where = source.identity.name
+        if "legacy_exceptions" in message or "legacy exception" in message.lower():
+            return (
+                f"{where} uses legacy exception handling (try/catch/rethrow/delegate), which "
+                f"wasmtime cannot run ({cause(message)}); rebuild it with the standard exception "
+                "handling proposal (exnref, try_table)"
+            )
+        if source.decode_error is not None and ("magic" in source.decode_error or "version" in source.decode_error):
+            return f"{where} is not a WebAssembly module: {source.decode_error}"
+        return f"{where} is not a valid WebAssembly {source.kind}: {cause(message)}"
+
+    def _run_module(
+        self,
+        rec: InvocationRecord,
+        source: ModuleSource,
+        handle: EngineHandle,
+        module: wasmtime.Module,
+        lim: Limits,
+        func: str | None,
+        argv0: str | None,
+        args: Sequence[Any],
+        env: Mapping[str, str] | None,
+        dirs: Sequence[DirSpec],
+        stdin: Stdin,
+        sinks: tuple[IO[bytes] | None, IO[bytes] | None],
+    ) -> None:
+        import wasmtime
+
+        from wasmscope.runtime.calls import RawFunc, export_func
+
+        t0 = _now()
+        try:
+            pre = self._instance_pre(handle, source.sha256, module)
+        except wasmtime.WasmtimeError as link_error:
+            rec.phases.append(Phase("instantiate", t0, _now()))
+            rec.outcome = Outcome.ERROR
+            rec.error = f"{source.identity.name}: {link_error_message(str(link_error))}"
+            return
+        program = argv0 if argv0 is not None else source.identity.name
+        wasi = WasiSpec(
+            argv=[program, *[str(a) for a in args]] if func is None else [program],
+            env=env,
+            dirs=dirs,
+            stdin=stdin,
+        )
+        capture = self._capture(lim.max_output)
+        store = wasmtime.Store(handle.engine)
+        tracker = MemoryTracker(self.memory_stats, limit=lim.memory_limit if self.memory_stats == "exact" else None)
+        watch = watchdog.Watch(timeout=lim.timeout, capture=capture, tracker=tracker)
+        pump = _Pump(capture, sinks) if sinks[0] is not None or sinks[1] is not None else None
+        ticking = False
+        exc: BaseException | None = None
+        instance = None
+        results: list[Any] | None = None
+        cpu0 = cpu1 = 0.0
+        t_exec0 = t_exec1 = 0
+        try:
+            if lim.memory_limit is not None and self.memory_stats != "exact":
+                store.set_limits(memory_size=lim.memory_limit)
+            if lim.fuel is not None:
+                store.set_fuel(lim.fuel)
+            store.set_wasi(build_wasi_config(wasi, capture))  # before instantiating: see EngineHandle.linker
+            watchdog.arm(store, watch)
+            handle.ticker.acquire()
+            ticking = True
+            if pump is not None:
+                pump.start()
+            try:
+                with tracking(tracker):
+                    instance = pre.instantiate(store)
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+                exc = e
+            t_inst = _now()
+            rec.phases.append(Phase("instantiate", t0, t_inst))
+            if instance is not None:
+                if self.memory_stats == "sampled":
+                    watch.memories = exported_memories(store, instance)
+                    watch.sample(store._context())
+                name = func if func is not None else "_start"
+                target = export_func(store, instance, name)
+                if target is None:
+                    if func is None:
+                        exc = None
+                        rec.outcome = Outcome.ERROR
+                        rec.error = f"{source.identity.name} is not a command: it exports no _start function (use --invoke FUNC)"
+                    else:
+                        raise UsageError(f"{source.identity.name} exports no function named {func!r}")
+                else:
+                    init = export_func(store, instance, "_initialize") if func is not None else None
+                    raw = RawFunc(store, target, name)
+                    if func is not None:
+                        for a, ty in zip(args, raw.params, strict=False):
+                            from wasmscope.runtime.calls import parse_value
+
+                            parse_value(a, ty)  # usage errors before running anything
+                        if len(args) != len(raw.params):
+                            raise UsageError(
+                                f"{name} takes {len(raw.params)} argument(s) ({', '.join(raw.params) or 'none'}), got {len(args)}"
+                            )
+                    t_exec0 = _now()
+                    cpu0 = time.thread_time()
+                    try:
+                        if init is not None:
+                            RawFunc(store, init, "_initialize")()
+                        results = raw(*args) if func is not None else raw()
+                    except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+                        exc = e
+                    cpu1 = time.thread_time()
+                    t_exec1 = _now()
+                    rec.phases.append(Phase("execute", t_exec0, t_exec1))
+                    rec.cpu_seconds = cpu1 - cpu0
+            if rec.outcome != Outcome.ERROR:
+                if instance is None and exc is not None:
+                    ending = self._instantiate_failure(exc, watch, source, tracker, lim)
+                else:
+                    if self.memory_stats == "sampled" and watch.memories:
+                        watch.sample(store._context())
+                    ending = classify(
+                        exc, watch=watch, source=source, tracker=tracker, memory_limit=lim.memory_limit,
+                        fuel_limited=lim.fuel is not None,
+                    )
+                rec.outcome, rec.exit_code, rec.trap, rec.error = ending.outcome, ending.exit_code, ending.trap, ending.error
+                if func is not None and results is not None and exc is None:
+                    rec.results = results
+            if lim.fuel is not None:
+                try:
+                    rec.fuel_consumed = lim.fuel - store.get_fuel()
+                except wasmtime.WasmtimeError:
+                    rec.fuel_consumed = lim.fuel
+            self._memory_stats(rec, tracker, watch, store, source)
+        finally:
+            if ticking:
+                handle.ticker.release()
+            watchdog.disarm(watch)
+            if pump is not None and pump.is_alive():
+                pump.finish()
+            self._collect_output(rec, capture)
+            del instance
+            del store  # frees the guest's memories now, not at some later GC
+        if watch.reason == watchdog.INTERRUPTED:
+            raise KeyboardInterrupt
+
+    @staticmethod
+    def _instantiate_failure(
+        exc: BaseException, watch: watchdog.Watch, source: ModuleSource, tracker: MemoryTracker, lim: Limits
+    ) -> Ending:
+        """The start function trapped or was stopped, or the store refused a memory."""
+        message = str(exc)
+        if "has not been defined" in message or "incompatible import type" in message:
+            return Ending(Outcome.ERROR, error=f"{source.identity.name}: {link_error_message(message)}")
+        low = message.lower()
+        if lim.memory_limit is not None and ("exceeds memory limits" in low or "exceeds the limit" in low):
+            return Ending(
+                Outcome.OUT_OF_MEMORY,
+                trap=TrapInfo("out_of_memory", f"the module's initial memory exceeds the memory limit: {cause(message)}"),
+            )
+        return classify(exc, watch=watch, source=source, tracker=tracker, memory_limit=lim.memory_limit)
+
+    def _memory_stats(self, rec: InvocationRecord, tracker: MemoryTracker, watch: watchdog.Watch, store: Any, source: ModuleSource) -> None:
+        rec.attributes["wasm.memory.grow_count_method"] = tracker.method
+        if tracker.method == "exact":
+            rec.peak_memory = tracker.peak_total
+            rec.memory_grow_count = tracker.grow_count
+            rec.attributes["wasm.memory.observed"] = "all"
+            rec.attributes["wasm.memory.count"] = tracker.created
+            if tracker.refused:
+                rec.attributes["wasm.memory.grow_refused"] = tracker.refused
+            return
+        if not watch.memories:
+            rec.attributes["wasm.memory.observed"] = "none (no exported memory)"
+            return
+        sizes = memory_sizes(store._context(), watch.memories)
+        for key, size in enumerate(sizes):
+            tracker.set_size(key, size)
+        rec.peak_memory = tracker.peak_total
+        rec.memory_grow_count = tracker.grow_count
+        defined = None
+        module = source.core_module() if source.decode_error is None else None
+        if module is not None:
+            try:
+                defined = len(module.memories) + len(module.imported(2))
+            except Exception:
+                defined = None
+        rec.attributes["wasm.memory.count"] = defined if defined is not None else len(sizes)
+        rec.attributes["wasm.memory.observed"] = (
+            "exported" if defined is None or defined <= len(sizes) else f"exported ({len(sizes)} of {defined})"
+        )
+
+    @staticmethod
+    def _collect_output(rec: InvocationRecord, capture: OutputCapture) -> None:
+        rec.stdout, rec.stdout_bytes, rec.stdout_truncated = capture.read(0)
+        rec.stderr, rec.stderr_bytes, rec.stderr_truncated = capture.read(1)
+
+    def _finish(self, rec: InvocationRecord) -> InvocationRecord:
+        rec.end_ns = _now()
+        if self.telemetry is not None:
+            try:
+                self.telemetry.record_invocation(rec)
+            except Exception as exc:  # telemetry never fails a run
+                self.telemetry_errors += 1
+                log.warning("telemetry failed for invocation %s: %s", rec.invocation_id, exc)
+        return rec
+
+
+_DEFAULT: Runtime | None = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_runtime() -> Runtime:
+    """The process-wide Runtime behind :func:`run` (disk cache on, default limits)."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None or _DEFAULT._closed:
+            _DEFAULT = Runtime()
+        return _DEFAULT
+
+
+def run(
+    module: Source,
+    args: Sequence[str] = (),
+    *,
+    env: Mapping[str, str] | None = None,
+    dirs: Sequence[DirSpec | str] = (),
+    stdin: Stdin = None,
+    limits: Limits | None = None,
+    invoke: str | None = None,
+    **kwargs: Any,
+) -> InvocationRecord:
+    """Run a module or component once and return its :class:`InvocationRecord`.
+
+    ``invoke="FUNC"`` calls that export with ``args`` instead of running ``_start``.
+    Shares one process-wide :class:`Runtime` (and its caches) across calls."""
+    rt = default_runtime()
+    if invoke is not None:
+        return rt.invoke(module, invoke, args, env=env, dirs=dirs, stdin=stdin, limits=limits, **kwargs)
+    return rt.run(module, args, env=env, dirs=dirs, stdin=stdin, limits=limits, **kwargs)
+
