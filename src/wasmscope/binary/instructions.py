@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from wasmscope.binary.immediates import ImmKind as K
-from wasmscope.binary.leb128 import sleb, uleb
+from wasmscope.binary.leb128 import read_sleb, read_uleb, sleb, uleb
 from wasmscope.binary.opcodes import IMMEDIATES, ONE_BYTE, PREFIXED
 from wasmscope.binary.reader import Reader
 from wasmscope.binary.types import RefType, ValType, encode_valtype, read_heaptype, read_valtype
@@ -72,70 +72,20 @@ def _eof(pos: int) -> DecodeError:
     return DecodeError("unexpected end", pos)
 
 
-def _uleb(data: bytes, pos: int, end: int, bits: int) -> tuple[int, int]:
-    start = pos
-    result = 0
-    shift = 0
-    last = (bits + 6) // 7
-    while True:
-        if pos >= end:
-            raise _eof(pos)
-        b = data[pos]
-        pos += 1
-        if pos - start == last:
-            if b & 0x80:
-                raise DecodeError("integer representation too long", pos - 1)
-            if b >> (bits - shift):
-                raise DecodeError("integer too large", pos - 1)
-            return result | (b << shift), pos
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _sleb(data: bytes, pos: int, end: int, bits: int) -> tuple[int, int]:
-    start = pos
-    result = 0
-    shift = 0
-    last = (bits + 6) // 7
-    while True:
-        if pos >= end:
-            raise _eof(pos)
-        b = data[pos]
-        pos += 1
-        if pos - start == last:
-            if b & 0x80:
-                raise DecodeError("integer representation too long", pos - 1)
-            # Unused high bits must all repeat the sign bit.
-            used = bits - shift
-            rest = (b & 0x7F) >> (used - 1)
-            if rest != 0 and rest != (0x7F >> (used - 1)):
-                raise DecodeError("integer too large", pos - 1)
-            result |= (b & 0x7F) << shift
-            shift += 7
-            break
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            break
-    if (result >> (shift - 1)) & 1:
-        result -= 1 << shift
-    return result, pos
 
 
 # -- rare immediates ------------------------------------------------------------
 def _memarg(data: bytes, pos: int, end: int) -> tuple[int, int, int, int]:
     """(align, offset, memidx, new pos); flags bit 6 says a memidx follows."""
     fpos = pos
-    flags, pos = _uleb(data, pos, end, 32)
+    flags, pos = read_uleb(data, pos, end, 32)
     if flags >= 0x80:
         raise DecodeError("malformed memop flags", fpos)
     mem = 0
     if flags & 0x40:
-        mem, pos = _uleb(data, pos, end, 32)
+        mem, pos = read_uleb(data, pos, end, 32)
         flags -= 0x40
-    offset, pos = _uleb(data, pos, end, 64)
+    offset, pos = read_uleb(data, pos, end, 64)
     return flags, offset, mem, pos
 
 
@@ -151,15 +101,15 @@ def _blocktype(data: bytes, pos: int, end: int) -> tuple[Any, int]:
         # A (ref null <abstract>) came back as its shorthand byte.
         return (vt - 0x80 if isinstance(vt, int) else vt), r.pos
     start = pos
-    v, pos = _sleb(data, pos, end, 33)
+    v, pos = read_sleb(data, pos, end, 33)
     if v < 0:
         raise DecodeError("malformed block type", start)
     return v, pos
 
 
 def _two_u32(op: int, data: bytes, pos: int, end: int) -> tuple[Instruction, int]:
-    a, pos = _uleb(data, pos, end, 32)
-    b, pos = _uleb(data, pos, end, 32)
+    a, pos = read_uleb(data, pos, end, 32)
+    b, pos = read_uleb(data, pos, end, 32)
     return (op, a, b), pos
 
 
@@ -168,25 +118,25 @@ def _slow(
 ) -> tuple[Instruction, int]:
     """Immediates of the kinds the main loop does not inline."""
     if k == _U32:
-        v, pos = _uleb(data, pos, end, 32)
+        v, pos = read_uleb(data, pos, end, 32)
         return (op, v), pos
     if k == K.CALL_INDIRECT or k == K.TYPE_FIELD or k == K.TYPE_U32 or k == K.TYPE_ELEM:
         return _two_u32(op, data, pos, end)
     if k == K.I32:
-        v, pos = _sleb(data, pos, end, 32)
+        v, pos = read_sleb(data, pos, end, 32)
         return (op, v), pos
     if k == K.I64:
-        v, pos = _sleb(data, pos, end, 64)
+        v, pos = read_sleb(data, pos, end, 64)
         return (op, v), pos
     if k == K.BR_TABLE:
-        n, p = _uleb(data, pos, end, 32)
+        n, p = read_uleb(data, pos, end, 32)
         if n > end - p:  # each label takes a byte at least
             raise DecodeError("length out of bounds", pos)
         labels = []
         for _ in range(n):
-            x, p = _uleb(data, p, end, 32)
+            x, p = read_uleb(data, p, end, 32)
             labels.append(x)
-        default, p = _uleb(data, p, end, 32)
+        default, p = read_uleb(data, p, end, 32)
         return (op, tuple(labels), default), p
     if k == K.MEMARG:
         a, o, m, pos = _memarg(data, pos, end)
@@ -195,7 +145,7 @@ def _slow(
         bt, pos = _blocktype(data, pos, end)
         if k == K.BLOCK:
             return (op, bt), pos
-        n, p = _uleb(data, pos, end, 32)
+        n, p = read_uleb(data, pos, end, 32)
         if n * 2 > end - p:
             raise DecodeError("length out of bounds", pos)
         catches: list[tuple[int, ...]] = []
@@ -207,11 +157,11 @@ def _slow(
                 raise DecodeError("malformed catch clause", p)
             p += 1
             if ck < 2:
-                tag, p = _uleb(data, p, end, 32)
-                label, p = _uleb(data, p, end, 32)
+                tag, p = read_uleb(data, p, end, 32)
+                label, p = read_uleb(data, p, end, 32)
                 catches.append((ck, tag, label))
             else:
-                label, p = _uleb(data, p, end, 32)
+                label, p = read_uleb(data, p, end, 32)
                 catches.append((ck, label))
         return (op, bt, tuple(catches)), p
     if k == K.HEAPTYPE or k == K.SELECT_T or k == K.BR_ON_CAST:
@@ -233,7 +183,7 @@ def _slow(
         if not data_count:
             raise DecodeError("data count section required", pos)
         if k == K.DATA:
-            v, pos = _uleb(data, pos, end, 32)
+            v, pos = read_uleb(data, pos, end, 32)
             return (op, v), pos
         return _two_u32(op, data, pos, end)
     if k == K.TYPE_TYPE or k == K.MEM_MEM or k == K.TABLE_INIT or k == K.TABLE_TABLE:
@@ -307,7 +257,7 @@ def _decode(
                     append((op, (b & 0x7F) | (c << 7)))
                     pos += 3
                 else:
-                    v, pos = _uleb(data, pos + 1, end, 32)
+                    v, pos = read_uleb(data, pos + 1, end, 32)
                     append((op, v))
         elif k == 0:  # NONE
             append(SH[op])
@@ -327,7 +277,7 @@ def _decode(
                     append((op, v - 0x4000 if c & 0x40 else v))
                     pos += 3
                 else:
-                    v, pos = _sleb(data, pos + 1, end, 32)
+                    v, pos = read_sleb(data, pos + 1, end, 32)
                     append((op, v))
         elif k == 13:  # MEMARG
             a = data[pos + 1]
@@ -342,7 +292,7 @@ def _decode(
                         append((op, a, (b & 0x7F) | (c << 7), 0))
                         pos += 4
                     else:
-                        v, pos = _uleb(data, pos + 2, end, 64)
+                        v, pos = read_uleb(data, pos + 2, end, 64)
                         append((op, a, v, 0))
             else:
                 a, o, m, pos = _memarg(data, pos + 1, end)
@@ -370,7 +320,7 @@ def _decode(
                     sub = b
                     pos += 1
                 else:
-                    sub, pos = _uleb(data, pos, end, 32)
+                    sub, pos = read_uleb(data, pos, end, 32)
                 t = KP[op]
                 if sub >= len(t) or t[sub] < 0:
                     raise _illegal(op, sub, pos - 1)
@@ -389,7 +339,7 @@ def _decode(
                 if k == _ELSE:
                     append(SH[op])
                 else:
-                    v, pos = _uleb(data, pos, end, 32)
+                    v, pos = read_uleb(data, pos, end, 32)
                     append((op, v))
                     if k == _DELEGATE:
                         depth -= 1

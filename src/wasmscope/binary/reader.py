@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 
+from wasmscope.binary.leb128 import read_sleb, read_uleb
 from wasmscope.errors import DecodeError
 
 __all__ = ["Reader"]
@@ -94,60 +95,12 @@ class Reader:
         return self._sleb(64)
 
     def _uleb(self, bits: int) -> int:
-        data, pos, end = self.data, self.pos, self.end
-        start = pos
-        result = 0
-        shift = 0
-        max_bytes = (bits + 6) // 7
-        while True:
-            if pos >= end:
-                raise DecodeError("unexpected end", pos)
-            b = data[pos]
-            pos += 1
-            if pos - start == max_bytes:
-                if b & 0x80:
-                    raise DecodeError("integer representation too long", pos - 1)
-                if b >> (bits - shift):
-                    raise DecodeError("integer too large", pos - 1)
-                result |= b << shift
-                break
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        self.pos = pos
-        return result
+        value, self.pos = read_uleb(self.data, self.pos, self.end, bits)
+        return value
 
     def _sleb(self, bits: int) -> int:
-        data, pos, end = self.data, self.pos, self.end
-        start = pos
-        result = 0
-        shift = 0
-        max_bytes = (bits + 6) // 7
-        while True:
-            if pos >= end:
-                raise DecodeError("unexpected end", pos)
-            b = data[pos]
-            pos += 1
-            if pos - start == max_bytes:
-                if b & 0x80:
-                    raise DecodeError("integer representation too long", pos - 1)
-                # The unused high bits must all equal the sign bit.
-                used = bits - shift
-                rest = (b & 0x7F) >> (used - 1)
-                if rest not in (0, (0x7F >> (used - 1))):
-                    raise DecodeError("integer too large", pos - 1)
-                result |= (b & 0x7F) << shift
-                shift += 7
-                break
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        self.pos = pos
-        if result >> (shift - 1) & 1:
-            result -= 1 << shift
-        return result
+        value, self.pos = read_sleb(self.data, self.pos, self.end, bits)
+        return value
 
     # -- composite ----------------------------------------------------------
     def count(self, min_item_size: int = 1) -> int:
