@@ -1,0 +1,105 @@
+"""Instrumented modules cached on disk: the pass takes seconds on a large module
+(~15 s for a 69 MB one), its result depends only on the input bytes, the pass
+version and the stack capacity.
+
+Where: ``cache_dir`` if given, else ``$WASMSCOPE_CACHE_DIR/instrumented``, else
+``$XDG_CACHE_HOME/wasmscope/instrumented``, else ``~/.cache/wasmscope/instrumented``.
+One entry is two files named by ``sha256(input)-v<pass version>-c<capacity>``:
+``.wasm`` (the instrumented bytes) and ``.json`` (the layout, the list of
+uninstrumented functions, and the sha256 and size of the ``.wasm``).
+
+Each file is written to a temporary file in the same folder and renamed into
+place (``os.replace`` is atomic), the ``.wasm`` before the ``.json``; a reader
+trusts an entry only if the ``.wasm`` matches the digest its ``.json`` records,
+so a torn or stale pair is recomputed and rewritten. A cache that cannot be
+written (read-only, full) is skipped with a warning: the result is returned anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from wasmscope.instrument.books import BooksLayout
+from wasmscope.instrument.shadow_stack import PASS_VERSION, Instrumented, instrument
+
+__all__ = ["cache_key", "default_cache_dir", "instrument_cached"]
+
+log = logging.getLogger("wasmscope.instrument.cache")
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("WASMSCOPE_CACHE_DIR")
+    if env:
+        return Path(env) / "instrumented"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "wasmscope" / "instrumented"
+
+
+def cache_key(data: bytes, stack_capacity: int = 65536) -> str:
+    return f"{hashlib.sha256(data).hexdigest()}-v{PASS_VERSION}-c{stack_capacity}"
+
+
+def _load(folder: Path, key: str) -> Instrumented | None:
+    try:
+        meta = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
+        wasm = (folder / f"{key}.wasm").read_bytes()
+    except (OSError, ValueError):
+        return None
+    try:
+        if len(wasm) != meta["wasm_size"] or hashlib.sha256(wasm).hexdigest() != meta["wasm_sha256"]:
+            return None
+        layout = BooksLayout.from_dict(meta["layout"])
+        uninstrumented = tuple(int(f) for f in meta.get("uninstrumented", ()))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if layout.version != PASS_VERSION:
+        return None
+    return Instrumented(wasm, layout, uninstrumented)
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _store(folder: Path, key: str, result: Instrumented) -> None:
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    meta = {
+        "layout": result.layout.to_dict(),
+        "uninstrumented": list(result.uninstrumented),
+        "wasm_sha256": hashlib.sha256(result.wasm).hexdigest(),
+        "wasm_size": len(result.wasm),
+    }
+    _write_atomic(folder / f"{key}.wasm", result.wasm)
+    _write_atomic(folder / f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+
+
+def instrument_cached(
+    data: bytes, cache_dir: str | Path | None = None, *, stack_capacity: int = 65536
+) -> Instrumented:
+    """:func:`~wasmscope.instrument.instrument`, through the on-disk cache."""
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    key = cache_key(data, stack_capacity)
+    hit = _load(folder, key)
+    if hit is not None:
+        return hit
+    result = instrument(data, stack_capacity=stack_capacity)
+    try:
+        _store(folder, key, result)
+    except OSError as exc:
+        log.warning("cannot write the instrumentation cache in %s: %s", folder, exc)
+    return result
