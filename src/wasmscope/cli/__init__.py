@@ -32,6 +32,7 @@ PROG = "wasmscope"
 # name -> module; imported to build the parser (cheap: argparse only).
 COMMANDS: dict[str, str] = {
     "inspect": "wasmscope.cli.inspect",
+    "run": "wasmscope.cli.run",
 }
 
 _DESCRIPTION = """\
@@ -44,12 +45,16 @@ commands:
   inspect   sections and sizes, imports grouped into capabilities, exports,
             memories, producers and toolchain, features used, biggest
             functions, debug info of a .wasm module or component
+  run       run a WASI module or command component under wasmtime with
+            limits and record it: times, fuel, memory, exit or trap with
+            symbolized frames; OpenTelemetry out
 
 examples:
   wasmscope inspect app.wasm                 human-readable report
   wasmscope inspect --json app.wasm | jq .toolchain
   wasmscope inspect --deep --top 20 app.wasm scan every instruction for features
   wasmscope inspect --help                   all options of inspect
+  wasmscope run --timeout 2s app.wasm -- a b run with a limit, then a summary
 
 exit status:
   0 success, 1 not valid WebAssembly, 2 usage error (bad option, unreadable
