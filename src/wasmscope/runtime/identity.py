@@ -84,7 +84,7 @@ class ModuleSource:
                 producers = _producers_of(sections)
             else:
                 producers = _producers_of([_module_producers(decoded)])
-        except (UsageError, DecodeError) as exc:
+        except DecodeError as exc:
             # wasmtime has the last word (it may still accept it); the runner reports it.
             self.decode_error = str(exc)
         name = os.path.basename(self.path) if self.path else (self.module_name() or "<bytes>")
@@ -115,17 +115,14 @@ class ModuleSource:
                 self._decoded = None
 
     def decoded(self, data: bytes | None = None) -> Module | Component:
+        """Our decoder's view (lazy: sections indexed only). Raises ``DecodeError``."""
         with self._lock:
             if self._decoded is None:
                 from wasmscope.binary.component import Component
                 from wasmscope.binary.module import Module
 
                 raw = data if data is not None else self.read_bytes()
-                try:
-                    self._decoded = Component(raw) if self.kind == "component" else Module(raw)
-                except DecodeError as exc:
-                    where = self.path or "module"
-                    raise UsageError(f"{where}: not a valid WebAssembly {self.kind}: {exc}") from None
+                self._decoded = Component(raw) if self.kind == "component" else Module(raw)
             return self._decoded
 
     def core_module(self) -> Module | None:
@@ -235,7 +232,7 @@ class SourceCache:
     def load(self, source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> tuple[ModuleSource, bool]:
         """(the source, whether it came from this cache)."""
         if isinstance(source, bytes | bytearray | memoryview):
-            data = bytes(source)
+            data = _from_text(bytes(source))
             sha = hashlib.sha256(data).hexdigest()
             key: tuple[Any, ...] = ("sha", sha)
             hit = self._get(key)
@@ -258,12 +255,33 @@ class SourceCache:
         if hit is not None:
             return hit, True
         try:
-            data = Path(path).read_bytes()
+            data = _from_text(Path(path).read_bytes())
         except OSError as exc:
             raise UsageError(f"{path}: {exc.strerror or exc}") from None
         src = ModuleSource(data, hashlib.sha256(data).hexdigest(), path)
         self._put(key, src)
         return src, False
+
+
+def _from_text(data: bytes) -> bytes:
+    """The binary of a WebAssembly text module (as ``wasmtime run x.wat`` accepts);
+    anything else unchanged. The sha256 is then the binary's."""
+    head = data[:4096].lstrip()
+    while head.startswith(b";;"):
+        nl = head.find(b"\n")
+        head = head[nl + 1 :].lstrip() if nl >= 0 else b""
+    if not head.startswith((b"(module", b"(component")):
+        return data
+    import wasmtime
+
+    try:
+        return bytes(wasmtime.wat2wasm(data.decode("utf-8")))
+    except (UnicodeDecodeError, wasmtime.WasmtimeError) as exc:
+        raise UsageError(f"invalid WebAssembly text: {first_line(str(exc))}") from None
+
+
+def first_line(text: str) -> str:
+    return next((line.strip() for line in text.strip().splitlines() if line.strip()), text.strip())
 
 
 def load_source(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> ModuleSource:

@@ -159,14 +159,17 @@ def symbolize(frames: list[RawFrame], source: ModuleSource | None) -> list[Frame
         lines = source.line_table()
     out = []
     for raw in frames:
+        offset: int | None = raw.module_offset
+        if offset is not None and offset >= 2**63:  # wasmtime's "unknown" (-1 as u64)
+            offset = None
         frame = Frame(
             func_index=raw.func_index,
             func_name=names.get(raw.func_index) or raw.func_name,
-            module_offset=raw.module_offset,
+            module_offset=offset,
         )
-        if lines is not None:
+        if lines is not None and offset is not None:
             try:
-                hit = lines.lookup_module_offset(raw.module_offset)
+                hit = lines.lookup_module_offset(offset)
             except Exception:
                 hit = None
             if hit is not None and hit[1]:
