@@ -11,6 +11,10 @@ The public API, imported lazily (``import wasmscope`` loads nothing heavy)::
     obj = wasmscope.decode(data)                    # Module or Component
     wasmscope.Module.from_file("app.wasm").exports
 
+    record = wasmscope.run("app.wasm", ["arg"])     # an InvocationRecord (needs wasmscope[runtime])
+    with wasmscope.Runtime() as rt:                 # reusable: caches compiled modules
+        rt.run("app.wasm", limits=...); rt.invoke("lib.wasm", "add", [1, 2])
+
 Everything raised on purpose is a :class:`WasmscopeError`; a malformed
 binary raises :class:`DecodeError` with the byte offset of the fault.
 """
@@ -29,15 +33,18 @@ if TYPE_CHECKING:
     from wasmscope.binary.component import Component, decode
     from wasmscope.binary.module import Module
     from wasmscope.errors import DecodeError, WasmscopeError
+    from wasmscope.runtime.runner import Runtime, run
 
 __all__ = [
     "Component",
     "DecodeError",
     "Module",
+    "Runtime",
     "WasmscopeError",
     "__version__",
     "decode",
     "inspect",
+    "run",
 ]
 
 _LAZY = {
@@ -46,6 +53,8 @@ _LAZY = {
     "decode": "wasmscope.binary.component",
     "DecodeError": "wasmscope.errors",
     "WasmscopeError": "wasmscope.errors",
+    "Runtime": "wasmscope.runtime.runner",
+    "run": "wasmscope.runtime.runner",
 }
 
 
