@@ -17,9 +17,11 @@ component): exactly the bytes of ``Module.serialize()``, so wasmtime can map it
   the very file descriptor it checked (``/proc/self/fd/N``), so a concurrent replace
   cannot slip an unchecked file in between.
 - Concurrent writers: each writes a temporary file in the entry's folder and renames it
-  into place (``os.replace`` is atomic); the last rename wins and removes any other
-  entry for the same module, so several processes compiling the same module end with
-  one valid entry. Readers that opened an older entry keep their mapping.
+  into place (``os.replace`` is atomic). wasmtime's output is deterministic, so writers
+  of one module produce the same name and the last rename wins: one valid entry. Were
+  the bytes to differ, the next reader loads the newest and removes the others (writers
+  never delete, so an entry always survives). Readers keep their mapping of a file that
+  is replaced or removed meanwhile.
 - Safety: the folder is created 0700; a cache folder owned by another user or writable
   by others is not used (loading code from it would run that code), with a warning.
 - Size: when a write takes the total over ``max_bytes``, the least recently used entries
@@ -155,7 +157,7 @@ class DiskCache:
         if not self.usable():
             return None, None, None
         note: str | None = None
-        for path in self.entries(fingerprint, sha256, kind):
+        for path in self._newest_first(self.entries(fingerprint, sha256, kind)):
             m = _ENTRY.match(path.name)
             assert m is not None
             want_size, want_crc = int(m.group(2)), int(m.group(3), 16)
@@ -164,7 +166,8 @@ class DiskCache:
             except OSError:
                 continue  # removed meanwhile
             try:
-                size = os.fstat(fd).st_size
+                st = os.fstat(fd)
+                size, mtime = st.st_size, st.st_mtime
                 if size != want_size:
                     note = f"cache entry {path.name} truncated ({size} of {want_size} bytes): recompiled"
                     self._discard(path)
@@ -185,10 +188,33 @@ class DiskCache:
                     continue
             finally:
                 os.close(fd)
+            self._drop_older(fingerprint, sha256, kind, path, mtime)
             with contextlib.suppress(OSError):
                 os.utime(path)  # recently used, for pruning
             return compiled, path, note
         return None, None, note
+
+    @staticmethod
+    def _newest_first(paths: list[Path]) -> list[Path]:
+        def mtime(p: Path) -> float:
+            try:
+                return p.stat().st_mtime
+            except OSError:
+                return 0.0
+
+        return sorted(paths, key=mtime, reverse=True)
+
+    def _drop_older(self, fingerprint: str, sha256: str, kind: str, keep: Path, keep_mtime: float) -> None:
+        """Two writers whose compilers did not produce the same bytes leave two entries;
+        a reader that loaded one removes those strictly older than it (writers never
+        delete). Worst case under races: a recompilation, never a bad entry."""
+        for other in self.entries(fingerprint, sha256, kind):
+            if other != keep:
+                try:
+                    if other.stat().st_mtime < keep_mtime:
+                        other.unlink()
+                except OSError:
+                    pass
 
     def _discard(self, path: Path) -> None:
         log.warning("discarding bad compiled-module cache entry %s", path)
@@ -222,10 +248,6 @@ class DiskCache:
             if tmp_name is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp_name)
-        for other in self.entries(fingerprint, sha256, kind):
-            if other != final:
-                with contextlib.suppress(OSError):
-                    other.unlink()
         self._clean_tmp(folder)
         self.prune()
         return final
@@ -335,8 +357,9 @@ class CompiledCache:
             if item is not None:
                 return CacheResult(item, "memory", time.perf_counter() - t0)
             note = None
-            if self.disk is not None:
-                loaded, entry, note = self.disk.load(fingerprint, sha256, kind, deserialize)
+            disk = self.disk if self.disk is not None and self.disk.usable() else None
+            if disk is not None:
+                loaded, entry, note = disk.load(fingerprint, sha256, kind, deserialize)
                 if loaded is not None:
                     self._put(key, loaded)
                     return CacheResult(loaded, "disk", time.perf_counter() - t0, entry=str(entry), note=note)
@@ -344,11 +367,11 @@ class CompiledCache:
             compiled = compile()
             compile_seconds = time.perf_counter() - tc
             self._put(key, compiled)
-            if self.disk is None:
+            if disk is None:
                 return CacheResult(compiled, "none", time.perf_counter() - t0, compile_seconds)
             written: Path | None = None
             try:
-                written = self.disk.store(fingerprint, sha256, kind, serialize(compiled))
+                written = disk.store(fingerprint, sha256, kind, serialize(compiled))
             except Exception as exc:  # serialization failed: run anyway
                 log.warning("cannot serialize compiled module: %s", exc)
             return CacheResult(
