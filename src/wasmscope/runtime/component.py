@@ -75,6 +75,7 @@ def run_component(
     store = wasmtime.Store(handle.engine)
     tracker = MemoryTracker(runtime.memory_stats, limit=lim.memory_limit if runtime.memory_stats == "exact" else None)
     watch = watchdog.Watch(timeout=lim.timeout, capture=capture, tracker=tracker)
+    guard = watchdog.SigintGuard(watch)
     pump = _Pump(capture, sinks) if sinks[0] is not None or sinks[1] is not None else None
     ticking = False
     exc: BaseException | None = None
@@ -87,6 +88,7 @@ def run_component(
             store.set_fuel(lim.fuel)
         store.set_wasi(build_wasi_config(WasiSpec([program, *map(str, args)], env, dirs, stdin), capture))
         watchdog.arm(store, watch)
+        guard.__enter__()
         handle.ticker.acquire()
         ticking = True
         if pump is not None:
@@ -145,6 +147,7 @@ def run_component(
         else:
             rec.attributes["wasm.memory.observed"] = "none (component memories are not reachable; use exact)"
     finally:
+        guard.__exit__()
         if ticking:
             handle.ticker.release()
         watchdog.disarm(watch)

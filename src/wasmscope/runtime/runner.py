@@ -426,6 +426,7 @@ class Runtime:
         store = wasmtime.Store(handle.engine)
         tracker = MemoryTracker(self.memory_stats, limit=lim.memory_limit if self.memory_stats == "exact" else None)
         watch = watchdog.Watch(timeout=lim.timeout, capture=capture, tracker=tracker)
+        guard = watchdog.SigintGuard(watch)
         pump = _Pump(capture, sinks) if sinks[0] is not None or sinks[1] is not None else None
         ticking = False
         exc: BaseException | None = None
@@ -440,6 +441,7 @@ class Runtime:
                 store.set_fuel(lim.fuel)
             store.set_wasi(build_wasi_config(wasi, capture))  # before instantiating: see EngineHandle.linker
             watchdog.arm(store, watch)
+            guard.__enter__()
             handle.ticker.acquire()
             ticking = True
             if pump is not None:
@@ -508,6 +510,7 @@ class Runtime:
                     rec.fuel_consumed = lim.fuel
             self._memory_stats(rec, tracker, watch, store, source)
         finally:
+            guard.__exit__()
             if ticking:
                 handle.ticker.release()
             watchdog.disarm(watch)

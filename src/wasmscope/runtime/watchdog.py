@@ -8,7 +8,7 @@ thread*, with the store's context, so it can safely:
 - stop the guest at its wall-clock deadline (``timeout``),
 - stop it when stdout or stderr went past the output cap (``output_limit``),
 - stop it when another thread called :meth:`Watch.cancel` (``cancelled``), or when the
-  user pressed Ctrl-C (the signal is delivered to this Python code: ``interrupted``),
+  user pressed Ctrl-C (:class:`SigintGuard`: ``interrupted``),
 - sample the sizes of the exported memories (peak / grow count, ``sampled`` method),
 
 and otherwise let it run one more tick. Stopping returns an error from the callback:
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ INTERRUPTED = "interrupted"
 class Watch:
     """The watchdog state of one invocation."""
 
-    __slots__ = ("__weakref__", "_cancel", "capture", "deadline", "id", "memories", "reason", "ticks", "tracker")
+    __slots__ = ("__weakref__", "_cancel", "_interrupt", "capture", "deadline", "id", "memories", "reason", "ticks", "tracker")
 
     def __init__(self, *, timeout: float | None, capture: OutputCapture | None, tracker: MemoryTracker | None) -> None:
         self.deadline = None if timeout is None else time.monotonic() + timeout
@@ -56,12 +57,17 @@ class Watch:
         self.memories: list[Any] = []  # raw wasmtime_memory_t to sample
         self.reason: str | None = None
         self._cancel = False
+        self._interrupt = False
         self.ticks = 0
         self.id = 0
 
     def cancel(self) -> None:
         """Stop the guest at the next tick (callable from any thread)."""
         self._cancel = True
+
+    def interrupt(self) -> None:
+        """As :meth:`cancel`, for Ctrl-C: the caller re-raises ``KeyboardInterrupt``."""
+        self._interrupt = True
 
     def sample(self, ctx: Any) -> None:
         tracker = self.tracker
@@ -76,6 +82,8 @@ class Watch:
 
     def check(self, ctx: Any) -> str | None:
         self.ticks += 1
+        if self._interrupt:
+            return INTERRUPTED
         if self._cancel:
             return CANCELLED
         if self.deadline is not None and time.monotonic() >= self.deadline:
@@ -153,3 +161,37 @@ def arm(store: wasmtime.Store, watch: Watch) -> None:
 
 def disarm(watch: Watch) -> None:
     _WATCHES.pop(watch.id, None)
+
+
+class SigintGuard:
+    """While a guest runs on the main thread with Python's default Ctrl-C handling,
+    Ctrl-C marks the watch instead of raising ``KeyboardInterrupt`` wherever Python
+    happens to check for signals (which is inside the tick callback, where wasmtime
+    cannot take an exception). The guest stops at the next tick and the runner raises
+    ``KeyboardInterrupt`` once the store is cleaned up. Elsewhere (other threads, a
+    handler of the application's own) nothing changes."""
+
+    __slots__ = ("_installed", "_prev", "watch")
+
+    def __init__(self, watch: Watch) -> None:
+        self.watch = watch
+        self._installed = False
+        self._prev: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.watch.interrupt()
+
+    def __enter__(self) -> SigintGuard:
+        if threading.current_thread() is threading.main_thread():
+            try:
+                if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                    self._prev = signal.signal(signal.SIGINT, self._handler)
+                    self._installed = True
+            except (ValueError, OSError):  # not the main interpreter, or no signals here
+                self._installed = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._prev)
+            self._installed = False
