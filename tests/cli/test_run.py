@@ -1,7 +1,7 @@
 """``wasmscope run`` as a user runs it: a real process, real exit codes and streams.
 
 The C guests and hand-made modules come from ``tests/runtime/conftest.py``'s fixtures
-(imported below); every run uses a fresh compiled-module cache folder."""
+(through ``tests/cli/conftest.py``); every run uses a fresh compiled-module cache folder."""
 
 from __future__ import annotations
 
@@ -14,12 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.runtime.conftest import (  # noqa: F401  (fixtures)
-    c_modules,
-    legacy_eh_wasm,
-    lib_wasm,
-)
 
 CLI = "import sys; from wasmscope.cli import main; sys.exit(main())"
 
