@@ -33,15 +33,8 @@ __all__ = ["find_run_export", "run_component"]
 
 
 def find_run_export(source: ModuleSource) -> str | None:
-    """The exported ``wasi:cli/run@VERSION`` instance name, if any."""
-    try:
-        names = source.decoded().interfaces_exported()  # type: ignore[union-attr]
-    except Exception:
-        return None
-    for name in names:
-        if name.startswith("wasi:cli/run@") or name == "wasi:cli/run":
-            return str(name)
-    return None
+    """The exported ``wasi:cli/run@VERSION`` instance name, if any (read at identification)."""
+    return source.run_export
 
 
 def run_component(

@@ -72,6 +72,9 @@ class ModuleSource:
         self._module_name: str | None = None
         self._lines: Any = False  # False: not tried yet
         self.decode_error: str | None = None
+        # Facts read once here, so that later runs never need the bytes again:
+        self.memory_count: int | None = None  # memories a module defines or imports
+        self.run_export: str | None = None  # a component's wasi:cli/run@VERSION export
         self.identity = self._identify(data)
 
     # -- identity ------------------------------------------------------------------------
@@ -82,8 +85,13 @@ class ModuleSource:
             if self.kind == "component":
                 sections = [decoded.producers] + [_module_producers(m) for m in decoded.all_core_modules()]
                 producers = _producers_of(sections)
+                self.run_export = next(
+                    (n for n in decoded.interfaces_exported() if n == "wasi:cli/run" or n.startswith("wasi:cli/run@")),
+                    None,
+                )
             else:
                 producers = _producers_of([_module_producers(decoded)])
+                self.memory_count = len(decoded.memories) + len(decoded.imported(2))
         except DecodeError as exc:
             # wasmtime has the last word (it may still accept it); the runner reports it.
             self.decode_error = str(exc)

@@ -556,13 +556,7 @@ class Runtime:
             tracker.set_size(key, size)
         rec.peak_memory = tracker.peak_total
         rec.memory_grow_count = tracker.grow_count
-        defined = None
-        module = source.core_module() if source.decode_error is None else None
-        if module is not None:
-            try:
-                defined = len(module.memories) + len(module.imported(2))
-            except Exception:
-                defined = None
+        defined = source.memory_count
         rec.attributes["wasm.memory.count"] = defined if defined is not None else len(sizes)
         rec.attributes["wasm.memory.observed"] = (
             "exported" if defined is None or defined <= len(sizes) else f"exported ({len(sizes)} of {defined})"
