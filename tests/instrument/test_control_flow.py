@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.instrument.support import export_index, same, twins, wat
+from tests.instrument.support import Twins, export_index, same, twins, wat
 from wasmscope.binary import opcodes as op
 from wasmscope.binary.module import Module
 from wasmscope.instrument import BOOKS_EXPORT
@@ -84,11 +84,11 @@ PROBE, RET, BR, MV, SWAP, MEM, SEVEN, T1, T2, T3, OOB = range(11)
 
 
 @pytest.fixture
-def control() -> tuple[object, object, object]:
+def control() -> Twins:
     return twins(wat(CONTROL), probe=True)
 
 
-def test_return_with_values(control: tuple) -> None:  # type: ignore[type-arg]
+def test_return_with_values(control: Twins) -> None:
     orig, inst, _ = control
     for arg in (0, 1, 5, 200):
         same(orig, inst, "ret", arg)
@@ -97,7 +97,7 @@ def test_return_with_values(control: tuple) -> None:  # type: ignore[type-arg]
     assert inst.counter(RET) == 8
 
 
-def test_branches_to_the_outer_label(control: tuple) -> None:  # type: ignore[type-arg]
+def test_branches_to_the_outer_label(control: Twins) -> None:
     orig, inst, _ = control
     got = [same(orig, inst, "br", a).results for a in range(7)]
     assert got == [33, 11, 22, 1033, 33, 33, 33]
@@ -105,7 +105,7 @@ def test_branches_to_the_outer_label(control: tuple) -> None:  # type: ignore[ty
     assert inst.counter(BR) == 7
 
 
-def test_multi_value_results(control: tuple) -> None:  # type: ignore[type-arg]
+def test_multi_value_results(control: Twins) -> None:
     orig, inst, result = control
     got = [same(orig, inst, "mv", a).results for a in (1, 2, 3)]
     assert got == [[1, 2, 3.0], [4, 5, 6.0], [7, 8, 9.5]]
@@ -118,14 +118,14 @@ def test_multi_value_results(control: tuple) -> None:  # type: ignore[type-arg]
     assert len(after) == len(before) + 2
 
 
-def test_memory_zero_is_the_modules_own(control: tuple) -> None:  # type: ignore[type-arg]
+def test_memory_zero_is_the_modules_own(control: Twins) -> None:
     orig, inst, result = control
     assert same(orig, inst, "mem", 5).results == 5 + 2
     assert result.layout.memory_index == 1
     assert inst.exports[BOOKS_EXPORT].size(inst.store) == result.layout.pages
 
 
-def test_host_import_is_counted_and_on_top_of_the_stack(control: tuple) -> None:  # type: ignore[type-arg]
+def test_host_import_is_counted_and_on_top_of_the_stack(control: Twins) -> None:
     orig, inst, result = control
     assert same(orig, inst, "seven").results == 7
     assert inst.counter(PROBE) == 7
@@ -139,7 +139,7 @@ def test_host_import_is_counted_and_on_top_of_the_stack(control: tuple) -> None:
     assert inst.depth() == 0
 
 
-def test_trap_leaves_the_whole_chain(control: tuple) -> None:  # type: ignore[type-arg]
+def test_trap_leaves_the_whole_chain(control: Twins) -> None:
     orig, inst, _ = control
     out = same(orig, inst, "trap_chain", 0)
     assert out.trap == wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO
@@ -318,12 +318,12 @@ _P, THROWER, MID, NEST = range(4)
 
 
 @pytest.fixture
-def exn() -> tuple[object, object, object]:
+def exn() -> Twins:
     return twins(wat(EXN), probe=True)
 
 
 @pytest.mark.parametrize(("name", "value"), [("catch_block", 1005), ("catch_ref", 2005), ("catch_all", 3000), ("catch_all_ref", 4000), ("deep", 5)])
-def test_try_table_catch_to_a_block(exn: tuple, name: str, value: int) -> None:  # type: ignore[type-arg]
+def test_try_table_catch_to_a_block(exn: Twins, name: str, value: int) -> None:
     orig, inst, result = exn
     fidx = export_index(result.wasm, name)
     inst.probes.clear()
@@ -336,7 +336,7 @@ def test_try_table_catch_to_a_block(exn: tuple, name: str, value: int) -> None: 
     assert inst.depth() == 0
 
 
-def test_try_table_catch_to_a_loop(exn: tuple) -> None:  # type: ignore[type-arg]
+def test_try_table_catch_to_a_loop(exn: Twins) -> None:
     orig, inst, result = exn
     fidx = export_index(result.wasm, "catch_loop")
     inst.probes.clear()
@@ -353,7 +353,7 @@ def test_try_table_catch_to_a_loop(exn: tuple) -> None:  # type: ignore[type-arg
     assert inst.depth() == 0
 
 
-def test_catch_to_the_outermost_label(exn: tuple) -> None:  # type: ignore[type-arg]
+def test_catch_to_the_outermost_label(exn: Twins) -> None:
     orig, inst, result = exn
     inst.probes.clear()
     assert same(orig, inst, "catch_outer", 6).results == 6
@@ -365,7 +365,7 @@ def test_catch_to_the_outermost_label(exn: tuple) -> None:  # type: ignore[type-
     assert inst.depth() == 0
 
 
-def test_uncaught_exception_reaches_the_host_the_same(exn: tuple) -> None:  # type: ignore[type-arg]
+def test_uncaught_exception_reaches_the_host_the_same(exn: Twins) -> None:
     orig, inst, result = exn
     out = same(orig, inst, "throw_out", 1)
     assert out.results is None
