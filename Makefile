@@ -27,7 +27,7 @@ SYSDEPS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 llvm-19
 LINT_PATHS := $(notdir $(wildcard $(addprefix $(ROOT)/,src tests benchmarks tools)))
 PYTEST_ARGS ?=
 
-.PHONY: help test lint corpus sysdeps demo bench clean check-shared
+.PHONY: help test lint corpus sysdeps demo bench bench-run clean check-shared
 
 help:
 	@echo "make demo     create .venv, fetch the real-module corpus, run wasmscope inspect on a few modules"
@@ -36,6 +36,7 @@ help:
 	@echo "make corpus   fetch real .wasm modules into CORPUS=$(CORPUS)"
 	@echo "make sysdeps  apt-get install what is missing of: $(SYSDEPS)"
 	@echo "make bench    run benchmarks/decode.py"
+	@echo "make bench-run  run benchmarks/run.py (yosys under wasmscope run; ~4 min, compiles yosys twice)"
 	@echo "make clean    remove .venv and caches (the corpus is left alone)"
 	@echo "variables: SHARED=$(SHARED_DIR)  CORPUS=$(CORPUS)  PYTHON=$(PYTHON)  PYTEST_ARGS=..."
 
@@ -109,6 +110,9 @@ demo: $(VENV_STAMP) corpus
 
 bench: $(VENV_STAMP) corpus
 	cd $(ROOT) && $(BIN)/python benchmarks/decode.py --corpus "$(CORPUS)"
+
+bench-run: $(VENV_STAMP) corpus
+	cd $(ROOT) && $(BIN)/python benchmarks/run.py --corpus "$(CORPUS)"
 
 clean:
 	rm -rf $(VENV) $(addprefix $(ROOT)/,build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis)
