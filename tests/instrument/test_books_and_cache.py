@@ -108,3 +108,14 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert default_cache_dir() == tmp_path / "xdg" / "wasmscope" / "instrumented"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert default_cache_dir() == Path(os.path.expanduser("~")) / ".cache" / "wasmscope" / "instrumented"
+
+
+@pytest.mark.parametrize("cap", [1, 2, 4, 8])
+def test_read_stack_matches_the_ring_definition(cap: int) -> None:
+    layout = BooksLayout(BOOKS_EXPORT, 0, 64, cap, 64 + 4 * cap, 0, 0, 0, 1)
+    books = bytearray(65536)
+    values = [1000 + i for i in range(cap)]
+    struct.pack_into(f"<{cap}I", books, 64, *values)
+    for depth in range(3 * cap + 2):
+        expected = [values[i & (cap - 1)] for i in range(max(0, depth - cap), depth)]
+        assert layout.read_stack(books, depth) == expected

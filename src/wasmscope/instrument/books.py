@@ -91,11 +91,18 @@ class BooksLayout:
         ``stack_capacity`` frames are returned."""
         if depth is None:
             depth = self.read_depth(books)
+        if depth <= 0:
+            return []
         cap = self.stack_capacity
-        first = max(0, depth - cap)
-        mask = cap - 1
-        raw = struct.unpack_from(f"<{cap}I", books, self.stack_offset)
-        return [raw[i & mask] for i in range(first, depth)]
+        # Read only the live entries: a sampler calls this while the guest
+        # writes the same cache lines, so every line read costs the guest.
+        start = max(0, depth - cap) & (cap - 1)
+        n = min(depth, cap)
+        head = min(n, cap - start)
+        out = list(struct.unpack_from(f"<{head}I", books, self.stack_offset + 4 * start))
+        if head < n:
+            out += struct.unpack_from(f"<{n - head}I", books, self.stack_offset)
+        return out
 
     def read_counters(self, books: bytes | bytearray | memoryview) -> list[int]:
         """Call counts indexed by original function index (imports included)."""
