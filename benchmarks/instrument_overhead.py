@@ -17,6 +17,7 @@ Usage: python benchmarks/instrument_overhead.py [--reps N] [--yosys] [--corpus D
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import hashlib
 import importlib.util
@@ -113,10 +114,8 @@ def run_wasi(engine: Any, module: Any, argv: list[str], layout: BooksLayout | No
     t = time.perf_counter()
     if sampler:
         sampler.start()
-    try:
+    with contextlib.suppress(wasmtime.ExitTrap):
         start(store)
-    except wasmtime.ExitTrap:
-        pass
     dt = time.perf_counter() - t
     n = 0
     if sampler:
