@@ -15,6 +15,7 @@ means (per-store callbacks), so concurrent stores never interrupt each other.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import platform
@@ -223,7 +224,18 @@ class EngineHandle:
             return self._component_linker
 
     def close(self) -> None:
+        """Stop the ticker and free the linkers and the engine now (at exit: later, the
+        interpreter's teardown would find wasmtime's bindings already gone). Modules and
+        stores that still use the engine keep it alive inside wasmtime."""
         self.ticker.stop()
+        with self._lock:
+            for obj in (self._linker, self._component_linker, self.engine):
+                close = getattr(obj, "close", None)
+                if close is not None:
+                    with contextlib.suppress(Exception):
+                        close()
+            self._linker = None
+            self._component_linker = None
 
 
 _ENGINES: dict[EngineSettings, EngineHandle] = {}
@@ -241,9 +253,11 @@ def engine_for(settings: EngineSettings) -> EngineHandle:
 
 
 @atexit.register
-def _stop_tickers() -> None:
-    # No epoch increments while the interpreter tears down the engines.
+def _close_engines() -> None:
+    # No epoch increments while the interpreter tears down, and wasmtime objects freed
+    # while its bindings still exist.
     with _ENGINES_LOCK:
         handles = list(_ENGINES.values())
+        _ENGINES.clear()
     for h in handles:
         h.close()

@@ -22,10 +22,12 @@ tick and is re-raised as ``KeyboardInterrupt`` once the store is cleaned up.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -159,6 +161,7 @@ class Runtime:
         self._captures: list[OutputCapture] = []
         self._captures_lock = threading.Lock()
         self._closed = False
+        _LIVE.add(self)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
@@ -580,6 +583,15 @@ class Runtime:
 
 _DEFAULT: Runtime | None = None
 _DEFAULT_LOCK = threading.Lock()
+_LIVE: weakref.WeakSet[Runtime] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_runtimes() -> None:
+    # Registered after the engine module's hook, so it runs first: the compiled modules
+    # and InstancePre objects go while wasmtime's bindings still exist.
+    for rt in list(_LIVE):
+        rt.close()
 
 
 def default_runtime() -> Runtime:
