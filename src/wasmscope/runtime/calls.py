@@ -21,9 +21,17 @@ from wasmscope.errors import UsageError
 if TYPE_CHECKING:
     import wasmtime
 
-__all__ = ["RawFunc", "export_func", "parse_value"]
+__all__ = ["RawFunc", "Signature", "export_func", "func_signature", "parse_value"]
 
 NUMERIC = ("i32", "i64", "f32", "f64")
+
+Signature = tuple[list[str], list[str]]  # (parameter types, result types), e.g. (["i32"], [])
+
+
+def func_signature(store: wasmtime.Store, func: wasmtime.Func) -> Signature:
+    """The types of a function, as wasmtime knows them (``"i32"``, ``"f64"``, ...)."""
+    ty = func.type(store)
+    return [str(t) for t in ty.params], [str(t) for t in ty.results]
 
 
 def parse_value(text: str | int | float, ty: str) -> int | float:
@@ -56,11 +64,13 @@ class RawFunc:
 
     __slots__ = ("_arr", "_ctx", "_func", "name", "params", "results")
 
-    def __init__(self, store: wasmtime.Store, func: wasmtime.Func, name: str) -> None:
-        ty = func.type(store)
+    def __init__(
+        self, store: wasmtime.Store, func: wasmtime.Func, name: str, signature: Signature | None = None
+    ) -> None:
+        if signature is None:
+            signature = func_signature(store, func)
         self.name = name
-        self.params = [str(t) for t in ty.params]
-        self.results = [str(t) for t in ty.results]
+        self.params, self.results = signature
         self._func = func._func
         self._ctx = store._context()
         from wasmtime import _ffi as ffi

@@ -40,6 +40,7 @@ __all__ = [
     "MemoryTracker",
     "current_tracker",
     "exported_memories",
+    "exported_memory_names",
     "install_memory_creator",
     "memory_sizes",
 ]
@@ -296,12 +297,12 @@ def live_memories() -> int:
 # -- the sampled method: exported memories ------------------------------------------------------
 
 
-def exported_memories(store: wasmtime.Store, instance: wasmtime.Instance) -> list[Any]:
-    """Raw ``wasmtime_memory_t`` of each memory the instance exports (each once, even
-    when exported under several names)."""
+def exported_memory_names(store: wasmtime.Store, instance: wasmtime.Instance) -> list[str]:
+    """The export names of the instance's memories, one name per memory (a memory
+    exported under several names counts once)."""
     from wasmtime import _ffi as ffi
 
-    out: list[Any] = []
+    names: list[str] = []
     seen: set[bytes] = set()
     ctx = store._context()
     memory_kind = ffi.WASMTIME_EXTERN_MEMORY.value
@@ -314,13 +315,32 @@ def exported_memories(store: wasmtime.Store, instance: wasmtime.Instance) -> lis
     ):
         i += 1
         if int(item.kind) == memory_kind:
-            copy = ffi.wasmtime_memory_t()
-            ctypes.memmove(ctypes.byref(copy), ctypes.byref(item.of.memory), ctypes.sizeof(copy))
-            ident = ctypes.string_at(ctypes.addressof(copy), ctypes.sizeof(copy))
+            ident = ctypes.string_at(ctypes.addressof(item.of.memory), ctypes.sizeof(item.of.memory))
             if ident not in seen:
                 seen.add(ident)
-                out.append(copy)
+                names.append(ctypes.string_at(name_ptr, name_len.value).decode("utf-8", "replace"))
         item = ffi.wasmtime_extern_t()
+    return names
+
+
+def exported_memories(store: wasmtime.Store, instance: wasmtime.Instance, names: Sequence[str] | None = None) -> list[Any]:
+    """Raw ``wasmtime_memory_t`` of the instance's exported memories (by ``names``, from
+    :func:`exported_memory_names`, which a caller may keep per module)."""
+    from wasmtime import _ffi as ffi
+
+    if names is None:
+        names = exported_memory_names(store, instance)
+    out: list[Any] = []
+    ctx = store._context()
+    memory_kind = ffi.WASMTIME_EXTERN_MEMORY.value
+    for name in names:
+        raw = name.encode()
+        item = ffi.wasmtime_extern_t()
+        found = ffi.wasmtime_instance_export_get(ctx, ctypes.byref(instance._instance), raw, len(raw), ctypes.byref(item))
+        if found and int(item.kind) == memory_kind:
+            copy = ffi.wasmtime_memory_t()
+            ctypes.memmove(ctypes.byref(copy), ctypes.byref(item.of.memory), ctypes.sizeof(copy))
+            out.append(copy)
     return out
 
 

@@ -35,6 +35,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from wasmscope.errors import UsageError
 from wasmscope.runtime import watchdog
 from wasmscope.runtime.cache import CacheResult, CompiledCache, DiskCache
+from wasmscope.runtime.calls import RawFunc, Signature, export_func, func_signature, parse_value
 from wasmscope.runtime.engine import (
     EngineHandle,
     EngineSettings,
@@ -48,6 +49,7 @@ from wasmscope.runtime.memory import (
     METHODS,
     MemoryTracker,
     exported_memories,
+    exported_memory_names,
     memory_sizes,
     tracking,
 )
@@ -117,6 +119,25 @@ def _now() -> int:
     return time.time_ns()
 
 
+class _Prepared:
+    """A module ready to instantiate, and what the first instance taught us about it
+    (its exported memories, the signatures of the functions called), so that later
+    runs skip those lookups."""
+
+    __slots__ = ("memory_names", "pre", "signatures")
+
+    def __init__(self, pre: Any) -> None:
+        self.pre = pre
+        self.memory_names: list[str] | None = None
+        self.signatures: dict[str, Signature] = {}
+
+    def signature(self, store: wasmtime.Store, func: wasmtime.Func, name: str) -> Signature:
+        sig = self.signatures.get(name)
+        if sig is None:
+            sig = self.signatures[name] = func_signature(store, func)
+        return sig
+
+
 class Runtime:
     """Runs modules and command components under wasmtime; reusable and thread-safe.
 
@@ -154,7 +175,7 @@ class Runtime:
         self.disk = DiskCache(cache_dir) if cache else None
         self.compiled = CompiledCache(self.disk, capacity=capacity)
         self.sources = SourceCache()
-        self._pres: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._pres: OrderedDict[tuple[str, str], _Prepared] = OrderedDict()
         self._pre_lock = threading.Lock()
         self._capacity = capacity
         self._local = threading.local()
@@ -232,19 +253,19 @@ class Runtime:
             serialize=lambda m: m.serialize(),
         )
 
-    def _instance_pre(self, handle: EngineHandle, sha256: str, module: wasmtime.Module) -> Any:
+    def _instance_pre(self, handle: EngineHandle, sha256: str, module: wasmtime.Module) -> _Prepared:
         key = (handle.fingerprint, sha256)
         with self._pre_lock:
-            pre = self._pres.get(key)
-            if pre is not None:
+            prepared = self._pres.get(key)
+            if prepared is not None:
                 self._pres.move_to_end(key)
-                return pre
-        pre = handle.linker.instantiate_pre(module)
+                return prepared
+        prepared = _Prepared(handle.linker.instantiate_pre(module))
         with self._pre_lock:
-            self._pres[key] = pre
+            self._pres[key] = prepared
             while len(self._pres) > self._capacity:
                 self._pres.popitem(last=False)
-        return pre
+        return prepared
 
     # -- the public calls -------------------------------------------------------------------
     def run(
@@ -408,11 +429,10 @@ class Runtime:
     ) -> None:
         import wasmtime
 
-        from wasmscope.runtime.calls import RawFunc, export_func
 
         t0 = _now()
         try:
-            pre = self._instance_pre(handle, source.sha256, module)
+            prepared = self._instance_pre(handle, source.sha256, module)
         except wasmtime.WasmtimeError as link_error:
             rec.phases.append(Phase("instantiate", t0, _now()))
             rec.outcome = Outcome.ERROR
@@ -451,14 +471,16 @@ class Runtime:
                 pump.start()
             try:
                 with tracking(tracker):
-                    instance = pre.instantiate(store)
+                    instance = prepared.pre.instantiate(store)
             except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                 exc = e
             t_inst = _now()
             rec.phases.append(Phase("instantiate", t0, t_inst))
             if instance is not None:
                 if self.memory_stats == "sampled":
-                    watch.memories = exported_memories(store, instance)
+                    if prepared.memory_names is None:
+                        prepared.memory_names = exported_memory_names(store, instance)
+                    watch.memories = exported_memories(store, instance, prepared.memory_names)
                     watch.sample(store._context())
                 name = func if func is not None else "_start"
                 target = export_func(store, instance, name)
@@ -471,11 +493,9 @@ class Runtime:
                         raise UsageError(f"{source.identity.name} exports no function named {func!r}")
                 else:
                     init = export_func(store, instance, "_initialize") if func is not None else None
-                    raw = RawFunc(store, target, name)
+                    raw = RawFunc(store, target, name, prepared.signature(store, target, name))
                     if func is not None:
                         for a, ty in zip(args, raw.params, strict=False):
-                            from wasmscope.runtime.calls import parse_value
-
                             parse_value(a, ty)  # usage errors before running anything
                         if len(args) != len(raw.params):
                             raise UsageError(
@@ -485,7 +505,7 @@ class Runtime:
                     cpu0 = time.thread_time()
                     try:
                         if init is not None:
-                            RawFunc(store, init, "_initialize")()
+                            RawFunc(store, init, "_initialize", prepared.signature(store, init, "_initialize"))()
                         results = raw(*args) if func is not None else raw()
                     except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                         exc = e
