@@ -18,6 +18,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -106,10 +107,19 @@ def legacy_eh_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _kept_dir(request: pytest.FixtureRequest, name: str) -> Path:
+    """A folder in pytest's cache (kept between sessions), or a temporary one when the
+    cache plugin is off (``-p no:cacheprovider``)."""
+    cache = getattr(request.config, "cache", None)
+    if cache is None:
+        return Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    return Path(cache.mkdir(name))
+
+
 @pytest.fixture(scope="session")
 def shared_cache(request: pytest.FixtureRequest) -> Path:
     """A compiled-module cache kept between sessions (yosys, the component)."""
-    return Path(request.config.cache.mkdir("wasmscope-run-cache"))
+    return _kept_dir(request, "wasmscope-run-cache")
 
 
 @pytest.fixture
@@ -164,7 +174,7 @@ def python_command_component(request: pytest.FixtureRequest) -> Path:
         pytest.skip("componentize-py is not installed (pip install -e '.[dev]')")
     version = importlib.metadata.version("componentize-py")
     key = hashlib.sha256(f"{version}\0{WORLD_WIT}\0{RUN_WIT}\0{APP_PY}".encode()).hexdigest()[:16]
-    d = Path(request.config.cache.mkdir(f"wasmscope-component-{key}"))
+    d = _kept_dir(request, f"wasmscope-component-{key}")
     out = d / "app.wasm"
     if out.is_file() and out.stat().st_size > 0:
         return out

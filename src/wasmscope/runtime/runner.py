@@ -429,7 +429,6 @@ class Runtime:
     ) -> None:
         import wasmtime
 
-
         t0 = _now()
         try:
             prepared = self._instance_pre(handle, source.sha256, module)
@@ -455,8 +454,6 @@ class Runtime:
         exc: BaseException | None = None
         instance = None
         results: list[Any] | None = None
-        cpu0 = cpu1 = 0.0
-        t_exec0 = t_exec1 = 0
         try:
             if lim.memory_limit is not None and self.memory_stats != "exact":
                 store.set_limits(memory_size=lim.memory_limit)
@@ -509,10 +506,8 @@ class Runtime:
                         results = raw(*args) if func is not None else raw()
                     except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                         exc = e
-                    cpu1 = time.thread_time()
-                    t_exec1 = _now()
-                    rec.phases.append(Phase("execute", t_exec0, t_exec1))
-                    rec.cpu_seconds = cpu1 - cpu0
+                    rec.cpu_seconds = time.thread_time() - cpu0
+                    rec.phases.append(Phase("execute", t_exec0, _now()))
             if rec.outcome != Outcome.ERROR:
                 if instance is None and exc is not None:
                     ending = self._instantiate_failure(exc, watch, source, tracker, lim)
