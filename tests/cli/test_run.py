@@ -179,11 +179,16 @@ def test_ctrl_c_stops_the_guest(env: dict[str, str], c_modules: dict[str, Path])
         [sys.executable, "-c", CLI, "run", str(c_modules["loop"])],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )  # fmt: skip
-    assert proc.stdout is not None
-    assert proc.stdout.readline() == b"spinning\n"
-    time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=60)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"spinning\n"
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # never leave a spinning guest behind
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130
     assert "interrupted" in one_line_error(err)
 
