@@ -1,0 +1,48 @@
+"""Fixtures of the serve tests: WAGI handlers in C (``fixtures/*.c``), built once per
+session with clang-19 + wasi-libc (in parallel), and a gateway factory."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.runtime.conftest import _clang
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def wagi_modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every ``fixtures/*.c`` as a WASI command module, by stem."""
+    clang = _clang()
+    out_dir = tmp_path_factory.mktemp("wagi")
+    jobs = {}
+    for src in sorted(FIXTURES.glob("*.c")):
+        out = out_dir / f"{src.stem}.wasm"
+        jobs[src.stem] = (out, subprocess.Popen(
+            [clang, "--target=wasm32-wasi", "-O2", "-g", str(src), "-o", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))  # fmt: skip
+    built: dict[str, Path] = {}
+    for stem, (out, proc) in jobs.items():
+        _, err = proc.communicate(timeout=300)
+        if proc.returncode != 0:
+            pytest.skip(f"clang-19 cannot build WASI programs here ({stem}.c): {err[-400:]}")
+        built[stem] = out
+    return built
+
+
+@pytest.fixture(scope="session")
+def gateway_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gateway-cache")
+
+
+@pytest.fixture(scope="session")
+def shared_runtime(gateway_cache: Path) -> Iterator[object]:
+    from wasmscope.runtime import Runtime
+
+    with Runtime(cache_dir=gateway_cache, capacity=64) as rt:
+        yield rt
