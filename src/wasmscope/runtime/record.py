@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Frame", "InvocationRecord", "ModuleIdentity", "Outcome", "Phase", "TrapInfo"]
+__all__ = ["CALLS_IN_JSON", "Frame", "InvocationRecord", "ModuleIdentity", "Outcome", "Phase", "TrapInfo"]
+
+CALLS_IN_JSON = 50  # most-called functions kept in the JSON of a record
 
 
 class Outcome:
@@ -101,6 +103,11 @@ class InvocationRecord:
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     attributes: dict[str, Any] = field(default_factory=dict)  # extra, caller-provided
+    # Instrumented runs (``instrument=True``, ``wasmscope profile``): exact calls per
+    # function (name -> count, most called first) and per imported function
+    # ("module.name" -> count); None otherwise. The JSON keeps the top CALLS_IN_JSON.
+    call_counts: dict[str, int] | None = None
+    host_calls: dict[str, int] | None = None
     # What the guest wrote (up to the cap); not part of the JSON record.
     stdout: bytes = field(default=b"", repr=False)
     stderr: bytes = field(default=b"", repr=False)
@@ -127,4 +134,11 @@ class InvocationRecord:
         out = asdict(self)
         del out["stdout"], out["stderr"]
         out["duration_seconds"] = self.duration_seconds
+        if self.call_counts is not None and len(self.call_counts) > CALLS_IN_JSON:
+            top = sorted(self.call_counts.items(), key=lambda kv: -kv[1])[:CALLS_IN_JSON]
+            out["call_counts"] = dict(top)
+            out["call_counts_omitted"] = {
+                "functions": len(self.call_counts) - CALLS_IN_JSON,
+                "calls": sum(self.call_counts.values()) - sum(c for _, c in top),
+            }
         return out

@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from wasmscope.errors import UsageError
 from wasmscope.runtime import watchdog
+from wasmscope.runtime.books import BooksObserver, BooksPlan, BooksSession, plan_for
 from wasmscope.runtime.cache import CacheResult, CompiledCache, DiskCache
 from wasmscope.runtime.calls import RawFunc, Signature, export_func, func_signature, parse_value
 from wasmscope.runtime.engine import (
@@ -281,14 +282,23 @@ class Runtime:
         stdout: IO[bytes] | None = None,
         stderr: IO[bytes] | None = None,
         attributes: Mapping[str, Any] | None = None,
+        instrument: bool = False,
+        observer: BooksObserver | None = None,
     ) -> InvocationRecord:
         """Run a WASI preview 1 command module (``_start``) or a ``wasi:cli/run`` command
         component, as ``wasmtime run`` would. ``stdin``: bytes, a file path, ``"inherit"``
         or None (empty). ``stdout`` / ``stderr``: binary streams that receive the guest's
-        output while it runs (it is captured in the record either way, up to the cap)."""
+        output while it runs (it is captured in the record either way, up to the cap).
+
+        ``instrument=True`` (implied by an ``observer``) runs the module rewritten to keep
+        its own books (:mod:`wasmscope.runtime.books`): the record gains exact
+        ``call_counts`` and ``host_calls``, and a trap the whole shadow stack; the
+        ``observer`` (the profiler's sampler) reads the books while the guest runs. Core
+        modules only."""
         return self._invoke(
             module, None, args, argv0=argv0, env=env, dirs=dirs, stdin=stdin, limits=limits,
-            sinks=(stdout, stderr), attributes=attributes,
+            sinks=(stdout, stderr), attributes=attributes, instrument=instrument or observer is not None,
+            observer=observer,
         )
 
     def invoke(
@@ -304,14 +314,17 @@ class Runtime:
         stdout: IO[bytes] | None = None,
         stderr: IO[bytes] | None = None,
         attributes: Mapping[str, Any] | None = None,
+        instrument: bool = False,
+        observer: BooksObserver | None = None,
     ) -> InvocationRecord:
         """Call the exported function ``func`` of a core module with numeric arguments
         (strings are parsed by the parameter types); ``record.results`` holds what it
         returned. A reactor's ``_initialize`` is called first, as ``wasmtime run --invoke``
-        does."""
+        does. ``instrument`` and ``observer``: as for :meth:`run`."""
         return self._invoke(
             module, func, list(args), argv0=None, env=env, dirs=dirs, stdin=stdin, limits=limits,
-            sinks=(stdout, stderr), attributes=attributes,
+            sinks=(stdout, stderr), attributes=attributes, instrument=instrument or observer is not None,
+            observer=observer,
         )
 
     # -- the pipeline ----------------------------------------------------------------------------
@@ -328,6 +341,8 @@ class Runtime:
         limits: Limits | None,
         sinks: tuple[IO[bytes] | None, IO[bytes] | None],
         attributes: Mapping[str, Any] | None,
+        instrument: bool = False,
+        observer: BooksObserver | None = None,
     ) -> InvocationRecord:
         self._check_open()
         lim = limits if limits is not None else self.limits
@@ -357,7 +372,18 @@ class Runtime:
         try:
             handle = engine_for(settings)
             rec.attributes["wasm.engine.fingerprint"] = handle.fingerprint
-            compiled = self._compile_phase(rec, source, handle)
+            session: BooksSession | None = None
+            if instrument:
+                if source.kind == "component":
+                    raise UsageError(
+                        f"{source.identity.name} is a component: instrumented runs (profile) take core modules only, "
+                        "components are not supported yet"
+                    )
+                plan = self._plan(rec, source)
+                if plan is None:
+                    return self._finish(rec)
+                session = BooksSession(plan, source, observer)
+            compiled = self._compile_phase(rec, source, handle, session.plan if session is not None else None)
             if compiled is None:
                 return self._finish(rec)
             if source.kind == "component":
@@ -367,19 +393,50 @@ class Runtime:
 
                 run_component(self, rec, source, handle, compiled, lim, argv0, args, env, dir_specs, stdin, sinks)
             else:
-                self._run_module(rec, source, handle, compiled, lim, func, argv0, args, env, dir_specs, stdin, sinks)
+                self._run_module(rec, source, handle, compiled, lim, func, argv0, args, env, dir_specs, stdin, sinks, session)
         finally:
             if source.path is not None:
                 source.drop_bytes()
         return self._finish(rec)
 
-    def _compile_phase(self, rec: InvocationRecord, source: ModuleSource, handle: EngineHandle) -> Any:
+    def _plan(self, rec: InvocationRecord, source: ModuleSource) -> BooksPlan | None:
+        """The instrumented twin (timed as the ``instrument`` attribute of the compile
+        phase); None and an ERROR record when the pass refuses the module."""
+        from pathlib import Path
+
+        from wasmscope.errors import DecodeError
+
+        t0 = time.perf_counter()
+        cache_dir = Path(self.disk.root) / "instrumented" if self.disk is not None else None
+        try:
+            plan = plan_for(source, cache_dir)
+        except (DecodeError, UsageError) as exc:
+            rec.outcome = Outcome.ERROR
+            rec.error = f"{source.identity.name} cannot be instrumented: {exc}"
+            return None
+        rec.attributes["wasm.instrument_seconds"] = time.perf_counter() - t0
+        return plan
+
+    def _compile_phase(
+        self, rec: InvocationRecord, source: ModuleSource, handle: EngineHandle, plan: BooksPlan | None = None
+    ) -> Any:
         """The compiled module or component; None (and an ERROR record) if refused."""
         import wasmtime
 
         t0 = _now()
         try:
-            result = self.compile(source, handle)
+            if plan is None:
+                result = self.compile(source, handle)
+            else:
+                result = self.compiled.get(
+                    handle.fingerprint,
+                    plan.key,
+                    "module",
+                    compile=lambda: wasmtime.Module(handle.engine, plan.instrumented(source)),
+                    deserialize=lambda path: wasmtime.Module.deserialize_file(handle.engine, path),
+                    serialize=lambda m: m.serialize(),
+                )
+                plan.drop_bytes()
         except wasmtime.WasmtimeError as exc:
             rec.phases.append(Phase("compile", t0, _now(), {"wasm.cache": "none"}))
             rec.cache = "none"
@@ -426,12 +483,13 @@ class Runtime:
         dirs: Sequence[DirSpec],
         stdin: Stdin,
         sinks: tuple[IO[bytes] | None, IO[bytes] | None],
+        session: BooksSession | None = None,
     ) -> None:
         import wasmtime
 
         t0 = _now()
         try:
-            prepared = self._instance_pre(handle, source.sha256, module)
+            prepared = self._instance_pre(handle, source.sha256 if session is None else session.plan.key, module)
         except wasmtime.WasmtimeError as link_error:
             rec.phases.append(Phase("instantiate", t0, _now()))
             rec.outcome = Outcome.ERROR
@@ -474,9 +532,15 @@ class Runtime:
             t_inst = _now()
             rec.phases.append(Phase("instantiate", t0, t_inst))
             if instance is not None:
+                if session is not None:
+                    session.attach(store, instance, handle.engine)
+                    watch.on_tick = session.tick
                 if self.memory_stats == "sampled":
                     if prepared.memory_names is None:
-                        prepared.memory_names = exported_memory_names(store, instance)
+                        names = exported_memory_names(store, instance)
+                        if session is not None:  # the books are ours, not the guest's
+                            names = [n for n in names if n != session.plan.layout.memory_export]
+                        prepared.memory_names = names
                     watch.memories = exported_memories(store, instance, prepared.memory_names)
                     watch.sample(store._context())
                 name = func if func is not None else "_start"
@@ -501,11 +565,18 @@ class Runtime:
                     t_exec0 = _now()
                     cpu0 = time.thread_time()
                     try:
+                        if session is not None:
+                            session.before_call()
                         if init is not None:
                             RawFunc(store, init, "_initialize", prepared.signature(store, init, "_initialize"))()
+                            if session is not None:
+                                session.before_call()
                         results = raw(*args) if func is not None else raw()
                     except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                         exc = e
+                    finally:
+                        if session is not None:
+                            session.after_call()
                     rec.cpu_seconds = time.thread_time() - cpu0
                     rec.phases.append(Phase("execute", t_exec0, _now()))
             if rec.outcome != Outcome.ERROR:
@@ -521,13 +592,21 @@ class Runtime:
                 rec.outcome, rec.exit_code, rec.trap, rec.error = ending.outcome, ending.exit_code, ending.trap, ending.error
                 if func is not None and results is not None and exc is None:
                     rec.results = results
+                if session is not None:
+                    session.finish(rec, exc)
             if lim.fuel is not None:
                 try:
                     rec.fuel_consumed = lim.fuel - store.get_fuel()
                 except wasmtime.WasmtimeError:
                     rec.fuel_consumed = lim.fuel
             self._memory_stats(rec, tracker, watch, store, source)
+            if session is not None and tracker.method == "exact" and rec.peak_memory is not None:
+                # The memory creator saw the books too: they are ours, not the guest's.
+                rec.peak_memory = max(0, rec.peak_memory - session.plan.layout.pages * 65536)
+                rec.attributes["wasm.memory.count"] = max(0, tracker.created - 1)
         finally:
+            if session is not None:
+                session.close()  # before the store (and the books' memory) goes
             guard.__exit__()
             if ticking:
                 handle.ticker.release()

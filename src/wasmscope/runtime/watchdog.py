@@ -10,6 +10,7 @@ thread*, with the store's context, so it can safely:
 - stop it when another thread called :meth:`Watch.cancel` (``cancelled``), or when the
   user pressed Ctrl-C (:class:`SigintGuard`: ``interrupted``),
 - sample the sizes of the exported memories (peak / grow count, ``sampled`` method),
+- call :attr:`Watch.on_tick` (the profiler's epoch sampler reads the guest's books there),
 
 and otherwise let it run one more tick. Stopping returns an error from the callback:
 wasmtime unwinds the guest and the call fails with that error (and the guest's
@@ -28,6 +29,7 @@ import itertools
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.runtime.memory import MemoryTracker, memory_sizes
@@ -48,7 +50,10 @@ INTERRUPTED = "interrupted"
 class Watch:
     """The watchdog state of one invocation."""
 
-    __slots__ = ("__weakref__", "_cancel", "_interrupt", "capture", "deadline", "id", "memories", "reason", "ticks", "tracker")
+    __slots__ = (
+        "__weakref__", "_cancel", "_interrupt", "capture", "deadline", "id", "memories", "on_tick", "reason", "ticks",
+        "tracker",
+    )  # fmt: skip
 
     def __init__(self, *, timeout: float | None, capture: OutputCapture | None, tracker: MemoryTracker | None) -> None:
         self.deadline = None if timeout is None else time.monotonic() + timeout
@@ -60,6 +65,9 @@ class Watch:
         self._interrupt = False
         self.ticks = 0
         self.id = 0
+        # Called on every tick the guest goes on running, on its thread (the guest is
+        # paused at a safe point); an exception there is ignored.
+        self.on_tick: Callable[[], None] | None = None
 
     def cancel(self) -> None:
         """Stop the guest at the next tick (callable from any thread)."""
@@ -92,6 +100,8 @@ class Watch:
             return OUTPUT_LIMIT
         if self.tracker is not None and self.tracker.method == "sampled":
             self.sample(ctx)
+        if self.on_tick is not None:
+            self.on_tick()
         return None
 
 
