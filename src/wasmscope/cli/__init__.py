@@ -33,6 +33,7 @@ PROG = "wasmscope"
 COMMANDS: dict[str, str] = {
     "inspect": "wasmscope.cli.inspect",
     "run": "wasmscope.cli.run",
+    "serve": "wasmscope.cli.serve",
 }
 
 _DESCRIPTION = """\
@@ -48,6 +49,8 @@ commands:
   run       run a WASI module or command component under wasmtime with
             limits and record it: times, fuel, memory, exit or trap with
             symbolized frames; OpenTelemetry out
+  serve     serve WAGI handlers over HTTP, a fresh instance per request,
+            with limits (timeout 504, trap 500, 413, 503), health, JSON log
 
 examples:
   wasmscope inspect app.wasm                 human-readable report
@@ -55,6 +58,7 @@ examples:
   wasmscope inspect --deep --top 20 app.wasm scan every instruction for features
   wasmscope inspect --help                   all options of inspect
   wasmscope run --timeout 2s app.wasm -- a b run with a limit, then a summary
+  wasmscope serve app.toml --port 8080       WAGI handlers over HTTP
 
 exit status:
   0 success, 1 not valid WebAssembly, 2 usage error (bad option, unreadable

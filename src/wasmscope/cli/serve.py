@@ -1,0 +1,193 @@
+"""``wasmscope serve MANIFEST_OR_DIR``: WAGI handlers over HTTP (uvicorn + the ASGI
+app of :mod:`wasmscope.gateway`).
+
+The only module that imports uvicorn (the ``serve`` extra). Access log lines (JSON,
+one per request) go to stdout; the server's and the handlers' messages to stderr.
+Exit status: 0 after a clean stop (Ctrl-C, SIGTERM), 1 when the server cannot start
+(a module that does not compile, a port in use), 2 for a usage error (bad manifest,
+missing extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from typing import Any
+
+from wasmscope.cli import EXIT_USAGE, CommandError
+
+HELP = "serve WAGI handlers (Wasm modules) over HTTP, a fresh instance per request"
+
+DESCRIPTION = """\
+Serve WebAssembly handlers over HTTP with the WAGI convention (CGI 1.1): the
+request arrives as environment variables (REQUEST_METHOD, PATH_INFO,
+QUERY_STRING, HTTP_*, ...), argv (the path, then the query items) and the body
+on stdin; the handler prints headers (content-type, location, status), a blank
+line, then the body.
+
+Every request runs in a fresh instance of the route's module (compiled once,
+pre-linked), under the route's limits: a handler past its timeout answers 504;
+a trap, out of fuel, out of memory or a stack overflow 500; output over
+max_response_bytes 502; a body over max_request_bytes 413; a route at its
+max_concurrency 503 with Retry-After (requests never queue). Error bodies are
+short JSON with the outcome and the invocation id, never the guest's output.
+
+MANIFEST_OR_DIR is a TOML manifest (below) or a folder: each *.wasm file in it
+is served at /<name> with the default limits. /healthz answers while the
+process runs, /readyz once every module is compiled.
+
+Needs the serve extra: pip install 'wasmscope[serve]'.
+"""
+
+EPILOG = """\
+example manifest (app.toml; paths are relative to it):
+
+  [server]                        # defaults of every route
+  timeout = "10s"                 # instantiate + run (default 30s)
+  memory_limit = "128MiB"         # per linear memory (default 256MiB)
+  max_concurrency = 8             # instances at once per route (default 8)
+
+  [[route]]
+  path = "/hello"                 # exact path
+  module = "hello.wasm"
+
+  [[route]]
+  path = "/api/..."               # /api and everything below it
+  module = "api.wasm"
+  argv = ["--json"]               # after argv[0], before the query items
+  env = { MODE = "prod" }
+  dirs = ["static::/static", "data::/data:rw"]   # read-only unless :rw
+  timeout = "2s"
+  fuel = "1e9"
+  max_request_bytes = "1MiB"      # default 1MiB
+  max_response_bytes = "8MiB"     # default 16MiB (headers + body)
+  max_concurrency = 4
+
+examples:
+  wasmscope serve app.toml --port 8080
+  wasmscope serve handlers/                     every handlers/*.wasm at /<name>
+  wasmscope serve app.toml --otlp http://127.0.0.1:4318   a trace per request
+  curl -i 'http://127.0.0.1:8080/hello?world'
+
+exit status:
+  0 stopped cleanly (Ctrl-C, SIGTERM); 1 the server could not start (a module
+  that does not compile, a port in use); 2 usage error (bad manifest, option,
+  or the serve extra missing)
+"""
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", metavar="MANIFEST_OR_DIR", help="a TOML manifest, or a folder of *.wasm handlers")
+    g = p.add_argument_group("server")
+    g.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    g.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    g.add_argument("--no-access-log", action="store_true", help="do not print the JSON access log on stdout")
+    g.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info", help="server log level (default info)")
+    g = p.add_argument_group("telemetry")
+    g.add_argument(
+        "--telemetry",
+        metavar="SPEC",
+        action="append",
+        default=[],
+        help="console | jsonl:PATH | otlp (endpoint from OTEL_EXPORTER_OTLP_*) | otlp:URL; repeatable",
+    )
+    g.add_argument("--otlp", metavar="URL", help="send OTLP/HTTP to URL, e.g. http://127.0.0.1:4318")
+    g.add_argument("--service-name", metavar="NAME", help="service.name of the telemetry (default: wasmscope)")
+    g = p.add_argument_group("engine")
+    g.add_argument("--no-cache", action="store_true", help="do not use the on-disk compiled-module cache")
+    g.add_argument("--cache-dir", metavar="DIR", help="the compiled-module cache folder")
+
+
+def require_uvicorn() -> Any:
+    """The uvicorn module, or a :class:`UsageError` that says how to install it."""
+    from wasmscope.errors import UsageError
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise UsageError("wasmscope serve needs uvicorn: install wasmscope[serve] (pip install 'wasmscope[serve]')") from None
+    return uvicorn
+
+
+def _logging(level: str, access: bool) -> None:
+    base = logging.getLogger("wasmscope")
+    if not any(getattr(h, "_wasmscope_serve", False) for h in base.handlers):
+        err = logging.StreamHandler(sys.stderr)
+        err.setFormatter(logging.Formatter("wasmscope: %(levelname)s: %(message)s"))
+        err._wasmscope_serve = True  # type: ignore[attr-defined]
+        base.addHandler(err)
+    base.setLevel(level.upper())
+    acc = logging.getLogger("wasmscope.access")
+    acc.propagate = False
+    acc.handlers.clear()
+    if access:
+        out = logging.StreamHandler(sys.stdout)
+        out.setFormatter(logging.Formatter("%(message)s"))
+        acc.addHandler(out)
+        acc.setLevel(logging.INFO)
+    else:
+        acc.setLevel(logging.CRITICAL + 1)
+
+
+def _server_class(uvicorn: Any) -> Any:
+    base: Any = uvicorn.Server
+
+    class Server(base):  # type: ignore[misc]
+        """uvicorn's server, for which Ctrl-C and SIGTERM are a clean stop: uvicorn itself
+        re-raises the signal after its graceful shutdown, which would kill the process
+        before the telemetry is flushed (and exit with -15 instead of 0)."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            server: Any = self
+            if server.should_exit and sig == signal.SIGINT:
+                server.force_exit = True  # a second Ctrl-C: stop waiting for requests
+            else:
+                server.should_exit = True
+
+    return Server
+
+
+def run(args: argparse.Namespace) -> int:
+    from wasmscope.cli.run import _telemetry_options
+    from wasmscope.errors import WasmscopeError
+    from wasmscope.runtime.engine import RuntimeUnavailable
+
+    if not 0 <= args.port <= 65535:
+        raise CommandError(f"--port {args.port}: expected 0-65535", EXIT_USAGE)
+    try:
+        uvicorn = require_uvicorn()
+        from wasmscope.gateway.app import Gateway
+        from wasmscope.gateway.manifest import load
+
+        manifest = load(args.target)
+        tel_opts = _telemetry_options(args)
+        telemetry = None
+        if tel_opts is not None:
+            from wasmscope.telemetry import Telemetry
+
+            telemetry = Telemetry.from_options(trigger="http", **tel_opts)
+        app = Gateway(manifest, telemetry=telemetry, cache=not args.no_cache, cache_dir=args.cache_dir)
+    except RuntimeUnavailable as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    except WasmscopeError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+
+    _logging(args.log_level, not args.no_access_log)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, lifespan="on", access_log=False, log_level=args.log_level,
+        server_header=False,
+    )  # fmt: skip
+    server = _server_class(uvicorn)(config)
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits when it cannot bind
+        return exc.code if isinstance(exc.code, int) and exc.code else 1
+    finally:
+        app.close()
+        if telemetry is not None:
+            telemetry.shutdown()
+    if not server.started:
+        raise CommandError("the server did not start (see the messages above)", 1)
+    return 0
