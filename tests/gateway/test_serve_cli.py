@@ -96,3 +96,19 @@ def test_serve_help_has_an_example_manifest(capsys: pytest.CaptureFixture[str]) 
     assert main(["serve", "--help"]) == 0
     out = capsys.readouterr().out
     assert "[[route]]" in out and 'path = "/api/..."' in out
+
+
+def test_serve_stops_when_a_module_does_not_compile(tmp_path: Path) -> None:
+    (tmp_path / "bad.wasm").write_bytes(b"\0asm\1\0\0\0\xff")
+    manifest = tmp_path / "bad.toml"
+    manifest.write_text('[[route]]\npath = "/bad"\nmodule = "bad.wasm"\n')
+    cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(_free_port()), "--cache-dir", str(tmp_path / "cache")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1
+        assert "route /bad:" in err.decode() and "cannot be compiled" in err.decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)

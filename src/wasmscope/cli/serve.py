@@ -182,8 +182,8 @@ def run(args: argparse.Namespace) -> int:
     server = _server_class(uvicorn)(config)
     try:
         server.run()
-    except SystemExit as exc:  # uvicorn exits when it cannot bind
-        return exc.code if isinstance(exc.code, int) and exc.code else 1
+    except SystemExit:  # uvicorn exits (code 1 or 3) when it cannot bind or start the app
+        return 1
     finally:
         app.close()
         if telemetry is not None:

@@ -215,8 +215,7 @@ class Gateway:
             if message["type"] == "lifespan.startup":
                 try:
                     await asyncio.to_thread(self.prepare)
-                except Exception as exc:
-                    log.error("serve: %s", exc)
+                except Exception as exc:  # the server logs the message and exits
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
