@@ -92,6 +92,10 @@ module = "{flood}"
 max_response_bytes = "64KiB"
 
 [[route]]
+path = "/fail"
+module = "{fail}"
+
+[[route]]
 path = "/escape"
 module = "{escape}"
 dirs = ["sandbox::/sandbox"]
@@ -215,6 +219,12 @@ def test_hostile_handlers_are_500(gateway: Gateway, path: str, outcome: str) -> 
     assert doc["outcome"] == outcome
     assert "wasm" not in r.text.lower()  # no trap message, no frames
     assert set(doc) <= {"error", "outcome", "invocation_id", "trace_id"}
+
+
+def test_non_zero_exit_is_500(gateway: Gateway) -> None:
+    r = run(lambda c: c.get("/fail"), gateway)
+    assert r.status_code == 500
+    assert r.json()["outcome"] == "exit" and "partial" not in r.text
 
 
 def test_output_flood_is_capped(gateway: Gateway) -> None:
