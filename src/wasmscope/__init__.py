@@ -15,6 +15,9 @@ The public API, imported lazily (``import wasmscope`` loads nothing heavy)::
     with wasmscope.Runtime() as rt:                 # reusable: caches compiled modules
         rt.run("app.wasm", limits=...); rt.invoke("lib.wasm", "add", [1, 2])
 
+    record, prof = wasmscope.profile("app.wasm")    # instrumented + sampled: exact call counts,
+    prof.top(10), prof.to_svg()                     # flame graphs, full trap stacks
+
 Everything raised on purpose is a :class:`WasmscopeError`; a malformed
 binary raises :class:`DecodeError` with the byte offset of the fault.
 """
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from wasmscope.binary.component import Component, decode
     from wasmscope.binary.module import Module
     from wasmscope.errors import DecodeError, WasmscopeError
+    from wasmscope.profile.api import profile
     from wasmscope.runtime.runner import Runtime, run
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "__version__",
     "decode",
     "inspect",
+    "profile",
     "run",
 ]
 
@@ -55,6 +60,7 @@ _LAZY = {
     "WasmscopeError": "wasmscope.errors",
     "Runtime": "wasmscope.runtime.runner",
     "run": "wasmscope.runtime.runner",
+    "profile": "wasmscope.profile.api",  # the package is callable too: see wasmscope.profile
 }
 
 

@@ -29,7 +29,7 @@ import ctypes
 import hashlib
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -55,12 +55,14 @@ class Books:
     values that may change between two reads (see :mod:`wasmscope.profile.sampler`
     for how a sampler copes)."""
 
-    __slots__ = ("address", "engine", "layout", "view")
+    __slots__ = ("address", "engine", "layout", "names", "view")
 
-    def __init__(self, layout: BooksLayout, address: int, engine: Any = None) -> None:
+    def __init__(self, layout: BooksLayout, address: int, engine: Any = None, names: list[str] | None = None) -> None:
         self.layout = layout
         self.address = address
         self.engine = engine  # the wasmtime.Engine running the guest (an epoch sampler ticks it)
+        # A display name per original function index (imports as "module.name").
+        self.names: list[str] = names if names is not None else [f"func[{i}]" for i in range(layout.n_functions)]
         self.view: memoryview = memoryview((ctypes.c_ubyte * layout.size).from_address(address)).cast("B")
 
     def reset(self) -> None:
@@ -100,6 +102,11 @@ class BooksObserver(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def spans(self, record: InvocationRecord) -> Sequence[Any]:
+        """Extra telemetry spans for the invocation (``SpanNode``; under ``execute``),
+        asked for once the run is over; may be empty."""
+        ...
 
 
 @dataclass(slots=True)
@@ -184,6 +191,13 @@ class BooksSession:
         self.observer = observer
         self.books: Books | None = None
         self.started = False
+        self._names: list[str] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            self._names = function_names(self.source, self.plan.layout)
+        return self._names
 
     # -- around the call ---------------------------------------------------------------------
     def attach(self, store: wasmtime.Store, instance: wasmtime.Instance, engine: Any) -> None:
@@ -202,7 +216,7 @@ class BooksSession:
         address = ctypes.cast(ptr, ctypes.c_void_p).value
         if not address:
             raise RuntimeError("the books memory has no address")
-        self.books = Books(self.plan.layout, address, engine)
+        self.books = Books(self.plan.layout, address, engine, self.names)
         if self.observer is not None:
             self.observer.attach(self.books)
 
@@ -223,6 +237,15 @@ class BooksSession:
             self.started = False
             self.observer.stop()
 
+    def spans(self, rec: InvocationRecord) -> Sequence[Any]:
+        """The observer's telemetry spans (none when it fails: telemetry never fails a run)."""
+        if self.observer is None:
+            return ()
+        try:
+            return self.observer.spans(rec)
+        except Exception:
+            return ()
+
     def close(self) -> None:
         """Before the store goes: nothing may read the books afterwards."""
         self.after_call()
@@ -237,7 +260,7 @@ class BooksSession:
         if books is None:
             return
         layout = self.plan.layout
-        names = unique_names(function_names(self.source, layout))
+        names = unique_names(self.names)
         counts = books.counters()
         n_imp = layout.n_imported_functions
         calls = sorted(((names[i], c) for i, c in enumerate(counts) if c and i >= n_imp), key=lambda kv: -kv[1])
@@ -266,7 +289,7 @@ class BooksSession:
                 offset = codemap.original_offset(f.func_index, f.module_offset)
             mapped.append(RawFrame(idx, offset if offset is not None else 2**64 - 1, None, f.module_name))
         detailed = symbolize(mapped, self.source)
-        display = function_names(self.source, layout)
+        display = self.names
         frames: list[Frame] = []
         matching = True
         for k, idx in enumerate(reversed(stack)):

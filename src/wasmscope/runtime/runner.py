@@ -369,10 +369,10 @@ class Runtime:
             rec.attributes["wasm.wasi.dirs"] = describe_dirs(dir_specs)
         load_end = _now()
         rec.phases.append(Phase("load", start, load_end, {"wasm.module.size": source.size}))
+        session: BooksSession | None = None
         try:
             handle = engine_for(settings)
             rec.attributes["wasm.engine.fingerprint"] = handle.fingerprint
-            session: BooksSession | None = None
             if instrument:
                 if source.kind == "component":
                     raise UsageError(
@@ -385,7 +385,7 @@ class Runtime:
                 session = BooksSession(plan, source, observer)
             compiled = self._compile_phase(rec, source, handle, session.plan if session is not None else None)
             if compiled is None:
-                return self._finish(rec)
+                return self._finish(rec, session)
             if source.kind == "component":
                 if func is not None:
                     raise UsageError("--invoke works on core modules; this is a component (it runs wasi:cli/run)")
@@ -397,7 +397,7 @@ class Runtime:
         finally:
             if source.path is not None:
                 source.drop_bytes()
-        return self._finish(rec)
+        return self._finish(rec, session)
 
     def _plan(self, rec: InvocationRecord, source: ModuleSource) -> BooksPlan | None:
         """The instrumented twin (timed as the ``instrument`` attribute of the compile
@@ -664,11 +664,15 @@ class Runtime:
         rec.stdout, rec.stdout_bytes, rec.stdout_truncated = capture.read(0)
         rec.stderr, rec.stderr_bytes, rec.stderr_truncated = capture.read(1)
 
-    def _finish(self, rec: InvocationRecord) -> InvocationRecord:
+    def _finish(self, rec: InvocationRecord, session: BooksSession | None = None) -> InvocationRecord:
         rec.end_ns = _now()
         if self.telemetry is not None:
             try:
-                self.telemetry.record_invocation(rec)
+                spans = session.spans(rec) if session is not None else ()
+                if spans:  # a sink that takes no spans still works for plain runs
+                    self.telemetry.record_invocation(rec, spans=spans)  # type: ignore[call-arg]
+                else:
+                    self.telemetry.record_invocation(rec)
             except Exception as exc:  # telemetry never fails a run
                 self.telemetry_errors += 1
                 log.warning("telemetry failed for invocation %s: %s", rec.invocation_id, exc)
