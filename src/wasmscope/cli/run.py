@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from wasmscope.cli import EXIT_USAGE, CommandError
@@ -30,6 +31,9 @@ from wasmscope.cli import EXIT_USAGE, CommandError
 if TYPE_CHECKING:
     from wasmscope.cli.render import Style
     from wasmscope.runtime.record import InvocationRecord
+    from wasmscope.runtime.runner import Runtime
+    from wasmscope.runtime.wasi import DirSpec
+    from wasmscope.telemetry.pipeline import Telemetry
 
 HELP = "run a WASI module or command component under wasmtime and record the invocation"
 
@@ -72,7 +76,22 @@ exit status:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE", help="a .wasm module or component (or a .wat text module)")
+    add_guest_options(p)
+    add_limit_options(p)
+    g = p.add_argument_group("output")
+    g.add_argument("--json", action="store_true", help="print the record as JSON on stdout (the guest's stdout goes to stderr)")
+    g.add_argument("--report", metavar="FILE", help="write the record as JSON to FILE")
+    g.add_argument("-q", "--quiet", action="store_true", help="print only the guest's output, no summary")
+    add_telemetry_options(p)
+    add_engine_options(p)
+
+
+# -- options shared with `wasmscope profile` ----------------------------------------------------
+
+
+def add_guest_options(p: argparse.ArgumentParser, *, what: str = "a .wasm module or component (or a .wat text module)") -> None:
+    """FILE, ARGS and the guest's world (``--invoke``, ``--dir``, ``--env``, ...)."""
+    p.add_argument("file", metavar="FILE", help=what)
     p.add_argument(
         "args",
         metavar="ARGS",
@@ -95,6 +114,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--argv0", metavar="NAME", help="the program name the guest sees (default: the file name)")
     g.add_argument("--stdin", metavar="FILE", help="read the guest's stdin from FILE (default: our stdin)")
+
+
+def add_limit_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("limits")
     g.add_argument("--timeout", metavar="DURATION", help="wall-clock limit, e.g. 500ms, 2s, 1m")
     g.add_argument("--memory-limit", metavar="SIZE", help="largest linear memory, e.g. 64MiB, 1GB, 100pages")
@@ -103,10 +125,9 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--max-output", metavar="SIZE", default="64MiB", help="bytes kept of each of stdout and stderr; past it the guest is stopped (default 64MiB; 'none')"
     )
     g.add_argument("--max-wasm-stack", metavar="SIZE", help="Wasm stack size (at most 2MiB; above, wasmtime would abort the process)")
-    g = p.add_argument_group("output")
-    g.add_argument("--json", action="store_true", help="print the record as JSON on stdout (the guest's stdout goes to stderr)")
-    g.add_argument("--report", metavar="FILE", help="write the record as JSON to FILE")
-    g.add_argument("-q", "--quiet", action="store_true", help="print only the guest's output, no summary")
+
+
+def add_telemetry_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("telemetry")
     g.add_argument(
         "--telemetry",
@@ -117,6 +138,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--otlp", metavar="URL", help="send OTLP/HTTP to URL, e.g. http://127.0.0.1:4318")
     g.add_argument("--service-name", metavar="NAME", help="service.name of the telemetry (default: wasmscope)")
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("engine")
     g.add_argument("--no-cache", action="store_true", help="do not use the on-disk compiled-module cache")
     g.add_argument("--cache-dir", metavar="DIR", help="the compiled-module cache folder")
@@ -252,7 +276,22 @@ def _write_report(path: str, doc: dict[str, Any]) -> None:
         raise CommandError(f"--report {path}: {exc.strerror or exc}", EXIT_USAGE) from None
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass
+class Setup:
+    """What the shared options make: the Runtime (with its telemetry) and the guest's
+    world, for `run` and `profile`."""
+
+    runtime: Runtime
+    telemetry: Telemetry | None
+    guest_args: list[str]
+    env: dict[str, str]
+    dirs: list[DirSpec]
+    stdin: Any
+
+
+def setup(args: argparse.Namespace) -> Setup:
+    """Parse the shared options into a :class:`Setup`; usage errors (exit 2) as
+    :class:`CommandError`."""
     from wasmscope.errors import UsageError, WasmscopeError
 
     try:
@@ -296,9 +335,16 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc), EXIT_USAGE) from None
     except WasmscopeError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
-
-    guest_out: IO[bytes] = sys.stderr.buffer if args.json else sys.stdout.buffer
     stdin: Any = args.stdin if args.stdin is not None else "inherit"
+    return Setup(runtime, telemetry, guest_args, env, dirs, stdin)
+
+
+def run(args: argparse.Namespace) -> int:
+    from wasmscope.errors import UsageError
+
+    s = setup(args)
+    runtime, telemetry, guest_args, env, dirs, stdin = s.runtime, s.telemetry, s.guest_args, s.env, s.dirs, s.stdin
+    guest_out: IO[bytes] = sys.stderr.buffer if args.json else sys.stdout.buffer
     try:
         with runtime:
             try:
