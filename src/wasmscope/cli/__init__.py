@@ -33,6 +33,7 @@ PROG = "wasmscope"
 COMMANDS: dict[str, str] = {
     "inspect": "wasmscope.cli.inspect",
     "run": "wasmscope.cli.run",
+    "profile": "wasmscope.cli.profile",
     "serve": "wasmscope.cli.serve",
 }
 
@@ -49,6 +50,9 @@ commands:
   run       run a WASI module or command component under wasmtime with
             limits and record it: times, fuel, memory, exit or trap with
             symbolized frames; OpenTelemetry out
+  profile   run a WASI module instrumented and sampled: top functions with
+            exact call counts, speedscope/pprof/collapsed/SVG flame graph,
+            the whole stack on a trap
   serve     serve WAGI handlers over HTTP, a fresh instance per request,
             with limits (timeout 504, trap 500, 413, 503), health, JSON log
 
@@ -58,6 +62,7 @@ examples:
   wasmscope inspect --deep --top 20 app.wasm scan every instruction for features
   wasmscope inspect --help                   all options of inspect
   wasmscope run --timeout 2s app.wasm -- a b run with a limit, then a summary
+  wasmscope profile --svg app.svg app.wasm   top functions and a flame graph
   wasmscope serve app.toml --port 8080       WAGI handlers over HTTP
 
 exit status:
