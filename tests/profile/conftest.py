@@ -13,6 +13,7 @@ import pytest
 from tests.instrument.support import compile_c
 from tests.runtime.conftest import (  # noqa: F401  (fixtures shared with the run tests)
     c_modules,
+    legacy_eh_wasm,
     shared_cache,
     yosys_share,
     yosys_wasm,

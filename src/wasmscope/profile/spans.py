@@ -71,12 +71,11 @@ class SpanBuilder:
         """Close the open frames at depth >= level, innermost first."""
         while len(self._open) > level:
             span = self._open.pop()
-            if span.func == LOST or not self._keep(span):
-                continue
-            if self._open:
-                self._open[-1].children.append(span)
-            else:
-                self.roots.append(span)
+            into = self._open[-1].children if self._open else self.roots
+            if span.func == LOST:  # not a call: its callees take its place
+                into.extend(span.children)
+            elif self._keep(span):
+                into.append(span)
 
     def feed(self, t_ns: int, stack: tuple[int, ...]) -> None:
         prev = self._stack
