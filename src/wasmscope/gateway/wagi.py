@@ -10,7 +10,7 @@ Request (as WAGI does it, https://github.com/deislabs/wagi docs/environment_vari
   ``SERVER_PROTOCOL`` (``HTTP/1.1``), ``SERVER_SOFTWARE``, ``GATEWAY_INTERFACE``
   (``CGI/1.1``), ``REMOTE_ADDR`` / ``REMOTE_HOST``, ``REMOTE_USER`` and ``AUTH_TYPE``
   (empty), ``X_MATCHED_ROUTE`` (the route as written), ``X_FULL_URL``, one ``HTTP_*``
-  per request header (``Authorization`` and ``Connection`` are never passed), and
+  per request header (``Authorization``, ``X-API-Key`` and ``Connection`` are never passed), and
   ``TRACEPARENT`` when the request carries a W3C ``traceparent``;
 - argv: the request path, then the route's ``argv``, then the query string split on
   ``&`` (not decoded), as WAGI does;
@@ -34,7 +34,7 @@ __all__ = ["SERVER_SOFTWARE", "BadResponse", "CgiResponse", "argv_for", "cgi_env
 
 SERVER_SOFTWARE = "wasmscope/0 (WAGI/1)"
 MAX_HEADER_BLOCK = 64 * 1024  # bytes of header lines before the blank line
-_SKIPPED_HEADERS = frozenset({"authorization", "connection", "proxy-authorization"})
+_SKIPPED_HEADERS = frozenset({"authorization", "connection", "proxy-authorization", "x-api-key"})
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Hop-by-hop and framing headers the server sets itself; a handler cannot set them.
 _RESERVED_RESPONSE = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive", "upgrade", "te", "trailer"})
