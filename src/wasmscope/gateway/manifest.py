@@ -15,6 +15,13 @@
     dirs = ["static::/static", "data::/data:rw"]   # read-only unless ":rw"
     timeout = "2s"                # also: memory_limit, fuel, max_request_bytes,
                                   # max_response_bytes, max_concurrency
+    auth = "key"                  # "none" (default, or [server] auth) or "key"
+
+    [[key]]                       # API keys: see wasmscope.gateway.auth
+    id = "ci"
+    hash = "scrypt$16384$8$1$...$..."
+    routes = ["/hello"]           # or ["*"]
+    rate = "10/s"                 # optional, with an optional burst = N
 
 :func:`load_manifest` reads a TOML file, :func:`manifest_from_dir` maps every
 ``*.wasm`` of a folder to ``/<stem>`` with the defaults. Every mistake is a
@@ -31,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from wasmscope.errors import UsageError
+from wasmscope.gateway.auth import ApiKey, parse_auth_mode, parse_keys
 from wasmscope.runtime.limits import Limits, parse_duration, parse_size
 from wasmscope.runtime.wasi import DirSpec
 
@@ -80,6 +88,7 @@ class Route:
     env: Mapping[str, str] = field(default_factory=dict)
     dirs: tuple[DirSpec, ...] = ()
     settings: RouteSettings = DEFAULTS
+    auth: str = "none"  # "key": an API key is needed (wasmscope.gateway.auth)
 
     @property
     def wildcard(self) -> bool:
@@ -110,6 +119,7 @@ class Manifest:
     routes: tuple[Route, ...]
     source: str  # the file or folder it came from
     defaults: RouteSettings = DEFAULTS
+    keys: tuple[ApiKey, ...] = ()
 
     def match(self, path: str) -> Route | None:
         """The exact route for ``path``, else the wildcard route with the longest prefix."""
@@ -127,7 +137,7 @@ class Manifest:
 # -- parsing -----------------------------------------------------------------------------
 
 _SETTING_KEYS = ("timeout", "memory_limit", "fuel", "max_request_bytes", "max_response_bytes", "max_concurrency")
-_ROUTE_KEYS = ("path", "module", "argv", "env", "dirs", *_SETTING_KEYS)
+_ROUTE_KEYS = ("path", "module", "argv", "env", "dirs", "auth", *_SETTING_KEYS)
 
 
 def _err(where: str, message: str) -> UsageError:
@@ -207,7 +217,7 @@ def _dir(text: Any, base: Path, where: str) -> DirSpec:
     return DirSpec(str(host_path), guest if sep else host, read_only)
 
 
-def _route(table: Any, index: int, base: Path, defaults: RouteSettings, file: str) -> Route:
+def _route(table: Any, index: int, base: Path, defaults: RouteSettings, file: str, auth: str = "none") -> Route:
     where = f"{file}: [[route]] #{index + 1}"
     if not isinstance(table, dict):
         raise _err(where, "expected a table")
@@ -238,33 +248,38 @@ def _route(table: Any, index: int, base: Path, defaults: RouteSettings, file: st
         env={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in env.items()},
         dirs=tuple(_dir(d, base, f"{where} key 'dirs'") for d in dirs),
         settings=_settings(table, defaults, where),
+        auth=parse_auth_mode(table.get("auth", auth), where),
     )
 
 
 def parse_manifest(doc: Mapping[str, Any], base: Path, file: str) -> Manifest:
     """A :class:`Manifest` from a parsed TOML document; paths relative to ``base``."""
-    unknown = sorted(set(doc) - {"server", "route"})
+    unknown = sorted(set(doc) - {"server", "route", "key"})
     if unknown:
-        raise _err(file, f"unknown key(s) {', '.join(map(repr, unknown))} (expected [server] and [[route]])")
+        raise _err(file, f"unknown key(s) {', '.join(map(repr, unknown))} (expected [server], [[route]] and [[key]])")
     server = doc.get("server", {})
     if not isinstance(server, dict):
         raise _err(f"{file}: [server]", "expected a table")
-    bad = sorted(set(server) - set(_SETTING_KEYS))
+    bad = sorted(set(server) - {*_SETTING_KEYS, "auth"})
     if bad:
-        raise _err(f"{file}: [server]", f"unknown key(s) {', '.join(map(repr, bad))} (known: {', '.join(_SETTING_KEYS)})")
+        raise _err(f"{file}: [server]", f"unknown key(s) {', '.join(map(repr, bad))} (known: {', '.join(_SETTING_KEYS)}, auth)")
+    auth = parse_auth_mode(server.get("auth", "none"), f"{file}: [server]")
     defaults = _settings(server, DEFAULTS, f"{file}: [server]")
     tables = doc.get("route", [])
     if not isinstance(tables, list):
         raise _err(file, "'route' must be an array of tables: [[route]]")
     if not tables:
         raise _err(file, "no routes: add at least one [[route]] with path and module")
-    routes = [_route(t, i, base, defaults, file) for i, t in enumerate(tables)]
+    routes = [_route(t, i, base, defaults, file, auth) for i, t in enumerate(tables)]
     seen: set[str] = set()
     for r in routes:
         if r.path in seen:
             raise _err(f"{file}: [[route]] {r.path}", "the same path appears twice")
         seen.add(r.path)
-    return Manifest(tuple(routes), file, defaults)
+    keys = parse_keys(doc.get("key", []), [r.path for r in routes], file)
+    if not keys and any(r.auth == "key" for r in routes):
+        raise _err(file, 'a route has auth = "key" but there is no [[key]] (make one with: wasmscope serve --hash-key)')
+    return Manifest(tuple(routes), file, defaults, keys)
 
 
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:

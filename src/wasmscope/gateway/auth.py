@@ -1,0 +1,470 @@
+"""API keys for ``wasmscope serve``: an ASGI middleware in front of the
+:class:`~wasmscope.gateway.app.Gateway`.
+
+::
+
+    [server]
+    auth = "key"                  # every route needs a key (default "none")
+
+    [[route]]
+    path = "/public"
+    module = "hello.wasm"
+    auth = "none"                 # per route: "none" or "key"
+
+    [[key]]
+    id = "ci"                     # named in the access log; never the key itself
+    hash = "scrypt$16384$8$1$...$..."   # from: wasmscope serve --hash-key
+    routes = ["/api/...", "/hello"]     # route paths as written, or ["*"]
+    rate = "10/s"                 # optional: a token bucket per key ("600/min", "1000/h")
+    burst = 20                    # optional: the bucket's size (default: the rate's count)
+
+The key comes in ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``. On a route with
+``auth = "key"``: no key or an unknown one is 401 (``WWW-Authenticate: Bearer``), a
+key without that route in its ``routes`` 403, a key over its rate 429 with
+``Retry-After``. ``/healthz``, ``/readyz`` and paths without a route never need a key.
+
+Only hashes are stored (``scrypt`` or ``pbkdf2-sha256`` with a random salt, from
+:mod:`hashlib`), compared with :func:`hmac.compare_digest`. The slow key derivation
+runs once per presented key per process (on a worker thread): the outcome is cached
+under a keyed BLAKE2b digest of the key (a random key per process), so later
+requests cost one BLAKE2b. The key is never logged and never reaches the guest (the
+WAGI environment drops ``Authorization`` and ``X-API-Key``); the access log line of
+an authenticated request gets ``"key_id"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextvars
+import hashlib
+import hmac
+import json
+import logging
+import math
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wasmscope.errors import UsageError
+
+if TYPE_CHECKING:
+    from wasmscope.gateway.manifest import Manifest
+
+__all__ = [
+    "ApiKey",
+    "ApiKeyAuth",
+    "KeyStore",
+    "TokenBucket",
+    "generate_key",
+    "hash_key",
+    "manifest_entry",
+    "parse_keys",
+    "parse_rate",
+    "verify_key",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("wasmscope.gateway")
+access_log = logging.getLogger("wasmscope.access")
+
+AUTH_MODES = ("none", "key")
+MAX_KEY_CHARS = 512  # longer presented keys are refused before any hashing
+NEGATIVE_CACHE = 4096  # unknown keys remembered (bounded: LRU)
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+PBKDF2_ITERATIONS = 600_000
+
+# -- hashing -----------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def generate_key() -> str:
+    """A new random key (32 random bytes, URL-safe)."""
+    return "wsk_" + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str, *, scheme: str = "scrypt", n: int = SCRYPT_N, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """The self-describing hash stored in the manifest:
+    ``scrypt$N$r$p$SALT$HASH`` or ``pbkdf2-sha256$ITERATIONS$SALT$HASH`` (base64)."""
+    salt = secrets.token_bytes(16)
+    secret = key.encode()
+    if scheme == "scrypt":
+        digest = hashlib.scrypt(secret, salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=_maxmem(n, SCRYPT_R), dklen=32)
+        return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+    if scheme == "pbkdf2-sha256":
+        digest = hashlib.pbkdf2_hmac("sha256", secret, salt, iterations, dklen=32)
+        return f"pbkdf2-sha256${iterations}${_b64(salt)}${_b64(digest)}"
+    raise UsageError(f"unknown hash scheme {scheme!r} (scrypt, pbkdf2-sha256)")
+
+
+def _maxmem(n: int, r: int) -> int:
+    return 128 * r * n + 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Hash:
+    scheme: str
+    params: tuple[int, ...]
+    salt: bytes
+    digest: bytes
+
+    def derive(self, key: str) -> bytes:
+        if self.scheme == "scrypt":
+            n, r, p = self.params
+            return hashlib.scrypt(key.encode(), salt=self.salt, n=n, r=r, p=p, maxmem=_maxmem(n, r), dklen=len(self.digest))
+        return hashlib.pbkdf2_hmac("sha256", key.encode(), self.salt, self.params[0], dklen=len(self.digest))
+
+    def matches(self, key: str) -> bool:
+        return hmac.compare_digest(self.derive(key), self.digest)
+
+
+def _parse_hash(text: str) -> _Hash:
+    parts = text.split("$")
+    try:
+        if parts[0] == "scrypt" and len(parts) == 6:
+            n, r, p = (int(x) for x in parts[1:4])
+            if n < 2 or n & (n - 1) or n > 2**20 or not 1 <= r <= 32 or not 1 <= p <= 16:
+                raise ValueError("scrypt parameters out of range")
+            parsed = _Hash("scrypt", (n, r, p), _unb64(parts[4]), _unb64(parts[5]))
+        elif parts[0] == "pbkdf2-sha256" and len(parts) == 4:
+            iterations = int(parts[1])
+            if not 1000 <= iterations <= 10_000_000:
+                raise ValueError("iterations out of range (1000-10000000)")
+            parsed = _Hash("pbkdf2-sha256", (iterations,), _unb64(parts[2]), _unb64(parts[3]))
+        else:
+            raise ValueError("expected 'scrypt$N$r$p$SALT$HASH' or 'pbkdf2-sha256$ITERATIONS$SALT$HASH'")
+    except ValueError as exc:  # binascii.Error is a ValueError
+        raise UsageError(str(exc)) from None
+    if len(parsed.salt) < 8 or len(parsed.digest) < 16:
+        raise UsageError("salt or hash too short")
+    return parsed
+
+
+def verify_key(key: str, stored: str) -> bool:
+    """Whether ``key`` matches the stored hash (constant-time comparison)."""
+    return _parse_hash(stored).matches(key)
+
+
+# -- rates ---------------------------------------------------------------------------------
+
+_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([a-z]+)\s*$")
+
+
+def parse_rate(text: str) -> tuple[float, int]:
+    """``"10/s"`` -> (10 per second, default burst 10); units s, min, h."""
+    m = _RATE.match(text.lower()) if isinstance(text, str) else None
+    unit = "" if m is None else m.group(2) if m.group(2) in _UNITS else m.group(2).rstrip("s")
+    if m is None or unit not in _UNITS:
+        raise UsageError(f"expected a rate like '10/s', '600/min' or '1000/h', not {text!r}")
+    count = float(m.group(1))
+    if count <= 0:
+        raise UsageError(f"{text!r}: the rate must be above 0")
+    return count / _UNITS[unit], max(1, math.ceil(count))
+
+
+class TokenBucket:
+    """``burst`` tokens, refilled at ``rate`` per second; thread-safe."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """0.0 when a token was taken, else the seconds until one is there."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(self.burst), self._tokens + max(0.0, now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return 0.0
+            return (1.0 - self._tokens) / self.rate
+
+
+# -- keys in the manifest ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    hash: str = ""  # the stored hash, as written
+    routes: tuple[str, ...] = ("*",)
+    rate: float | None = None  # requests per second; None: unlimited
+    burst: int = 1
+
+    def allows(self, route_path: str) -> bool:
+        return "*" in self.routes or route_path in self.routes
+
+
+_KEY_KEYS = ("id", "hash", "routes", "rate", "burst")
+
+
+def parse_keys(tables: Any, route_paths: Sequence[str], file: str) -> tuple[ApiKey, ...]:
+    """The ``[[key]]`` tables of a manifest (``route_paths``: the routes as written)."""
+    if not isinstance(tables, list):
+        raise UsageError(f"{file}: 'key' must be an array of tables: [[key]]")
+    keys: list[ApiKey] = []
+    for index, table in enumerate(tables):
+        where = f"{file}: [[key]] #{index + 1}"
+        if not isinstance(table, dict):
+            raise UsageError(f"{where}: expected a table")
+        if "key" in table or "secret" in table:
+            raise UsageError(f"{where}: store only the key's hash (hash = \"...\", from: wasmscope serve --hash-key), never the key")
+        unknown = sorted(set(table) - set(_KEY_KEYS))
+        if unknown:
+            raise UsageError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} (known: {', '.join(_KEY_KEYS)})")
+        key_id = table.get("id")
+        if not isinstance(key_id, str) or not key_id.strip():
+            raise UsageError(f"{where}: missing key 'id' (a name for the access log)")
+        where = f"{file}: [[key]] {key_id}"
+        if any(k.id == key_id for k in keys):
+            raise UsageError(f"{where}: the same id appears twice")
+        stored = table.get("hash")
+        if not isinstance(stored, str):
+            raise UsageError(f"{where}: missing key 'hash' (make one with: wasmscope serve --hash-key)")
+        try:
+            _parse_hash(stored)
+        except UsageError as exc:
+            raise UsageError(f"{where} key 'hash': {exc}") from None
+        routes = table.get("routes")
+        if routes == "*":
+            routes = ["*"]
+        if not isinstance(routes, list) or not routes or not all(isinstance(r, str) for r in routes):
+            raise UsageError(f"{where} key 'routes': expected a list of route paths as written in [[route]], or \"*\"")
+        for r in routes:
+            if r != "*" and r not in route_paths:
+                raise UsageError(f"{where} key 'routes': {r!r} is not the path of a [[route]] ({', '.join(route_paths)})")
+        rate: float | None = None
+        burst = 1
+        if "rate" in table:
+            try:
+                rate, burst = parse_rate(table["rate"])
+            except UsageError as exc:
+                raise UsageError(f"{where} key 'rate': {exc}") from None
+        if "burst" in table:
+            value = table["burst"]
+            if rate is None:
+                raise UsageError(f"{where} key 'burst': needs a 'rate'")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{where} key 'burst': expected a whole number >= 1, not {value!r}")
+            burst = value
+        keys.append(ApiKey(key_id, stored, tuple(routes), rate, burst))
+    return tuple(keys)
+
+
+def parse_auth_mode(value: Any, where: str) -> str:
+    if value not in AUTH_MODES:
+        raise UsageError(f"{where} key 'auth': expected \"none\" or \"key\", not {value!r}")
+    return str(value)
+
+
+def manifest_entry(key_id: str, stored_hash: str, routes: Sequence[str] = ("*",)) -> str:
+    """The ``[[key]]`` table to paste into a manifest."""
+    return f'[[key]]\nid = {json.dumps(key_id)}\nhash = "{stored_hash}"\nroutes = {json.dumps(list(routes))}\n'
+
+
+# -- verification --------------------------------------------------------------------------
+
+
+class KeyStore:
+    """Which :class:`ApiKey` a presented key is. The KDF runs once per presented key
+    per process; the outcome (known or not) is cached under a keyed BLAKE2b digest."""
+
+    def __init__(self, keys: Sequence[ApiKey]) -> None:
+        self.keys = tuple(keys)
+        self._hashes = [(k, _parse_hash(k.hash)) for k in self.keys]
+        self._secret = secrets.token_bytes(32)
+        self._known: dict[bytes, ApiKey] = {}
+        self._unknown: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self.kdf_runs = 0  # key derivations done (for tests and curiosity)
+
+    def _digest(self, presented: str) -> bytes:
+        return hashlib.blake2b(presented.encode(), key=self._secret, digest_size=32).digest()
+
+    def cached(self, presented: str) -> tuple[bool, ApiKey | None]:
+        """``(True, key-or-None)`` when this key was seen before, else ``(False, None)``."""
+        digest = self._digest(presented)
+        with self._lock:
+            hit = self._known.get(digest)
+            if hit is not None:
+                return True, hit
+            if digest in self._unknown:
+                self._unknown.move_to_end(digest)
+                return True, None
+        return False, None
+
+    def identify(self, presented: str) -> ApiKey | None:
+        """The key (cached, else by running the KDF against every stored hash)."""
+        seen, hit = self.cached(presented)
+        if seen:
+            return hit
+        found: ApiKey | None = None
+        for key, stored in self._hashes:
+            with self._lock:
+                self.kdf_runs += 1
+            if stored.matches(presented):
+                found = key
+                break
+        digest = self._digest(presented)
+        with self._lock:
+            if found is not None:
+                self._known[digest] = found
+            else:
+                self._unknown[digest] = None
+                while len(self._unknown) > NEGATIVE_CACHE:
+                    self._unknown.popitem(last=False)
+        return found
+
+
+# -- the middleware ------------------------------------------------------------------------
+
+_KEY_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("wasmscope_key_id", default=None)
+
+
+class _AccessKeyId(logging.Filter):
+    """Adds ``"key_id"`` to the gateway's JSON access line of an authenticated request
+    (the id is in a context variable set by the middleware around the app)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key_id = _KEY_ID.get()
+        msg = record.msg
+        if key_id is not None and isinstance(msg, str) and msg.endswith("}") and not record.args and '"key_id"' not in msg:
+            record.msg = record.msg[:-1] + ',"key_id":' + json.dumps(key_id) + "}"
+        return True
+
+
+_FILTER = _AccessKeyId()
+
+
+def _presented_key(scope: Scope) -> str | None:
+    bearer: str | None = None
+    api_key: str | None = None
+    for name_b, value_b in scope.get("headers") or ():
+        name = bytes(name_b).lower()
+        if name == b"authorization":
+            scheme, _, token = bytes(value_b).decode("latin-1").strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                bearer = token.strip()
+        elif name == b"x-api-key":
+            api_key = bytes(value_b).decode("latin-1").strip() or None
+    return bearer or api_key
+
+
+class ApiKeyAuth:
+    """ASGI middleware: API keys, route scopes and per-key rates in front of ``app``
+    (a :class:`~wasmscope.gateway.app.Gateway` or anything that serves ``manifest``)."""
+
+    def __init__(self, app: ASGIApp, manifest: Manifest, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.app = app
+        self.manifest = manifest
+        self.store = KeyStore(getattr(manifest, "keys", ()))
+        self._buckets: Mapping[str, TokenBucket] = {
+            k.id: TokenBucket(k.rate, k.burst, clock) for k in self.store.keys if k.rate is not None
+        }
+        if not any(f is _FILTER for f in access_log.filters):
+            access_log.addFilter(_FILTER)
+
+    def __getattr__(self, name: str) -> Any:  # close(), ready, prepare() ... of the wrapped app
+        app = self.__dict__.get("app")
+        if app is None:
+            raise AttributeError(name)
+        return getattr(app, name)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path") or "/")
+        route = self.manifest.match(path)
+        if route is None or getattr(route, "auth", "none") != "key":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        presented = _presented_key(scope)
+        if presented is None:
+            await self._reject(scope, send, t0, route.path, None, 401, "an API key is required (Authorization: Bearer KEY or X-API-Key)", [("www-authenticate", 'Bearer realm="wasmscope"')])
+            return
+        key: ApiKey | None = None
+        if len(presented) <= MAX_KEY_CHARS:
+            seen, key = self.store.cached(presented)
+            if not seen:
+                key = await asyncio.to_thread(self.store.identify, presented)
+        if key is None:
+            await self._reject(scope, send, t0, route.path, None, 401, "unknown API key", [("www-authenticate", 'Bearer realm="wasmscope", error="invalid_token"')])
+            return
+        if not key.allows(route.path):
+            await self._reject(scope, send, t0, route.path, key.id, 403, "this API key may not call this route", [])
+            return
+        bucket = self._buckets.get(key.id)
+        if bucket is not None:
+            wait = bucket.take()
+            if wait > 0:
+                retry = str(max(1, math.ceil(wait)))
+                await self._reject(scope, send, t0, route.path, key.id, 429, "this API key is over its rate; retry later", [("retry-after", retry)])
+                return
+        state = scope.get("state")
+        if isinstance(state, MutableMapping):
+            state["wasmscope.key_id"] = key.id
+        token = _KEY_ID.set(key.id)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _KEY_ID.reset(token)
+
+    @staticmethod
+    async def _reject(
+        scope: Scope, send: Send, t0: float, route: str, key_id: str | None, status: int, message: str, extra: list[tuple[str, str]]
+    ) -> None:
+        body = (json.dumps({"error": message}, separators=(",", ":")) + "\n").encode()
+        method = str(scope.get("method") or "GET")
+        sent = b"" if method == "HEAD" else body
+        headers = [("content-type", "application/json"), *extra, ("content-length", str(len(body)))]
+        await send({"type": "http.response.start", "status": status, "headers": [(k.encode(), v.encode()) for k, v in headers]})
+        await send({"type": "http.response.body", "body": sent})
+        if access_log.isEnabledFor(logging.INFO):
+            client = scope.get("client")
+            doc = {
+                "method": method,
+                "path": str(scope.get("path") or "/"),
+                "status": status,
+                "duration_ms": round((time.perf_counter() - t0) * 1000, 3),
+                "route": route,
+                "outcome": None,
+                "invocation_id": None,
+                "trace_id": None,
+                "bytes_in": 0,
+                "bytes_out": len(sent),
+                "remote": client[0] if isinstance(client, tuple | list) and client else None,
+                "key_id": key_id,
+            }
+            access_log.info(json.dumps(doc, separators=(",", ":")))
+
+
+def wrap(app: ASGIApp, manifest: Manifest) -> ASGIApp:
+    """``app`` behind :class:`ApiKeyAuth` when a route of ``manifest`` needs a key, else ``app``."""
+    if any(getattr(r, "auth", "none") == "key" for r in manifest.routes):
+        return ApiKeyAuth(app, manifest)
+    return app
