@@ -64,12 +64,22 @@ example manifest (app.toml; paths are relative to it):
   max_request_bytes = "1MiB"      # default 1MiB
   max_response_bytes = "8MiB"     # default 16MiB (headers + body)
   max_concurrency = 4
+  auth = "key"                    # needs an API key ([server] auth = "key": all)
+
+  [[key]]                         # only the hash: wasmscope serve --hash-key
+  id = "ci"                       # in the access log
+  hash = "scrypt$16384$8$1$...$..."
+  routes = ["/api/..."]           # or "*"; another route: 403, no key: 401
+  rate = "10/s"                   # optional (and burst = N); over it: 429
 
 examples:
   wasmscope serve app.toml --port 8080
   wasmscope serve handlers/                     every handlers/*.wasm at /<name>
   wasmscope serve app.toml --otlp http://127.0.0.1:4318   a trace per request
   curl -i 'http://127.0.0.1:8080/hello?world'
+  wasmscope serve --hash-key --key-id ci        a new key (stderr), its [[key]] (stdout)
+  wasmscope serve app.toml --tls-cert cert.pem --tls-key key.pem     HTTPS
+  curl -H "Authorization: Bearer $KEY" https://127.0.0.1:8080/api/x
 
 exit status:
   0 stopped cleanly (Ctrl-C, SIGTERM); 1 the server could not start (a module
@@ -79,12 +89,17 @@ exit status:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", metavar="MANIFEST_OR_DIR", help="a TOML manifest, or a folder of *.wasm handlers")
+    p.add_argument("target", metavar="MANIFEST_OR_DIR", nargs="?", help="a TOML manifest, or a folder of *.wasm handlers")
     g = p.add_argument_group("server")
     g.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     g.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     g.add_argument("--no-access-log", action="store_true", help="do not print the JSON access log on stdout")
     g.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info", help="server log level (default info)")
+    g.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (chain) file; needs --tls-key")
+    g.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    g = p.add_argument_group("API keys")
+    g.add_argument("--hash-key", action="store_true", help="print a [[key]] table for the key read on stdin (or a new random key, printed once on stderr) and exit")
+    g.add_argument("--key-id", metavar="ID", default="key", help="the id of --hash-key's table (default: key)")
     g = p.add_argument_group("telemetry")
     g.add_argument(
         "--telemetry",
@@ -154,6 +169,11 @@ def run(args: argparse.Namespace) -> int:
     from wasmscope.errors import WasmscopeError
     from wasmscope.runtime.engine import RuntimeUnavailable
 
+    if args.hash_key:
+        return _hash_key(args.key_id)
+    if args.target is None:
+        raise CommandError("missing MANIFEST_OR_DIR (a TOML manifest or a folder of *.wasm handlers)", EXIT_USAGE)
+    tls = _tls_options(args.tls_cert, args.tls_key)
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port {args.port}: expected 0-65535", EXIT_USAGE)
     try:
@@ -175,8 +195,10 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc), EXIT_USAGE) from None
 
     _logging(args.log_level, not args.no_access_log)
+    from wasmscope.gateway.auth import wrap
+
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, lifespan="on", access_log=False, log_level=args.log_level,
+        wrap(app, manifest), **tls, host=args.host, port=args.port, lifespan="on", access_log=False, log_level=args.log_level,
         server_header=False,
     )  # fmt: skip
     server = _server_class(uvicorn)(config)
@@ -190,4 +212,34 @@ def run(args: argparse.Namespace) -> int:
             telemetry.shutdown()
     if not server.started:
         raise CommandError("the server did not start (see the messages above)", 1)
+    return 0
+
+
+def _tls_options(cert: str | None, key: str | None) -> dict[str, str]:
+    """uvicorn's ``ssl_certfile`` / ``ssl_keyfile``; both or neither."""
+    import os
+
+    if cert is None and key is None:
+        return {}
+    if cert is None or key is None:
+        raise CommandError("--tls-cert and --tls-key go together", EXIT_USAGE)
+    for option, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if not os.path.isfile(path):
+            raise CommandError(f"{option} {path}: no such file", EXIT_USAGE)
+    return {"ssl_certfile": cert, "ssl_keyfile": key}
+
+
+def _hash_key(key_id: str) -> int:
+    """``--hash-key``: the key from stdin (or a new one, shown once on stderr) -> a
+    ``[[key]]`` table on stdout, with its hash only."""
+    from wasmscope.gateway.auth import generate_key, hash_key, manifest_entry
+
+    if sys.stdin is None or sys.stdin.isatty():
+        key = generate_key()
+        print(f"wasmscope: a new API key (shown once; the manifest keeps only its hash):\n{key}", file=sys.stderr)
+    else:
+        key = sys.stdin.read().strip()
+        if not key:
+            raise CommandError("--hash-key: the key on stdin is empty", EXIT_USAGE)
+    sys.stdout.write(manifest_entry(key_id, hash_key(key)))
     return 0
