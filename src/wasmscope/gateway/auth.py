@@ -81,6 +81,7 @@ access_log = logging.getLogger("wasmscope.access")
 AUTH_MODES = ("none", "key")
 MAX_KEY_CHARS = 512  # longer presented keys are refused before any hashing
 NEGATIVE_CACHE = 4096  # unknown keys remembered (bounded: LRU)
+MAX_KDF_AT_ONCE = 4  # key derivations running at once (a flood of new keys waits; cached keys do not)
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 PBKDF2_ITERATIONS = 600_000
 
@@ -384,6 +385,7 @@ class ApiKeyAuth:
         self._buckets: Mapping[str, TokenBucket] = {
             k.id: TokenBucket(k.rate, k.burst, clock) for k in self.store.keys if k.rate is not None
         }
+        self._kdf_slots: asyncio.Semaphore | None = None  # made on the server's loop
         if not any(f is _FILTER for f in access_log.filters):
             access_log.addFilter(_FILTER)
 
@@ -411,7 +413,10 @@ class ApiKeyAuth:
         if len(presented) <= MAX_KEY_CHARS:
             seen, key = self.store.cached(presented)
             if not seen:
-                key = await asyncio.to_thread(self.store.identify, presented)
+                if self._kdf_slots is None:
+                    self._kdf_slots = asyncio.Semaphore(MAX_KDF_AT_ONCE)
+                async with self._kdf_slots:
+                    key = await asyncio.to_thread(self.store.identify, presented)
         if key is None:
             await self._reject(scope, send, t0, route.path, None, 401, "unknown API key", [("www-authenticate", 'Bearer realm="wasmscope", error="invalid_token"')])
             return
