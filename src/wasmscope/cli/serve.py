@@ -240,6 +240,6 @@ def _hash_key(key_id: str) -> int:
     else:
         key = sys.stdin.read().strip()
         if not key:
-            raise CommandError("--hash-key: the key on stdin is empty", EXIT_USAGE)
+            raise CommandError("--hash-key: the key on stdin is empty (on a terminal, --hash-key makes a new one)", EXIT_USAGE)
     sys.stdout.write(manifest_entry(key_id, hash_key(key)))
     return 0
