@@ -3,7 +3,8 @@ components), one fresh instance per request, with limits.
 
 Modules, one concept each: :mod:`.manifest` (the TOML manifest, or a folder of
 handlers), :mod:`.wagi` (the CGI/WAGI environment and the response parser),
-:mod:`.app` (the ASGI application: routes, limits, health, access log). The ASGI
+:mod:`.app` (the ASGI application: routes, limits, health, access log), :mod:`.auth`
+(API keys, route scopes and per-key rates: an ASGI middleware around the app). The ASGI
 server (uvicorn) is imported only by ``wasmscope.cli.serve``.
 
     from wasmscope.gateway import Gateway, load
