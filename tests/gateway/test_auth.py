@@ -5,6 +5,7 @@ a wall-clock time."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -183,6 +184,14 @@ def test_the_kdf_runs_once_per_key(app: ApiKeyAuth) -> None:
     assert run(scenario, app) == [200] * 5 + [401] * 3
     # admin is the first [[key]]: 1 run; an unknown key is tried against all 3, once
     assert app.store.kdf_runs == 1 + 3
+
+
+def test_concurrent_first_requests(app: ApiKeyAuth) -> None:
+    async def scenario(c: Any) -> list[int]:
+        rs = await asyncio.gather(*(c.get("/hello", headers=bearer(k)) for k in [ADMIN] * 3 + ["wsk_bad"] * 6 + [READER] * 3))  # <= 8 at once: the route's max_concurrency
+        return [r.status_code for r in rs]
+
+    assert run(scenario, app) == [200] * 3 + [401] * 6 + [200] * 3
 
 
 def test_the_key_never_reaches_the_guest_nor_the_log(app: ApiKeyAuth, caplog: pytest.LogCaptureFixture) -> None:
