@@ -98,3 +98,15 @@ def test_a_component_is_refused_in_one_line(prt: Runtime, tmp_path: Path) -> Non
     with pytest.raises(UsageError, match=r"component.*not supported yet") as info:
         wasmscope.profile(comp, runtime=prt)
     assert "\n" not in str(info.value)
+
+
+def test_span_attributes_carry_the_counts(prt: Runtime, progs: dict[str, Path]) -> None:
+    from wasmscope.telemetry import semconv as sc
+    from wasmscope.telemetry.mapping import span_attributes
+
+    rec = prt.run(progs["fib"], instrument=True)
+    a = span_attributes(rec)
+    assert a[sc.WASM_CALLS_TOTAL] == sum((rec.call_counts or {}).values())
+    assert json.loads(str(a[sc.WASM_CALLS_TOP]))["fib"] == 242785
+    assert json.loads(str(a[sc.WASM_HOST_CALLS]))["wasi_snapshot_preview1.fd_write"] >= 1
+    assert sc.WASM_CALLS_TOTAL not in span_attributes(prt.run(progs["fib"]))

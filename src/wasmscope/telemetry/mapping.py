@@ -115,6 +115,12 @@ def span_attributes(record: InvocationRecord, trigger: str = sc.TRIGGER_OTHER) -
         optional[sc.WASM_STDOUT_TRUNCATED] = True
     if record.stderr_truncated:
         optional[sc.WASM_STDERR_TRUNCATED] = True
+    if record.call_counts is not None:
+        optional[sc.WASM_CALLS_TOTAL] = sum(record.call_counts.values())
+        optional[sc.WASM_CALLS_TOP] = _clean_value(dict(sorted(record.call_counts.items(), key=lambda kv: -kv[1])[:10]))
+    if record.host_calls is not None:
+        optional[sc.WASM_HOST_CALLS_TOTAL] = sum(record.host_calls.values())
+        optional[sc.WASM_HOST_CALLS] = _clean_value(dict(sorted(record.host_calls.items(), key=lambda kv: -kv[1])[:20]))
     if record.trap is not None:
         optional[sc.WASM_TRAP_CODE] = record.trap.kind
         if record.trap.frames_truncated:

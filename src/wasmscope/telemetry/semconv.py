@@ -77,11 +77,15 @@ __all__ = [
     "TRIGGER_HTTP",
     "TRIGGER_OTHER",
     "WASM_CACHE",
+    "WASM_CALLS_TOP",
+    "WASM_CALLS_TOTAL",
     "WASM_CPU_TIME",
     "WASM_ENTRY",
     "WASM_EXIT_CODE",
     "WASM_FUEL_CONSUMED",
     "WASM_FUEL_LIMIT",
+    "WASM_HOST_CALLS",
+    "WASM_HOST_CALLS_TOTAL",
     "WASM_LOG_DROPPED_BYTES",
     "WASM_LOG_DROPPED_LINES",
     "WASM_LOG_TRUNCATED",
@@ -156,6 +160,11 @@ WASM_PHASE = "wasm.phase"  # on child spans: "load" | "compile" | "instantiate" 
 WASM_LOG_TRUNCATED = "wasm.log.truncated"  # bool, on the one record that ends a truncated stream
 WASM_LOG_DROPPED_LINES = "wasm.log.dropped_lines"  # int
 WASM_LOG_DROPPED_BYTES = "wasm.log.dropped_bytes"  # int
+# Instrumented runs (`wasmscope profile`, run(instrument=True)): exact counts from the module's counters.
+WASM_CALLS_TOTAL = "wasm.calls.total"  # int, calls of the guest's own functions
+WASM_CALLS_TOP = "wasm.calls.top"  # str, JSON {function: calls} of the 10 most called
+WASM_HOST_CALLS_TOTAL = "wasm.host_calls.total"  # int, direct calls of imported (host) functions
+WASM_HOST_CALLS = "wasm.host_calls"  # str, JSON {"module.name": calls} of the 20 most called
 
 
 # --- metrics -------------------------------------------------------------------------
