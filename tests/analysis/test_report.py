@@ -167,7 +167,7 @@ def test_component_report(tmp_path: Path) -> None:
 
 def test_public_namespace_is_lazy_and_complete() -> None:
     assert sorted(wasmscope.__all__) == sorted(
-        ["Module", "Component", "decode", "inspect", "DecodeError", "WasmscopeError", "__version__", "run", "Runtime"]
+        ["Module", "Component", "decode", "inspect", "DecodeError", "WasmscopeError", "__version__", "run", "Runtime", "profile"]
     )
     for name in wasmscope.__all__:
         assert getattr(wasmscope, name) is not None
