@@ -1,0 +1,162 @@
+"""The HTTP server span of ``wasmscope serve``: an ASGI middleware around the gateway.
+
+::
+
+    from wasmscope.gateway.tracing import TracingMiddleware
+    app = TracingMiddleware(gateway, telemetry, manifest=gateway.manifest)
+
+Per HTTP request: one span of kind SERVER named ``"METHOD /route"`` (``"METHOD"``
+when no route matches) with the OpenTelemetry HTTP semantic conventions
+(``http.request.method``, ``url.path``, ``url.scheme``, ``http.route``,
+``http.response.status_code``, ``server.address``/``server.port``, ``client.address``,
+``user_agent.original``); status ERROR for a 5xx answer or an exception. An incoming
+valid W3C ``traceparent`` (with its ``tracestate``) is its parent; otherwise it starts
+a trace. The request forwarded to the gateway carries the server span's own
+``traceparent`` in place of the incoming one, so the invocation span, the guest's
+``TRACEPARENT`` and the ``trace_id`` of error bodies all belong to the server span's
+trace, the invocation span as its child. Non-HTTP scopes (lifespan) pass through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from wasmscope.gateway.wagi import valid_traceparent
+
+__all__ = ["TracingMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# OpenTelemetry HTTP semantic conventions (stable, v1.23+)
+HTTP_REQUEST_METHOD = "http.request.method"
+HTTP_ROUTE = "http.route"
+HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
+URL_PATH = "url.path"
+URL_SCHEME = "url.scheme"
+URL_QUERY = "url.query"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+CLIENT_ADDRESS = "client.address"
+CLIENT_PORT = "client.port"
+USER_AGENT_ORIGINAL = "user_agent.original"
+NETWORK_PROTOCOL_VERSION = "network.protocol.version"
+ERROR_TYPE = "error.type"
+
+_KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+
+
+class TracingMiddleware:
+    """Wrap ``app`` (a :class:`~wasmscope.gateway.app.Gateway`, possibly already
+    wrapped) so that every HTTP request gets a server span from ``telemetry``
+    (a :class:`wasmscope.telemetry.Telemetry`). ``manifest``: to name the matched
+    route (``http.route``); without it spans are named by method only."""
+
+    def __init__(self, app: ASGIApp, telemetry: Any, *, manifest: Any = None) -> None:
+        self.app = app
+        self.telemetry = telemetry
+        self.manifest = manifest
+
+    def _route(self, path: str) -> str | None:
+        if path in ("/healthz", "/readyz", "/metrics"):
+            return path
+        if self.manifest is None:
+            return None
+        route = self.manifest.match(path)
+        return str(route.path) if route is not None else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http" or getattr(self.telemetry, "closed", False):
+            await self.app(scope, receive, send)
+            return
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        from wasmscope.telemetry.otel import context_from_traceparent, traceparent
+
+        headers = [(bytes(k), bytes(v)) for k, v in scope.get("headers") or ()]
+        incoming = valid_traceparent(_get(headers, b"traceparent"))
+        parent = context_from_traceparent(incoming, _get(headers, b"tracestate")) if incoming else None
+        path = str(scope.get("path") or "/")
+        method = str(scope.get("method") or "GET")
+        route = self._route(path)
+        span = self.telemetry.tracer.start_span(
+            f"{method} {route}" if route else method,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=_attributes(scope, headers, method, path, route),
+        )
+        own = traceparent(span)
+        forwarded = [(k, v) for k, v in headers if k.lower() != b"traceparent"]
+        forwarded.append((b"traceparent", own.encode("latin-1")))
+        status: list[int] = []
+
+        async def send_observed(message: Message) -> None:
+            if message.get("type") == "http.response.start":
+                status.append(int(message["status"]))
+            await send(message)
+
+        try:
+            await self.app({**scope, "headers": forwarded}, receive, send_observed)
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_attribute(ERROR_TYPE, type(exc).__qualname__)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            if status:
+                span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status[0])
+                if status[0] >= 500:
+                    span.set_attribute(ERROR_TYPE, str(status[0]))
+                    span.set_status(Status(StatusCode.ERROR))
+            span.end()
+
+
+def _get(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _attributes(scope: Scope, headers: list[tuple[bytes, bytes]], method: str, path: str, route: str | None) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        HTTP_REQUEST_METHOD: method if method in _KNOWN_METHODS else "_OTHER",
+        URL_PATH: path,
+        URL_SCHEME: str(scope.get("scheme") or "http"),
+    }
+    query = bytes(scope.get("query_string") or b"")
+    if query:
+        attrs[URL_QUERY] = query.decode("latin-1")
+    if route:
+        attrs[HTTP_ROUTE] = route
+    version = scope.get("http_version")
+    if version:
+        attrs[NETWORK_PROTOCOL_VERSION] = str(version)
+    host = _get(headers, b"host")
+    server = scope.get("server")
+    if host:
+        name, sep, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+        if sep and port.isdigit():
+            attrs[SERVER_ADDRESS] = name
+            attrs[SERVER_PORT] = int(port)
+        else:
+            attrs[SERVER_ADDRESS] = host
+    elif isinstance(server, tuple | list) and server:
+        attrs[SERVER_ADDRESS] = str(server[0])
+        if len(server) > 1 and server[1] is not None:
+            attrs[SERVER_PORT] = int(server[1])
+    if SERVER_PORT not in attrs and isinstance(server, tuple | list) and len(server) > 1 and server[1] is not None:
+        attrs[SERVER_PORT] = int(server[1])
+    client = scope.get("client")
+    if isinstance(client, tuple | list) and client:
+        attrs[CLIENT_ADDRESS] = str(client[0])
+        if len(client) > 1 and client[1] is not None:
+            attrs[CLIENT_PORT] = int(client[1])
+    agent = _get(headers, b"user-agent")
+    if agent:
+        attrs[USER_AGENT_ORIGINAL] = agent
+    return attrs
