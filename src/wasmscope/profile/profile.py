@@ -139,16 +139,19 @@ class Profile:
 
     @property
     def calls(self) -> dict[str, int]:
-        """Exact calls per defined function that was called (name -> count; a name
-        shared by several functions gets ``#index``)."""
+        """Exact calls per defined function that was called (name -> count, most
+        called first; a name shared by several functions gets ``#index``)."""
         u = self._unique()
-        return {u[i]: c for i, c in enumerate(self.counts) if c and i >= self.n_imported}
+        found = [(u[i], c) for i, c in enumerate(self.counts) if c and i >= self.n_imported]
+        return dict(sorted(found, key=lambda kv: -kv[1]))
 
     @property
     def host_calls(self) -> dict[str, int]:
-        """Exact calls per imported function called directly (``module.name`` -> count)."""
+        """Exact calls per imported function called directly (``module.name`` -> count,
+        most called first)."""
         u = self._unique()
-        return {u[i]: c for i, c in enumerate(self.counts[: self.n_imported]) if c}
+        found = [(u[i], c) for i, c in enumerate(self.counts[: self.n_imported]) if c]
+        return dict(sorted(found, key=lambda kv: -kv[1]))
 
     def self_samples(self) -> dict[int, int]:
         out: dict[int, int] = {}
