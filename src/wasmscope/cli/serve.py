@@ -11,12 +11,15 @@ missing extra).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import signal
 import sys
 from typing import Any
 
 from wasmscope.cli import EXIT_USAGE, CommandError
+from wasmscope.errors import UsageError
 
 HELP = "serve WAGI handlers (Wasm modules) over HTTP, a fresh instance per request"
 
@@ -97,6 +100,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info", help="server log level (default info)")
     g.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (chain) file; needs --tls-key")
     g.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    g.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1); /metrics sums over them")
     g = p.add_argument_group("API keys")
     g.add_argument("--hash-key", action="store_true", help="print a [[key]] table for the key read on stdin (or a new random key, printed once on stderr) and exit")
     g.add_argument("--key-id", metavar="ID", default="key", help="the id of --hash-key's table (default: key)")
@@ -165,7 +169,6 @@ def _server_class(uvicorn: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wasmscope.cli.run import _telemetry_options
     from wasmscope.errors import WasmscopeError
     from wasmscope.runtime.engine import RuntimeUnavailable
 
@@ -178,27 +181,19 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--port {args.port}: expected 0-65535", EXIT_USAGE)
     try:
         uvicorn = require_uvicorn()
-        from wasmscope.gateway.app import Gateway
-        from wasmscope.gateway.manifest import load
-
-        manifest = load(args.target)
-        tel_opts = _telemetry_options(args)
-        telemetry = None
-        if tel_opts is not None:
-            from wasmscope.telemetry import Telemetry
-
-            telemetry = Telemetry.from_options(trigger="http", **tel_opts)
-        app = Gateway(manifest, telemetry=telemetry, cache=not args.no_cache, cache_dir=args.cache_dir)
+        if args.workers < 1:
+            raise CommandError(f"--workers {args.workers}: expected 1 or more", EXIT_USAGE)
+        if args.workers > 1:
+            return _run_workers(uvicorn, args, tls)
+        asgi, app, telemetry = build_app(args)
     except RuntimeUnavailable as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     except WasmscopeError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
 
     _logging(args.log_level, not args.no_access_log)
-    from wasmscope.gateway.auth import wrap
-
     config = uvicorn.Config(
-        wrap(app, manifest), **tls, host=args.host, port=args.port, lifespan="on", access_log=False, log_level=args.log_level,
+        asgi, **tls, host=args.host, port=args.port, lifespan="on", access_log=False, log_level=args.log_level,
         server_header=False,
     )  # fmt: skip
     server = _server_class(uvicorn)(config)
@@ -212,6 +207,90 @@ def run(args: argparse.Namespace) -> int:
             telemetry.shutdown()
     if not server.started:
         raise CommandError("the server did not start (see the messages above)", 1)
+    return 0
+
+
+_ARGS_ENV = "WASMSCOPE_SERVE_ARGS"  # the options, as JSON, for the workers of --workers N
+_METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def build_app(args: argparse.Namespace, metrics_dir: str | None = None) -> tuple[Any, Any, Any]:
+    """(the ASGI app to serve, its Gateway, its Telemetry or None): the Gateway inside
+    the API-key middleware, the metrics middleware (``/metrics``; multi-process with
+    ``metrics_dir``) and, with telemetry, the HTTP server span middleware."""
+    from wasmscope.cli.run import _telemetry_options
+    from wasmscope.gateway.app import Gateway
+    from wasmscope.gateway.auth import wrap
+    from wasmscope.gateway.manifest import load
+
+    manifest = load(args.target)
+    tel_opts = _telemetry_options(args)
+    telemetry = None
+    if tel_opts is not None:
+        from wasmscope.telemetry import Telemetry
+
+        telemetry = Telemetry.from_options(trigger="http", **tel_opts)
+    gateway = Gateway(manifest, telemetry=telemetry, cache=not args.no_cache, cache_dir=args.cache_dir)
+    asgi: Any = wrap(gateway, manifest)
+    try:
+        from wasmscope.gateway.metrics import Metrics, MetricsMiddleware
+
+        asgi = MetricsMiddleware(asgi, Metrics(metrics_dir), manifest=manifest, gateway=gateway)
+    except UsageError as exc:  # prometheus_client missing: serve without /metrics
+        logging.getLogger("wasmscope.gateway").warning("serve: no /metrics: %s", exc)
+    if telemetry is not None:
+        from wasmscope.gateway.tracing import TracingMiddleware
+
+        asgi = TracingMiddleware(asgi, telemetry, manifest=manifest)
+    return asgi, gateway, telemetry
+
+
+def worker_app() -> Any:
+    """uvicorn's app factory in each worker process of ``--workers N`` (spawned: the
+    Telemetry and the metrics are made here, after the worker started)."""
+    args = argparse.Namespace(**json.loads(os.environ[_ARGS_ENV]))
+    _logging(args.log_level, not args.no_access_log)
+    asgi, _gateway, _telemetry = build_app(args, os.environ[_METRICS_ENV])
+    return asgi
+
+
+def _run_workers(uvicorn: Any, args: argparse.Namespace, tls: dict[str, str]) -> int:
+    """``--workers N``: N uvicorn worker processes on one socket; metrics summed over
+    them through files in a temporary folder removed at the end."""
+    import shutil
+    import tempfile
+
+    from uvicorn.supervisors import Multiprocess
+
+    from wasmscope.cli.run import _telemetry_options
+    from wasmscope.gateway.manifest import load
+    from wasmscope.gateway.metrics import require
+
+    load(args.target)  # usage errors here, once, not in every worker
+    _telemetry_options(args)
+    require()
+    metrics_dir = tempfile.mkdtemp(prefix="wasmscope-metrics-")
+    saved = {k: os.environ.get(k) for k in (_ARGS_ENV, _METRICS_ENV)}
+    os.environ[_METRICS_ENV] = metrics_dir
+    os.environ[_ARGS_ENV] = json.dumps({k: v for k, v in vars(args).items() if v is None or isinstance(v, str | int | float | bool | list)})
+    _logging(args.log_level, not args.no_access_log)
+    try:
+        config = uvicorn.Config(
+            "wasmscope.cli.serve:worker_app", factory=True, workers=args.workers, **tls, host=args.host, port=args.port,
+            lifespan="on", access_log=False, log_level=args.log_level, server_header=False,
+        )  # fmt: skip
+        try:
+            sock = config.bind_socket()
+        except SystemExit:
+            return 1
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

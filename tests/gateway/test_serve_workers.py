@@ -1,0 +1,81 @@
+"""``wasmscope serve --workers 2`` as a real process: /metrics summed over the worker
+processes (prometheus_client's multi-process mode), the metrics folder removed at
+the end. The process is always killed in the end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("uvicorn")
+pytest.importorskip("prometheus_client")
+
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+READY_WAIT = 120.0  # seconds; a generous bound on compiling the modules, not a measurement
+N = 24
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _requests_total(text: str, route: str) -> float:
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "wasmscope_http_requests_total" and s.labels.get("route") == route:
+                total += s.value
+    return total
+
+
+def test_metrics_are_summed_over_workers(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
+    manifest = tmp_path / "app.toml"
+    manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\n')
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    port = _free_port()
+    cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(port), "--workers", "2",
+           "--cache-dir", str(tmp_path / "cache"), "--no-access-log"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_WAIT
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                if httpx.get(base + "/readyz", timeout=30.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.05)
+        assert len(list(tmp.iterdir())) == 1  # the metrics folder
+        for i in range(N):  # a new connection each: the workers share the socket
+            r = httpx.get(f"{base}/hello?n{i}", timeout=30.0)
+            assert r.status_code == 200
+        for _ in range(4):  # whichever worker answers, the sum is the same
+            m = httpx.get(base + "/metrics", timeout=30.0)
+            assert m.status_code == 200
+            assert _requests_total(m.text, "/hello") == N
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        assert list(tmp.iterdir()) == []  # the metrics folder is removed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        if proc.stderr:
+            proc.stderr.close()
