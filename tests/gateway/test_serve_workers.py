@@ -5,6 +5,7 @@ the end. The process is always killed in the end."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 READY_WAIT = 120.0  # seconds; a generous bound on compiling the modules, not a measurement
+SCRAPE_WAIT = 60.0  # seconds; a generous bound on Prometheus scraping, not a measurement
 N = 24
 
 
@@ -74,8 +76,76 @@ def test_metrics_are_summed_over_workers(wagi_modules: dict[str, Path], tmp_path
         proc.wait(timeout=60)
         assert list(tmp.iterdir()) == []  # the metrics folder is removed
     finally:
-        if proc.poll() is None:
+        _stop(proc)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str) -> None:
+    deadline = time.monotonic() + READY_WAIT
+    while True:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        try:
+            if httpx.get(url, timeout=30.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{url} did not become ready"
+        time.sleep(0.1)
+
+
+def test_a_real_prometheus_scrapes_the_workers(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        pytest.skip("the prometheus binary is absent (Debian package prometheus: make sysdeps)")
+    manifest = tmp_path / "app.toml"
+    manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\n')
+    port, prom_port = _free_port(), _free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        f"scrape_configs:\n  - job_name: wasmscope\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(port), "--workers", "2",
+           "--cache-dir", str(tmp_path / "cache"), "--no-access-log"]  # fmt: skip
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    prom: subprocess.Popen[bytes] | None = None
+    try:
+        _wait_ready(server, f"http://127.0.0.1:{port}/readyz")
+        for i in range(N):
+            assert httpx.get(f"http://127.0.0.1:{port}/hello?p{i}", timeout=30.0).status_code == 200
+        prom = subprocess.Popen(
+            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{prom_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        _wait_ready(prom, f"http://127.0.0.1:{prom_port}/-/ready")
+        query = 'sum(wasmscope_http_requests_total{route="/hello",status="200"})'
+        deadline = time.monotonic() + SCRAPE_WAIT
+        got: list[object] = []
+        while time.monotonic() < deadline:
+            r = httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/query", params={"query": query}, timeout=30.0)
+            assert r.status_code == 200, r.text
+            got = r.json()["data"]["result"]
+            if got:
+                break
+            time.sleep(0.25)
+        assert got, "Prometheus never scraped the server"
+        assert float(got[0]["value"][1]) == N  # type: ignore[index]
+    finally:
+        for p in (prom, server):
+            if p is not None:
+                _stop(p)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT first (uvicorn's supervisor then stops its workers), SIGKILL if it lingers."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
-        if proc.stderr:
-            proc.stderr.close()
+    if proc.stderr:
+        proc.stderr.close()
