@@ -21,7 +21,7 @@ FETCH_SCRIPT := $(SHARED_DIR)/corpus/fetch-real-modules.sh
 CORPUS ?= $(HOME)/.cache/wasm-real-corpus
 
 # System packages the tests need (C compiled to WASI). Add to this one list.
-SYSDEPS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 llvm-19
+SYSDEPS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 llvm-19 prometheus
 
 # Only the folders that exist (an empty tools/ is not in a clone); relative to ROOT.
 LINT_PATHS := $(notdir $(wildcard $(addprefix $(ROOT)/,src tests benchmarks tools)))
