@@ -149,3 +149,13 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=30)
     if proc.stderr:
         proc.stderr.close()
+
+
+def test_workers_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from wasmscope.cli import main
+
+    assert main(["serve", str(tmp_path / "missing.toml"), "--workers", "0"]) == 2
+    assert "--workers 0: expected 1 or more" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path / "missing.toml"), "--workers", "2"]) == 2  # checked once, before any worker
+    assert "missing.toml: no such file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
