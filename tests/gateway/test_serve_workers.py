@@ -159,3 +159,36 @@ def test_workers_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["serve", str(tmp_path / "missing.toml"), "--workers", "2"]) == 2  # checked once, before any worker
     assert "missing.toml: no such file" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_workers_flush_their_telemetry(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    import json
+
+    manifest = tmp_path / "app.toml"
+    manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\n')
+    out = tmp_path / "t.jsonl"
+    port = _free_port()
+    cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(port), "--workers", "2",
+           "--cache-dir", str(tmp_path / "cache"), "--no-access-log", "--telemetry", f"jsonl:{out}"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    try:
+        _wait_ready(proc, f"http://127.0.0.1:{port}/readyz")
+        for i in range(8):
+            r = httpx.get(f"http://127.0.0.1:{port}/hello?t{i}", headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"}, timeout=30.0)
+            assert r.status_code == 200
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        _stop(proc)
+    docs = [json.loads(line) for line in out.read_text().splitlines()]  # every line whole: no interleaving
+    spans = [d for d in docs if d.get("signal") == "span"]
+    assert spans, sorted({str(d.get("signal")) for d in docs})
+    servers = [d for d in spans if d["name"] == "GET /hello" and d["trace_id"] == trace]
+    assert len(servers) == 8  # each worker shut its Telemetry down before exiting
+    ids = {d["span_id"] for d in servers}
+    invocations = [d for d in spans if d["attributes"].get("faas.invocation_id")]
+    assert {d["parent_span_id"] for d in invocations} == ids

@@ -250,8 +250,27 @@ def worker_app() -> Any:
     Telemetry and the metrics are made here, after the worker started)."""
     args = argparse.Namespace(**json.loads(os.environ[_ARGS_ENV]))
     _logging(args.log_level, not args.no_access_log)
-    asgi, _gateway, _telemetry = build_app(args, os.environ[_METRICS_ENV])
-    return asgi
+    asgi, _gateway, telemetry = build_app(args, os.environ[_METRICS_ENV])
+    if telemetry is None:
+        return asgi
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        """A worker process ends with os._exit (no atexit hook runs): the Telemetry is
+        flushed and shut down at the end of the lifespan."""
+        if scope.get("type") != "lifespan":
+            await asgi(scope, receive, send)
+            return
+
+        async def send_then_flush(message: Any) -> None:
+            if message.get("type") == "lifespan.shutdown.complete":
+                import asyncio
+
+                await asyncio.to_thread(telemetry.shutdown)
+            await send(message)
+
+        await asgi(scope, receive, send_then_flush)
+
+    return app
 
 
 def _run_workers(uvicorn: Any, args: argparse.Namespace, tls: dict[str, str]) -> int:
