@@ -39,7 +39,9 @@ short JSON with the outcome and the invocation id, never the guest's output.
 
 MANIFEST_OR_DIR is a TOML manifest (below) or a folder: each *.wasm file in it
 is served at /<name> with the default limits. /healthz answers while the
-process runs, /readyz once every module is compiled.
+process runs, /readyz once every module is compiled, /metrics in the Prometheus
+text format (summed over the processes of --workers N). With telemetry, every
+request gets an HTTP server span, parent of the invocation span.
 
 Needs the serve extra: pip install 'wasmscope[serve]'.
 """
@@ -79,6 +81,7 @@ examples:
   wasmscope serve app.toml --port 8080
   wasmscope serve handlers/                     every handlers/*.wasm at /<name>
   wasmscope serve app.toml --otlp http://127.0.0.1:4318   a trace per request
+  wasmscope serve app.toml --workers 4          4 processes; curl .../metrics
   curl -i 'http://127.0.0.1:8080/hello?world'
   wasmscope serve --hash-key --key-id ci        a new key (stderr), its [[key]] (stdout)
   wasmscope serve app.toml --tls-cert cert.pem --tls-key key.pem     HTTPS
