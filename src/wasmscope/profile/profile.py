@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
+from wasmscope.binary.leb128 import uleb
 from wasmscope.profile.sampler import LOST
 
 if TYPE_CHECKING:
@@ -449,17 +450,8 @@ def _version() -> str:
 
 
 def _varint(value: int) -> bytes:
-    if value < 0:
-        value += 1 << 64  # int64 in two's complement, 10 bytes
-    out = bytearray()
-    while True:
-        b = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+    # protobuf varints are LEB128; int64 goes as its two's complement, 10 bytes
+    return uleb(value + (1 << 64) if value < 0 else value)
 
 
 def _pb_int(field_no: int, value: int) -> bytes:
