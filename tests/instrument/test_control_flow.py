@@ -144,10 +144,13 @@ def test_trap_leaves_the_whole_chain(control: Twins) -> None:
     out = same(orig, inst, "trap_chain", 0)
     assert out.trap == wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO
     assert inst.stack() == [T1, T2, T3]  # innermost last
-    assert inst.depth() == 3
+    assert inst.depth() == 2  # T3 is a leaf: it is in the leaf slot, not on the ring
+    assert inst.layout is not None and inst.layout.read_leaf(inst.books()) == T3
     inst.reset_depth()
+    assert inst.stack() == []
     assert same(orig, inst, "trap_chain", 4).results == 26
     assert inst.depth() == 0
+    assert inst.stack() == []
     assert [inst.counter(f) for f in (T1, T2, T3)] == [2, 2, 2]
 
     assert same(orig, inst, "oob", 70_000 * 2).trap == wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS

@@ -134,7 +134,7 @@ def test_existing_function_type_is_reused_for_the_wrapper_block() -> None:
     assert same(orig, inst, "swap", 1, 2).results == [2, 1]
     m = Module(result.wasm)
     assert len(m.types) == len(Module(data).types)
-    block = m.code[0].decode()[1][20]
+    block = m.code[0].decode()[1][9]  # after a leaf's prologue (leaf slot, counter)
     assert block == (op.BLOCK, 0)  # the type index of $r
     assert m.section(1) is not None and Module(data).section(1) is not None
 
@@ -270,3 +270,42 @@ def test_try_table_catch_to_a_legacy_try_closed_by_delegate(tmp_path: Path) -> N
     body = Module(result.wasm).code[1].decode()[1]
     at = next(i for i, ins in enumerate(body) if ins[0] == op.DELEGATE)
     assert body[at + 1 : at + 5] == [(op.I32_CONST, 0), (op.LOCAL_GET, 0), (op.I32_CONST, 1), (op.I32_ADD,)]
+
+
+LEAVES = r"""(module
+  (func $leaf (param i32) (result i32)
+    (if (i32.eqz (local.get 0)) (then (return (i32.const 7))))
+    (i32.div_u (i32.const 100) (i32.sub (local.get 0) (i32.const 1))))
+  (func $caller (export "caller") (param i32) (result i32) (local i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (local.get 0)))
+      (local.set 1 (i32.add (local.get 1) (call $leaf (i32.add (local.get 0) (i32.const 1)))))
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (br $l)))
+    (local.get 1))
+  (func (export "leaf") (param i32) (result i32) (call $leaf (local.get 0))))"""
+
+
+def test_a_leaf_keeps_the_leaf_slot_not_the_stack() -> None:
+    orig, inst, result = twins(wat(LEAVES))
+    layout = result.layout
+    assert layout.leaf_offset == 4
+    # the leaf (function 0) neither loads nor stores the depth
+    body = Module(result.wasm).code[0].decode()[1]
+    assert (op.I32_STORE, 2, layout.leaf_offset, layout.memory_index) in body
+    assert not any(ins[0] == op.I32_LOAD for ins in body)
+    # exact counts; after normal returns (early return, fall-off) nothing is left
+    assert same(orig, inst, "caller", 5).results == 100 + 50 + 33 + 25 + 20
+    assert inst.counter(0) == 5 and inst.counter(1) == 1
+    assert same(orig, inst, "leaf", 0).results == 7
+    assert inst.counter(0) == 6
+    assert inst.depth() == 0 and inst.stack() == []
+    # a trap in the leaf: it is the innermost frame
+    out = same(orig, inst, "leaf", 1)
+    assert out.trap == wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO
+    assert inst.stack() == [2, 0] and inst.depth() == 1
+    assert inst.counter(0) == 7
+    inst.reset_depth()
+    assert inst.stack() == []
+    assert same(orig, inst, "caller", 2).results == 150
+    assert inst.stack() == []

@@ -116,3 +116,29 @@ def test_reader_marks_frames_lost_past_the_ring() -> None:
     assert s.samples == {(LOST, *pushed[-8:]): 1}
     assert s.lost == 1
     books.close()
+
+
+def test_reader_appends_the_running_leaf() -> None:
+    layout = BooksLayout(
+        memory_export="wasmscope:books", depth_offset=0, stack_offset=64, stack_capacity=8,
+        counters_offset=96, n_functions=4, n_imported_functions=1, memory_index=1, pages=1, leaf_offset=4,
+    )  # fmt: skip
+    buf = (ctypes.c_ubyte * layout.size)()
+    books = Books(layout, ctypes.addressof(buf), names=["env.f", "a", "b", "c"])
+    s = Sampler(1000)
+    s.attach(books)
+    read = s._reader(books)
+    _set(buf, 2, [1, 2])
+    struct.pack_into("<I", buf, 4, 3 + 1)  # leaf c runs, called from b
+    read()
+    _set(buf, 0, [])
+    read()  # a leaf called by the host: depth 0, the leaf alone
+    struct.pack_into("<I", buf, 4, 0)
+    read()  # between calls
+    struct.pack_into("<I", buf, 4, 9)  # no function: a torn read
+    read()
+    assert s.samples == {(1, 2, 3): 1, (3,): 1}
+    assert (s.total, s.empty, s.bad) == (3, 1, 1)
+    books.reset()
+    assert books.stack() == [] and layout.read_leaf(buf) is None
+    books.close()

@@ -20,6 +20,12 @@ What the pass adds, and nothing else (every existing index stays valid):
   ``br <that block>`` (same values, same semantics); falling off the end reaches
   the epilogue; ``return_call*`` run the epilogue first (the callee then pushes
   itself at the same depth, so tail recursion does not grow the stack);
+- a *leaf* (a body with no call of any kind, no throw/rethrow/throw_ref and no
+  try/try_table) leaves the depth and the stack alone: its prologue stores
+  ``f + 1`` in the leaf slot and bumps ``counter[f]``, its epilogue stores 0
+  there (it still gets the local and the wrapper block). A leaf calls nothing,
+  so the slot is set exactly while a leaf runs, or after one trapped; readers
+  append it to the stack as the innermost frame;
 - after a thrown exception is caught, the catching function stores its own
   level again (``depth = $d + 1``): at the target of each ``try_table`` catch
   label (after the block's ``end``, or at the top of a ``loop`` body) and at the
@@ -45,6 +51,7 @@ What the books show, and when:
   reads the whole chain, innermost last). The host must store depth 0 before it
   calls into the instance again after a trap or an uncaught exception; an exit
   through a function's epilogue (normal, branch, return, tail call) is exact.
+  The host also stores 0 in the leaf slot then (a trapping leaf leaves it set).
 - An exception thrown through functions leaves the depth high until the
   catching function re-stores its level (see above).
 - The stack has ``stack_capacity`` entries (a power of two); deeper frames wrap
@@ -88,6 +95,7 @@ from wasmscope.errors import DecodeError, UsageError
 from wasmscope.instrument.books import (
     BOOKS_EXPORT,
     DEPTH_OFFSET,
+    LEAF_OFFSET,
     PAGE_SIZE,
     STACK_OFFSET,
     BooksLayout,
@@ -95,7 +103,7 @@ from wasmscope.instrument.books import (
 
 __all__ = ["PASS_VERSION", "Instrumented", "instrument"]
 
-PASS_VERSION = 1
+PASS_VERSION = 2
 """Bumped whenever the pass's output for a given input changes (cache key)."""
 
 MAX_LOCALS = 50_000  # wasmtime (wasmparser) limit on params + locals of one function
@@ -122,6 +130,30 @@ _SPECIAL = frozenset(
     )
 )
 _END: Instruction = (op.END,)
+# A function whose body has none of these is a leaf: it keeps the leaf slot, not the stack.
+_NOT_LEAF = frozenset(
+    (
+        op.CALL,
+        op.CALL_INDIRECT,
+        op.CALL_REF,
+        op.RETURN_CALL,
+        op.RETURN_CALL_INDIRECT,
+        op.RETURN_CALL_REF,
+        op.THROW,
+        op.THROW_REF,
+        op.RETHROW,
+        op.TRY,
+        op.TRY_TABLE,
+        op.CATCH,
+        op.CATCH_ALL,
+        op.DELEGATE,
+    )
+)
+
+
+def _is_leaf(instrs: Sequence[Instruction]) -> bool:
+    not_leaf = _NOT_LEAF
+    return not any(ins[0] in not_leaf for ins in instrs)
 
 
 @dataclass(frozen=True)
@@ -165,6 +197,26 @@ class _Codegen:
             (op.I64_ADD,),
             (op.I64_STORE, 3, cnt, b),
         ]
+
+    def leaf_prologue(self, f: int) -> list[Instruction]:
+        """leaf slot = f + 1; counters[f] += 1 (the depth and the stack are left alone)."""
+        b = self.mem
+        cnt = self.counters_offset + 8 * f
+        return [
+            (op.I32_CONST, 0),
+            (op.I32_CONST, f + 1),
+            (op.I32_STORE, 2, LEAF_OFFSET, b),
+            (op.I32_CONST, 0),
+            (op.I32_CONST, 0),
+            (op.I64_LOAD, 3, cnt, b),
+            (op.I64_CONST, 1),
+            (op.I64_ADD,),
+            (op.I64_STORE, 3, cnt, b),
+        ]
+
+    def leaf_epilogue(self) -> list[Instruction]:
+        """leaf slot = 0."""
+        return [(op.I32_CONST, 0), (op.I32_CONST, 0), (op.I32_STORE, 2, LEAF_OFFSET, self.mem)]
 
     def restore(self, d: int) -> list[Instruction]:
         """depth = d + 1: this function's own level, after a caught exception."""
@@ -376,11 +428,12 @@ def instrument(data: bytes, *, stack_capacity: int = 65536) -> Instrumented:
         if d + 1 > MAX_LOCALS:
             uninstrumented.append(f)
             continue
+        leaf = _is_leaf(instrs)
         new = _rewrite(
             instrs,
-            gen.prologue(f, d),
-            gen.epilogue(d),
-            gen.restore(d),
+            gen.leaf_prologue(f) if leaf else gen.prologue(f, d),
+            gen.leaf_epilogue() if leaf else gen.epilogue(d),
+            [] if leaf else gen.restore(d),
             blocktypes.get(ft.results),
             n_imported,
             thunk_of,
@@ -409,6 +462,7 @@ def instrument(data: bytes, *, stack_capacity: int = 65536) -> Instrumented:
     layout = BooksLayout(
         memory_export=BOOKS_EXPORT,
         depth_offset=DEPTH_OFFSET,
+        leaf_offset=LEAF_OFFSET,
         stack_offset=STACK_OFFSET,
         stack_capacity=stack_capacity,
         counters_offset=counters_offset,

@@ -17,6 +17,8 @@ Two modes:
   counted (:attr:`Sampler.bad`). A push writes the entry before the depth, so the
   entries below a depth just read are the frames of that moment, unless the guest
   returned below them and called again within the read (a few hundred ns).
+  The leaf slot is read last: a leaf running then is appended as the innermost
+  frame (a leaf does not touch the depth or the stack).
 - ``"epoch"``: the sample is taken by the watchdog's epoch callback on the guest's
   own thread (:mod:`wasmscope.runtime.watchdog`), the guest paused at a safe point
   (a function entry or a loop back-edge): the view is exactly consistent. A thread
@@ -142,6 +144,7 @@ class Sampler:
         n_functions = layout.n_functions
         stack_at = layout.stack_offset
         depth_at = layout.depth_offset
+        leaf_at = layout.leaf_offset
         unpack = struct.unpack_from
         samples = self.samples
         hook = self.on_sample
@@ -150,8 +153,19 @@ class Sampler:
         def read() -> None:
             depth = unpack("<I", view, depth_at)[0]
             if depth == 0:
+                leaf = unpack("<I", view, leaf_at)[0] if leaf_at is not None else 0
+                if leaf == 0:
+                    self.total += 1
+                    self.empty += 1
+                    return
+                if leaf > n_functions:
+                    self.bad += 1
+                    return
+                entries0 = (leaf - 1,)
                 self.total += 1
-                self.empty += 1
+                samples[entries0] = samples.get(entries0, 0) + 1
+                if hook is not None:
+                    hook(clock(), entries0)
                 return
             if depth >= 0x8000_0000:  # negative as an i32: not a depth
                 self.bad += 1
@@ -162,6 +176,10 @@ class Sampler:
             entries = unpack(f"<{head}I", view, stack_at + 4 * start)
             if head < n:
                 entries += unpack(f"<{n - head}I", view, stack_at)
+            if leaf_at is not None:
+                leaf = unpack("<I", view, leaf_at)[0]
+                if leaf:  # a leaf runs: it is the innermost frame
+                    entries += (leaf - 1,)
             if max(entries) >= n_functions:
                 self.bad += 1
                 return
