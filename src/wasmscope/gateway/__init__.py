@@ -13,8 +13,9 @@ server (uvicorn) is imported only by ``wasmscope.cli.serve``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from wasmscope._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from wasmscope.gateway.app import Gateway
@@ -39,15 +40,4 @@ _LAZY = {
     "manifest_from_dir": "wasmscope.gateway.manifest",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -19,9 +19,9 @@ does, and raises :class:`~wasmscope.errors.UsageError` when the ``otel`` extra
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from wasmscope._lazy import lazy_exports
 from wasmscope.telemetry import semconv
 from wasmscope.telemetry.stats import TelemetryStats
 
@@ -47,15 +47,4 @@ _LAZY = {
     "traceparent": "wasmscope.telemetry.otel",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
