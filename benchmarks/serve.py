@@ -1,0 +1,610 @@
+"""``wasmscope serve`` throughput and latency against a plain Python endpoint, measured
+in one run with Debian's ``wrk`` on loopback only (https://github.com/wg/wrk).
+
+Three servers, all uvicorn with the same options (``--host 127.0.0.1 --lifespan on``,
+no access log, no ``server`` header, log level warning) and the same worker count:
+
+  a. ``plain``: a raw ASGI "hello" app (``benchmarks/_hello_asgi.py``: it reads the
+     request body and answers 200 ``text/plain`` ``"hello \\n"``), started with
+     ``python -m uvicorn``;
+  b. ``wasm``: ``wasmscope serve`` with one route, ``/hello``, the C WAGI handler
+     ``examples/serve/hello.c`` built here with ``clang-19 --target=wasm32-wasi -O2``
+     (same status, body and content type; it adds ``x-wasmscope-invocation``), a fresh
+     instance per request, Prometheus metrics on (always on in serve), telemetry off;
+  c. ``wasm+tel``: the same with full telemetry: ``--otlp`` to a real local OpenTelemetry
+     receiver (``rotel-agent`` from PyPI ``rotel``, blackhole exporter, started here on
+     free ports; ``--exporter jsonl`` writes a JSON-lines file instead), i.e. per request
+     an HTTP server span, the invocation span and its four phase spans, the guest's
+     stdout lines as log records and the invocation metrics, all exported.
+
+Each server is checked first (20 ``GET /hello``: 200 and the same body), warmed up
+with a short wrk run, then measured with ``wrk --latency -t1 -c8`` (settings:
+``--threads``, ``--connections``, ``--seconds``) ``--reps`` times, the three configs
+interleaved in a rotating order with a pause between runs (so the exporter of c.
+has drained its queue). wrk needs CPU too: on this 2-core machine it gets one thread.
+Printed per config: the medians over the reps of req/s, p50, p99 and the server's CPU
+time per request (utime + stime of the server's processes from /proc, so the cost
+is seen even when the machine is the bottleneck); then the median of the per-rep
+ratios: ``wasm+tel / plain`` (target >= 0.60) and ``wasm+tel / wasm`` (telemetry
+costs at most 10%: target >= 0.90). With rotel, the spans it received are counted
+(its ``basic`` debug log) to show that nothing was dropped.
+
+Then (``--no-breakdown`` to skip) an in-process breakdown of the cost of one request,
+without HTTP, sequential (no concurrency), in microseconds: the plain app, the serve
+app with telemetry off and on (wall and process CPU, export threads included), and
+the layers in between (``Runtime.run`` with the gateway's arguments, the gateway's own
+Python around it, the thread hop and middlewares, ``Telemetry.record_invocation``, the
+HTTP server span, OTLP encoding), and the functions with the most own time in
+``Runtime.run`` (cProfile, which inflates small calls).
+
+Last, when ``benchmarks/serve_components.py`` exists (``--no-components`` to skip),
+its ``main`` runs (a componentize-py handler against ``wasmtime serve``).
+
+Usage: python benchmarks/serve.py [--seconds 5] [--reps 3] [--workers 1,2] [--connections 8]
+                                  [--threads 1] [--exporter otlp|jsonl] [--no-breakdown]
+                                  [--no-components] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import http.client
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _hello_asgi import BODY
+from _wrk import WrkResult, run_wrk, wrk_path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+HELLO_C = ROOT / "examples" / "serve" / "hello.c"
+PY = sys.executable
+CLANG = "clang-19"
+TARGET_RATIO = 0.60
+TARGET_TELEMETRY = 0.90  # telemetry on / off: costs at most 10%
+SPANS_PER_REQUEST = 6  # server span, invocation span, load/compile/instantiate/execute
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ROTEL_SPANS = re.compile(r"Received traces\..*?\bspans=(\d+)")
+MANIFEST = """\
+# benchmarks/serve.py: one route, the defaults of wasmscope serve (max_concurrency 8)
+[[route]]
+path = "/hello"
+module = "hello.wasm"
+"""
+
+
+# --- processes ---------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def _ticks(pid: int) -> int:
+    """utime + stime of one process, in clock ticks (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and its descendants (uvicorn's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, ()))
+    return out
+
+
+def cpu_seconds(root: int) -> float:
+    return sum(_ticks(p) for p in _tree(root)) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    name: str
+    label: str
+    cmd: list[str]
+    port: int
+    ready_path: str
+    log: Path
+    cwd: Path
+    proc: subprocess.Popen[bytes] | None = None
+    results: list[WrkResult] = field(default_factory=list)
+    cpu_per_request_us: list[float] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hello"
+
+    def start(self, deadline_s: float = 120.0) -> None:
+        with self.log.open("wb") as sink:
+            self.proc = subprocess.Popen(
+                self.cmd, cwd=self.cwd, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.label} exited with {self.proc.returncode}:\n{self.log.read_text()[-2000:]}")
+            with contextlib.suppress(OSError):
+                if _http_get(self.port, self.ready_path, timeout=2)[0] == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.label} was not ready on port {self.port} after {deadline_s:.0f} s")
+
+    def stop(self) -> None:
+        """SIGINT (a clean stop: telemetry flushed), SIGKILL to the group after 20 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def check(self) -> None:
+        for _ in range(20):
+            status, headers, body = _http_get(self.port, "/hello")
+            if status != 200 or body != BODY or headers.get("content-type") != "text/plain":
+                raise RuntimeError(f"{self.label}: GET /hello answered {status} {headers} {body!r}, expected 200 text/plain {BODY!r}")
+
+    def measure(self, seconds: float, connections: int, threads: int) -> WrkResult:
+        assert self.proc is not None
+        c0 = cpu_seconds(self.proc.pid)
+        result = run_wrk(self.url, seconds=seconds, connections=connections, threads=threads)
+        cpu = cpu_seconds(self.proc.pid) - c0
+        self.results.append(result)
+        self.cpu_per_request_us.append(cpu / max(result.requests, 1) * 1e6)
+        return result
+
+
+@contextlib.contextmanager
+def rotel(tmp: Path) -> Iterator[tuple[str, Path]]:
+    """rotel-agent on free loopback ports, blackhole exporter, its basic debug log
+    (one line per batch received, with the span count) in a file."""
+    try:
+        import rotel as rotel_pkg
+    except ImportError:
+        raise SystemExit("PyPI rotel is not installed (make .venv installs it); or use --exporter jsonl") from None
+    agent = Path(rotel_pkg.__file__).parent / "rotel-agent"
+    if not os.access(agent, os.X_OK):
+        raise SystemExit(f"rotel-agent is not executable at {agent}; or use --exporter jsonl")
+    http_port, grpc_port = free_port(), free_port()
+    out = tmp / "rotel.out"
+    args = [
+        str(agent), "start",
+        "--otlp-http-endpoint", f"127.0.0.1:{http_port}", "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}",
+        "--exporter", "blackhole", "--debug-log", "traces", "--debug-log-verbosity", "basic",
+        "--pid-file", str(tmp / "rotel.pid"), "--log-file", str(tmp / "rotel.log"),
+    ]  # fmt: skip
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"rotel-agent exited with {proc.returncode}: {out.read_text()[-1000:]}")
+            with socket.socket() as s:
+                s.settimeout(0.2)
+                if s.connect_ex(("127.0.0.1", http_port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit("rotel-agent did not listen within 20 s")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{http_port}", out
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def rotel_spans(out: Path) -> int:
+    return sum(int(m.group(1)) for m in ROTEL_SPANS.finditer(ANSI.sub("", out.read_text(errors="replace"))))
+
+
+def build_hello(tmp: Path) -> Path:
+    clang = shutil.which(CLANG)
+    if clang is None:
+        raise SystemExit(f"{CLANG} not found: make sysdeps installs it (clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32)")
+    out = tmp / "hello.wasm"
+    proc = subprocess.run([clang, "--target=wasm32-wasi", "-O2", str(HELLO_C), "-o", str(out)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{CLANG} could not build {HELLO_C}:\n{proc.stderr}")
+    (tmp / "app.toml").write_text(MANIFEST)
+    return out
+
+
+# --- the HTTP part -----------------------------------------------------------------------------
+UVICORN_OPTS = ["--host", "127.0.0.1", "--log-level", "warning"]
+
+
+def servers(tmp: Path, workers: int, telemetry: list[str]) -> list[Server]:
+    def port() -> int:
+        return free_port()
+
+    plain_port, wasm_port, tel_port = port(), port(), port()
+    plain = [
+        PY, "-m", "uvicorn", "_hello_asgi:app", "--app-dir", str(BENCH), *UVICORN_OPTS, "--port", str(plain_port),
+        "--workers", str(workers), "--lifespan", "on", "--no-access-log", "--no-server-header",
+    ]  # fmt: skip
+    serve = [PY, "-m", "wasmscope", "serve", str(tmp / "app.toml"), *UVICORN_OPTS, "--no-access-log", "--workers", str(workers), "--cache-dir", str(tmp / "cache")]
+    return [
+        Server("plain", "plain Python ASGI", plain, plain_port, "/hello", tmp / f"plain-w{workers}.log", tmp),
+        Server("wasm", "wasmscope serve, telemetry off", [*serve, "--port", str(wasm_port)], wasm_port, "/readyz", tmp / f"wasm-w{workers}.log", tmp),
+        Server("tel", "wasmscope serve, telemetry on", [*serve, "--port", str(tel_port), *telemetry], tel_port, "/readyz", tmp / f"tel-w{workers}.log", tmp),
+    ]
+
+
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def http_round(args: argparse.Namespace, tmp: Path, workers: int, telemetry: list[str], rotel_out: Path | None) -> dict[str, Any]:
+    trio = servers(tmp, workers, telemetry)
+    spans_before = rotel_spans(rotel_out) if rotel_out is not None else 0
+    served_tel = 0
+    try:
+        for s in trio:
+            s.start()
+            s.check()
+            warm = run_wrk(s.url, seconds=args.warmup, connections=args.connections, threads=args.threads)
+            if s.name == "tel":
+                served_tel += warm.requests + 20
+        print(f"\nworkers {workers}: wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s --latency, {args.reps} reps, interleaved")
+        for rep in range(args.reps):
+            order = trio[rep % 3 :] + trio[: rep % 3]
+            for s in order:
+                time.sleep(args.pause)
+                r = s.measure(args.seconds, args.connections, args.threads)
+                if s.name == "tel":
+                    served_tel += r.requests
+                print(f"  rep {rep + 1}  {s.label:32s} {r.line()}   cpu {s.cpu_per_request_us[-1]:6.0f} us/req")
+    finally:
+        for s in trio:
+            s.stop()
+    res: dict[str, Any] = {"workers": workers, "servers": trio}
+    by = {s.name: s for s in trio}
+    print(f"workers {workers}, medians over {args.reps} reps:")
+    for s in trio:
+        print(
+            f"  {s.label:32s} {_median([r.requests_per_s for r in s.results]):9.0f} req/s   "
+            f"p50 {_median([r.p50_ms for r in s.results]):7.2f} ms   p99 {_median([r.p99_ms for r in s.results]):7.2f} ms   "
+            f"cpu {_median(s.cpu_per_request_us):6.0f} us/req"
+        )
+        bad = sum(r.non_2xx + r.socket_errors for r in s.results)
+        if bad:
+            print(f"    WARNING: {bad} non-2xx answers or socket errors")
+    ratio = [t.requests_per_s / p.requests_per_s for t, p in zip(by["tel"].results, by["plain"].results, strict=True)]
+    cost = [t.requests_per_s / w.requests_per_s for t, w in zip(by["tel"].results, by["wasm"].results, strict=True)]
+    off = [w.requests_per_s / p.requests_per_s for w, p in zip(by["wasm"].results, by["plain"].results, strict=True)]
+    res.update(ratio=_median(ratio), cost=_median(cost), off=_median(off))
+    print(
+        f"  wasm+telemetry / plain: {res['ratio']:.3f} (reps {min(ratio):.3f}..{max(ratio):.3f}; target >= {TARGET_RATIO:.2f}: "
+        f"{'met' if res['ratio'] >= TARGET_RATIO else 'MISSED'})"
+    )
+    print(
+        f"  telemetry on / off:     {res['cost']:.3f} (reps {min(cost):.3f}..{max(cost):.3f}; telemetry costs {100 * (1 - res['cost']):.0f}%, "
+        f"target <= {100 * (1 - TARGET_TELEMETRY):.0f}%: {'met' if res['cost'] >= TARGET_TELEMETRY else 'MISSED'})"
+    )
+    print(f"  (wasm, telemetry off / plain: {res['off']:.3f})")
+    if rotel_out is not None:
+        time.sleep(1.0)  # rotel logs a batch when it has received it
+        got = rotel_spans(rotel_out) - spans_before
+        print(
+            f"  rotel received {got} spans for about {served_tel} requests with telemetry "
+            f"({got / max(served_tel, 1):.2f} per request; {SPANS_PER_REQUEST} expected: nothing dropped if equal)"
+        )
+    log = by["tel"].log.read_text(errors="replace")
+    for needle in ("dropped", "dropping", "Queue full", "Queue is full", "could not export", "could not be exported"):
+        if needle in log:
+            print(f"  WARNING: the telemetry server's log says {needle!r}: see {by['tel'].log}")
+    return res
+
+
+# --- the in-process breakdown ------------------------------------------------------------------
+SCOPE: dict[str, Any] = {
+    "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1", "method": "GET",
+    "scheme": "http", "path": "/hello", "raw_path": b"/hello", "query_string": b"", "root_path": "",
+    "headers": [(b"host", b"127.0.0.1:8080"), (b"user-agent", b"wrk"), (b"accept", b"*/*")],
+    "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080),
+}  # fmt: skip
+
+
+def _asgi_loop(app: Any, n: int) -> None:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def main() -> None:
+        for _ in range(n):
+            sent: list[Any] = []
+
+            async def send(message: Any, sent: list[Any] = sent) -> None:
+                sent.append(message)
+
+            await app(dict(SCOPE), receive, send)
+            if sent[0]["status"] != 200:
+                raise RuntimeError(f"in-process request answered {sent[0]}")
+
+    asyncio.run(main())
+
+
+def _thread_hops(n: int) -> None:
+    """What the gateway adds to hand a request to a route's worker thread and back."""
+    import concurrent.futures
+
+    async def main(pool: concurrent.futures.ThreadPoolExecutor) -> None:
+        for _ in range(n):
+            await asyncio.wrap_future(pool.submit(int))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        asyncio.run(main(pool))
+
+
+def _per_call(fn: Callable[[int], None], n: int, warm: int = 200, reps: int = 3) -> tuple[float, float]:
+    """(wall, process CPU) microseconds per call: the best of ``reps`` batches of ``n``."""
+    fn(warm)
+    best = (float("inf"), float("inf"))
+    for _ in range(reps):
+        w, c = time.perf_counter(), time.process_time()
+        fn(n)
+        w, c = time.perf_counter() - w, time.process_time() - c
+        best = min(best, (w / n * 1e6, c / n * 1e6))
+    return best
+
+
+def _serve_app(tmp: Path, telemetry: list[str]) -> tuple[Any, Any, Any]:
+    from wasmscope.cli.serve import build_app
+
+    ns = argparse.Namespace(
+        target=str(tmp / "app.toml"), telemetry=telemetry, otlp=None, service_name=None, no_cache=False,
+        cache_dir=str(tmp / "cache"),
+    )  # fmt: skip
+    asgi, gateway, tel = build_app(ns)
+    gateway.prepare()
+    return asgi, gateway, tel
+
+
+def breakdown(tmp: Path, telemetry: list[str], n: int) -> None:
+    import _hello_asgi
+    from wasmscope.gateway.app import Gateway
+    from wasmscope.gateway.manifest import load
+    from wasmscope.gateway.tracing import TracingMiddleware
+
+    print(f"\nin-process breakdown of one request (no HTTP, sequential, best of 3 x {n}; us per request, wall / process CPU)")
+    rows: list[tuple[str, tuple[float, float]]] = []
+    rows.append(("plain ASGI app", _per_call(lambda k: _asgi_loop(_hello_asgi.app, k), n)))
+
+    asgi, gateway, _ = _serve_app(tmp, [])
+    captured: dict[str, Any] = {}
+    run = gateway.runtime.run
+
+    def spy(*a: Any, **k: Any) -> Any:
+        captured.setdefault("call", (a, k))
+        return run(*a, **k)
+
+    gateway.runtime.run = spy
+    _asgi_loop(asgi, 1)
+    gateway.runtime.run = run
+    a, k = captured["call"]
+
+    def runs(m: int) -> None:
+        for _ in range(m):
+            run(*a, **k)
+
+    bare = Gateway(load(str(tmp / "app.toml")), runtime=gateway.runtime)
+    bare.prepare()
+    rows.append(("Runtime.run (the gateway's arguments)", _per_call(runs, n)))
+    rows.append(("worker thread hop (executor + wrap_future, no-op)", _per_call(_thread_hops, n)))
+    rows.append(("Gateway ASGI (+ WAGI env and response, thread hop)", _per_call(lambda m: _asgi_loop(bare, m), n)))
+    rows.append(("serve app, telemetry off (+ metrics middleware)", _per_call(lambda m: _asgi_loop(asgi, m), n)))
+    rec = run(*a, **k)  # a warm run's record
+    profile = _profile_run(runs, n)
+    bare.close()
+    gateway.close()
+
+    tel_asgi, tel_gateway, tel = _serve_app(tmp, telemetry)
+
+    async def _noop(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    spans_only = TracingMiddleware(_noop, tel, manifest=tel_gateway.manifest)
+    rows.append(("serve app, telemetry on (all threads' CPU)", _per_call(lambda m: _asgi_loop(tel_asgi, m), n)))
+    tel.force_flush()
+    rows.append(("  HTTP server span (TracingMiddleware, empty app)", _per_call(lambda m: _asgi_loop(spans_only, m), n)))
+    tel.force_flush()
+    tel_gateway.close()
+    tel.shutdown()
+    for label, (wall, cpu) in rows:
+        print(f"  {label:52s} {wall:8.1f} {cpu:8.1f}")
+    for label, us in _telemetry_costs(rec, n):
+        print(f"  {label:52s} {us:8.1f}")
+    print(
+        f"  a warm run's record: instantiate phase {rec.seconds('instantiate') * 1e6:.0f} us (store, WASI config, "
+        f"instantiation), execute {rec.seconds('execute') * 1e6:.0f} us"
+    )
+    print(profile)
+
+
+def _telemetry_costs(rec: Any, n: int) -> list[tuple[str, float]]:
+    """Process CPU per invocation of ``Telemetry.record_invocation`` (the SDK work:
+    spans, logs, metrics; exported to memory) and of the OTLP protobuf encoding of
+    what it made (the exporter threads' work)."""
+    from wasmscope.telemetry import Telemetry
+
+    out = []
+    with Telemetry.from_options(in_memory=True, trigger="http") as mem_tel:
+        for _ in range(100):
+            mem_tel.record_invocation(rec)
+        mem_tel.memory.clear()
+        t = time.process_time()
+        for _ in range(n):
+            mem_tel.record_invocation(rec)
+        out.append(("  Telemetry.record_invocation (SDK work, to memory)", (time.process_time() - t) / n * 1e6))
+        spans, logs = mem_tel.memory.spans(), mem_tel.memory.logs()
+    try:
+        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    except ImportError:
+        return out
+    t = time.process_time()
+    encode_spans(spans).SerializeToString()
+    out.append((f"  OTLP encoding of its {len(spans) // n} spans (export thread)", (time.process_time() - t) / n * 1e6))
+    if logs:
+        t = time.process_time()
+        encode_logs(logs).SerializeToString()
+        out.append((f"  OTLP encoding of its {len(logs) // n} log records (export thread)", (time.process_time() - t) / n * 1e6))
+    return out
+
+
+def _stdlib_cprofile() -> Any:
+    """The stdlib cProfile: it imports ``profile``, which benchmarks/profile.py shadows
+    for a script run from benchmarks/."""
+    saved_path, saved_mod = sys.path[:], sys.modules.pop("profile", None)
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+    try:
+        import cProfile
+    finally:
+        sys.path[:] = saved_path
+        if saved_mod is not None:
+            sys.modules["profile"] = saved_mod
+    return cProfile
+
+
+def _profile_run(runs: Callable[[int], None], n: int) -> str:
+    import pstats
+
+    prof = _stdlib_cprofile().Profile()
+    prof.enable()
+    runs(n)
+    prof.disable()
+    stats = pstats.Stats(prof)
+    entries = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:14]  # type: ignore[attr-defined]
+    lines = [f"  Runtime.run, own time per request by function (cProfile over {n} runs; it inflates small calls):"]
+    for (file, line, name), (_cc, nc, tt, _ct, _callers) in entries:
+        where = f"{Path(file).parent.name}/{Path(file).name}:{line}" if file != "~" else "built-in"
+        lines.append(f"    {tt / n * 1e6:6.1f} us  {nc / n:4.0f}x  {name}  ({where})")
+    return "\n".join(lines)
+
+
+# --- main ------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=5.0, help="wrk duration of each measured run (default 5)")
+    p.add_argument("--warmup", type=float, default=2.0, help="wrk warm-up duration per server (default 2)")
+    p.add_argument("--reps", type=int, default=3, help="measured runs per server, interleaved (default 3)")
+    p.add_argument("--pause", type=float, default=1.5, help="seconds between runs (default 1.5)")
+    p.add_argument("--workers", default="1,2", help="worker counts, comma-separated (default 1,2)")
+    p.add_argument("--connections", type=int, default=8, help="wrk -c (default 8: the route's max_concurrency)")
+    p.add_argument("--threads", type=int, default=1, help="wrk -t (default 1: wrk takes a core too)")
+    p.add_argument("--exporter", choices=("otlp", "jsonl"), default="otlp", help="telemetry of config c: OTLP/HTTP to rotel (default) or a JSONL file")
+    p.add_argument("--breakdown", action=argparse.BooleanOptionalAction, default=True, help="the in-process cost breakdown (default on)")
+    p.add_argument("--breakdown-n", type=int, default=2000, help="requests per in-process batch (default 2000)")
+    p.add_argument("--components", action=argparse.BooleanOptionalAction, default=True, help="then run benchmarks/serve_components.py if it exists (default on)")
+    p.add_argument("--keep", metavar="DIR", help="build and log into DIR (kept) instead of a temporary folder")
+    args = p.parse_args(argv)
+    workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    if wrk_path() is None:
+        print("wrk not found: apt-get install wrk (make sysdeps installs it)", file=sys.stderr)
+        return 2
+    if args.reps < 1 or not workers or min(workers) < 1:
+        p.error("--reps and --workers must be >= 1")
+
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            tmp = Path(args.keep).resolve()
+            tmp.mkdir(parents=True, exist_ok=True)
+        else:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wasmscope-bench-serve-")))
+        build_hello(tmp)
+        import importlib.metadata
+
+        import uvicorn
+
+        print(
+            f"benchmarks/serve.py, {datetime.date.today()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"uvicorn {uvicorn.__version__} (http {'httptools' if _has('httptools') else 'h11'}, loop {'uvloop' if _has('uvloop') else 'asyncio'}), "
+            f"wasmtime-py {importlib.metadata.version('wasmtime')}, {subprocess.run(['wrk', '-v'], capture_output=True, text=True, check=False).stdout.split(' [')[0].strip()}"
+        )
+        rotel_out: Path | None = None
+        if args.exporter == "otlp":
+            url, rotel_out = stack.enter_context(rotel(tmp))
+            telemetry = ["--otlp", url]
+            in_proc = [f"otlp:{url}"]
+            print(f"telemetry on: OTLP/HTTP to rotel-agent at {url} (blackhole exporter)")
+        else:
+            telemetry = ["--telemetry", f"jsonl:{tmp / 'telemetry.jsonl'}"]
+            in_proc = [f"jsonl:{tmp / 'breakdown.jsonl'}"]
+            print(f"telemetry on: JSON lines to {tmp / 'telemetry.jsonl'}")
+        results = [http_round(args, tmp, w, telemetry, rotel_out) for w in workers]
+        print("\nsummary (medians):")
+        for r in results:
+            print(
+                f"  workers {r['workers']}: wasm+telemetry / plain {r['ratio']:.3f} (target >= {TARGET_RATIO:.2f}), "
+                f"telemetry on / off {r['cost']:.3f} (target >= {TARGET_TELEMETRY:.2f}), wasm off / plain {r['off']:.3f}"
+            )
+        if args.breakdown:
+            breakdown(tmp, in_proc, args.breakdown_n)
+    status = 0
+    components = BENCH / "serve_components.py"
+    if args.components and components.is_file():
+        print("\n=== benchmarks/serve_components.py")
+        import serve_components  # type: ignore[import-not-found]
+
+        status = int(serve_components.main([]) or 0)
+    return status
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
