@@ -72,7 +72,9 @@ __all__ = ["Runtime", "TelemetrySink", "run"]
 
 log = logging.getLogger("wasmscope.runtime")
 
-Source = str | os.PathLike[str] | bytes | bytearray | memoryview
+# A ModuleSource is taken as is: already identified, its bytes kept by the caller (the
+# gateway pins each route to the version it compiled, whatever is on disk now).
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview | ModuleSource
 
 
 class TelemetrySink(Protocol):
@@ -286,7 +288,9 @@ class Runtime:
         observer: BooksObserver | None = None,
     ) -> InvocationRecord:
         """Run a WASI preview 1 command module (``_start``) or a ``wasi:cli/run`` command
-        component, as ``wasmtime run`` would. ``stdin``: bytes, a file path, ``"inherit"``
+        component, as ``wasmtime run`` would. ``module``: a file, the bytes, or a
+        :class:`~wasmscope.runtime.identity.ModuleSource` (run as is, never re-read from
+        its file: it keeps its bytes). ``stdin``: bytes, a file path, ``"inherit"``
         or None (empty). ``stdout`` / ``stderr``: binary streams that receive the guest's
         output while it runs (it is captured in the record either way, up to the cap).
 
@@ -349,9 +353,12 @@ class Runtime:
         dir_specs = [d if isinstance(d, DirSpec) else DirSpec.parse(d) for d in dirs]
         settings = self.engine_settings(lim)  # refuses bad settings before any work
         start = _now()
-        source, _hit = self.sources.load(module)
-        if source.path is None and isinstance(module, str | os.PathLike):
-            source.path = os.fspath(module)
+        if isinstance(module, ModuleSource):
+            source = module
+        else:
+            source, _hit = self.sources.load(module)
+            if source.path is None and isinstance(module, str | os.PathLike):
+                source.path = os.fspath(module)
         rec = InvocationRecord(
             invocation_id=os.urandom(16).hex(),
             module=source.identity,
@@ -395,7 +402,7 @@ class Runtime:
             else:
                 self._run_module(rec, source, handle, compiled, lim, func, argv0, args, env, dir_specs, stdin, sinks, session)
         finally:
-            if source.path is not None:
+            if source.path is not None and source is not module:  # the caller's source keeps its bytes
                 source.drop_bytes()
         return self._finish(rec, session)
 
