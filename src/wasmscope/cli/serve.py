@@ -43,6 +43,19 @@ process runs, /readyz once every module is compiled, /metrics in the Prometheus
 text format (summed over the processes of --workers N). With telemetry, every
 request gets an HTTP server span, parent of the invocation span.
 
+Hot reload (on unless --no-reload): every --reload-interval seconds (default
+1) the manifest (or the folder's *.wasm listing) and every route's module file
+are checked (os.stat). A change is loaded once the files stop changing for one
+interval, then compiled off the request path and swapped in atomically: new
+requests get the new version, requests already running finish on the old one,
+none is dropped; /readyz stays 200. Routes, limits, env, keys and auth in the
+manifest all apply. A module that does not compile or a manifest with a mistake
+is logged as an error and the previous version keeps serving (a reload is all
+or nothing). Each request runs the module as it was compiled, never a file
+half-written on disk; still, prefer writing a new file and renaming it over
+the old one. One INFO line per reload: what changed, the modules' sha256
+prefixes and the compile time. With --workers N each worker watches for itself.
+
 Needs the serve extra: pip install 'wasmscope[serve]'.
 """
 
@@ -82,6 +95,9 @@ examples:
   wasmscope serve handlers/                     every handlers/*.wasm at /<name>
   wasmscope serve app.toml --otlp http://127.0.0.1:4318   a trace per request
   wasmscope serve app.toml --workers 4          4 processes; curl .../metrics
+  wasmscope serve app.toml --reload-interval 0.25   pick up changes faster
+  wasmscope serve app.toml --no-reload          never look at the files again
+  cp new.wasm api.wasm.tmp && mv api.wasm.tmp api.wasm   an atomic update
   curl -i 'http://127.0.0.1:8080/hello?world'
   wasmscope serve --hash-key --key-id ci        a new key (stderr), its [[key]] (stdout)
   wasmscope serve app.toml --tls-cert cert.pem --tls-key key.pem     HTTPS
@@ -104,6 +120,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (chain) file; needs --tls-key")
     g.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     g.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1); /metrics sums over them")
+    g = p.add_argument_group("hot reload")
+    g.add_argument(
+        "--reload-interval", type=float, default=1.0, metavar="SECONDS",
+        help="how often to check the manifest and the modules for changes (default 1); each --workers worker checks for itself",
+    )  # fmt: skip
+    g.add_argument("--no-reload", action="store_true", help="serve what was loaded at start; never look at the files again")
     g = p.add_argument_group("API keys")
     g.add_argument("--hash-key", action="store_true", help="print a [[key]] table for the key read on stdin (or a new random key, printed once on stderr) and exit")
     g.add_argument("--key-id", metavar="ID", default="key", help="the id of --hash-key's table (default: key)")
@@ -186,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
         uvicorn = require_uvicorn()
         if args.workers < 1:
             raise CommandError(f"--workers {args.workers}: expected 1 or more", EXIT_USAGE)
+        if not args.reload_interval > 0 or args.reload_interval == float("inf"):
+            raise CommandError(f"--reload-interval {args.reload_interval}: expected a number of seconds above 0", EXIT_USAGE)
         if args.workers > 1:
             return _run_workers(uvicorn, args, tls)
         asgi, app, telemetry = build_app(args)
@@ -220,7 +244,10 @@ _METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 def build_app(args: argparse.Namespace, metrics_dir: str | None = None) -> tuple[Any, Any, Any]:
     """(the ASGI app to serve, its Gateway, its Telemetry or None): the Gateway inside
     the API-key middleware, the metrics middleware (``/metrics``; multi-process with
-    ``metrics_dir``) and, with telemetry, the HTTP server span middleware."""
+    ``metrics_dir``) and, with telemetry, the HTTP server span middleware. The
+    middlewares read the manifest of each request's version from the gateway, so hot
+    reloads apply to them; with reloading on, the API-key middleware is always there
+    (a reload may turn auth on)."""
     from wasmscope.cli.run import _telemetry_options
     from wasmscope.gateway.app import Gateway
     from wasmscope.gateway.auth import wrap
@@ -233,18 +260,23 @@ def build_app(args: argparse.Namespace, metrics_dir: str | None = None) -> tuple
         from wasmscope.telemetry import Telemetry
 
         telemetry = Telemetry.from_options(trigger="http", **tel_opts)
-    gateway = Gateway(manifest, telemetry=telemetry, cache=not args.no_cache, cache_dir=args.cache_dir)
-    asgi: Any = wrap(gateway, manifest)
+    reload = not getattr(args, "no_reload", False)
+    interval = getattr(args, "reload_interval", None) or 1.0
+    gateway = Gateway(
+        manifest, telemetry=telemetry, cache=not args.no_cache, cache_dir=args.cache_dir,
+        reload_interval=interval if reload else None,
+    )  # fmt: skip
+    asgi: Any = wrap(gateway, manifest, always=reload)
     try:
         from wasmscope.gateway.metrics import Metrics, MetricsMiddleware
 
-        asgi = MetricsMiddleware(asgi, Metrics(metrics_dir), manifest=manifest, gateway=gateway)
+        asgi = MetricsMiddleware(asgi, Metrics(metrics_dir), gateway=gateway)
     except UsageError as exc:  # prometheus_client missing: serve without /metrics
         logging.getLogger("wasmscope.gateway").warning("serve: no /metrics: %s", exc)
     if telemetry is not None:
         from wasmscope.gateway.tracing import TracingMiddleware
 
-        asgi = TracingMiddleware(asgi, telemetry, manifest=manifest)
+        asgi = TracingMiddleware(asgi, telemetry, gateway=gateway)
     return asgi, gateway, telemetry
 
 

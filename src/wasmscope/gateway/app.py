@@ -27,7 +27,12 @@ Error bodies are a short JSON object (``error``, ``outcome``, ``invocation_id``,
 ``X-Wasmscope-Invocation``; one JSON access log line per request goes to the
 ``wasmscope.access`` logger; details of failures go to ``wasmscope.gateway``.
 ``/healthz`` answers 200 while the process runs, ``/readyz`` 200 once every route's
-module is compiled (503 before).
+module is compiled (503 before; it stays 200 during a reload).
+
+Each route runs the module version compiled at start or at the last reload (held in
+memory, never re-read from disk per request); :meth:`Gateway.reload` and the watcher
+started with ``reload_interval`` swap in a new version without dropping a request
+(:mod:`wasmscope.gateway.reload`).
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
@@ -54,6 +59,7 @@ from wasmscope.gateway.wagi import (
 from wasmscope.runtime.record import Outcome
 
 if TYPE_CHECKING:
+    from wasmscope.runtime.identity import ModuleSource
     from wasmscope.runtime.record import InvocationRecord
     from wasmscope.runtime.runner import Runtime
 
@@ -100,16 +106,44 @@ class _Result:
 
 
 class _RouteState:
-    """A route's worker threads and its count of running instances."""
+    """A route's worker threads and its count of running instances; shared by the
+    versions that keep the route's path and ``max_concurrency``. A version that drops it
+    retires it: its pool is shut down once the last request holding it has left."""
 
     def __init__(self, route: Route) -> None:
-        self.route = route
         self.limit = route.settings.max_concurrency
         self.in_flight = 0
+        self._holders = 0  # requests between their route match and their response
+        self._retired = False
+        self.shut = False
         self._lock = threading.Lock()
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.limit, thread_name_prefix=f"wasmscope-route{route.prefix or '/'}"
         )
+
+    def hold(self) -> bool:
+        """Keep the pool open for one request; False when it is already shut down."""
+        with self._lock:
+            if self.shut:
+                return False
+            self._holders += 1
+            return True
+
+    def unhold(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            shut = self._retired and self._holders == 0 and not self.shut
+            self.shut = self.shut or shut
+        if shut:
+            self.executor.shutdown(wait=False)
+
+    def retire(self) -> None:
+        with self._lock:
+            self._retired = True
+            shut = self._holders == 0 and not self.shut
+            self.shut = self.shut or shut
+        if shut:
+            self.executor.shutdown(wait=False)
 
     def try_acquire(self) -> bool:
         with self._lock:
@@ -121,6 +155,17 @@ class _RouteState:
     def release(self, _future: object = None) -> None:
         with self._lock:
             self.in_flight -= 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Version:
+    """What the gateway serves: a manifest, its route pools and, once loaded, the
+    compiled source of every route (pinned: never re-read from disk)."""
+
+    number: int
+    manifest: Manifest
+    states: Mapping[str, _RouteState]
+    sources: Mapping[str, ModuleSource] = field(default_factory=dict)  # route path -> source
 
 
 def _json_body(doc: dict[str, Any]) -> bytes:
@@ -141,7 +186,10 @@ class Gateway:
     compiled-module cache in ``cache_dir``, closed by :meth:`close`). ``telemetry``: an
     object with ``record_invocation(record, parent=traceparent)`` (e.g.
     :class:`wasmscope.telemetry.Telemetry`), called after every handler run with the
-    request's ``traceparent``; its failures are logged, never answered."""
+    request's ``traceparent``; its failures are logged, never answered.
+    ``reload_interval``: seconds between two looks at the manifest and the module
+    files by the watcher that the ASGI lifespan starts (None, the default: no watcher;
+    :meth:`reload` still works)."""
 
     def __init__(
         self,
@@ -151,8 +199,10 @@ class Gateway:
         telemetry: Any = None,
         cache: bool = True,
         cache_dir: str | None = None,
+        reload_interval: float | None = None,
     ) -> None:
-        self.manifest = manifest
+        from wasmscope.gateway.reload import Reloader
+
         self.telemetry = telemetry
         self._own_runtime = runtime is None
         if runtime is None:
@@ -160,43 +210,101 @@ class Gateway:
 
             runtime = Runtime(cache=cache, cache_dir=cache_dir, capacity=max(16, 2 * len(manifest.routes)))
         self.runtime = runtime
-        self._states = {r.path: _RouteState(r) for r in manifest.routes}
+        # The served version: requests read this attribute once (the swap is one store).
+        self._version = _Version(0, manifest, {r.path: _RouteState(r) for r in manifest.routes})
+        self._scope_key = f"wasmscope.version.{id(self):x}"  # a request's version, in its scope
+        self._swap_lock = threading.Lock()
+        self._draining: list[_RouteState] = []  # retired pools, shut down once their requests left
+        self.auth_enforced = False  # set by an ApiKeyAuth in front (a reload may then turn auth on)
         self.ready = False
         self._closed = False
+        self.reloader = Reloader(self, reload_interval)
+
+    # -- versions ---------------------------------------------------------------------------
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest served now (it changes with every reload)."""
+        return self._version.manifest
+
+    @property
+    def version(self) -> int:
+        """The number of the version served now: 0 before :meth:`prepare`, 1 after, +1 per reload."""
+        return self._version.number
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _version_for(self, scope: Scope) -> _Version:
+        version = scope.get(self._scope_key)
+        if not isinstance(version, _Version):
+            version = self._version
+            scope[self._scope_key] = version
+        return version
+
+    def manifest_for(self, scope: Scope) -> Manifest:
+        """The manifest that serves the request of this ASGI ``scope``: the one current
+        when it was first asked for (kept in the scope), so that the middlewares and the
+        handler of one request all see the same version, whatever reloads meanwhile."""
+        return self._version_for(scope).manifest
+
+    def reload(self) -> bool:
+        """Look at the manifest and the module files now and serve what changed:
+        True when a new version is served, False when nothing changed or the new one
+        could not be loaded (logged; the previous version keeps serving). Blocks while
+        it compiles: from async code, ``await asyncio.to_thread(gateway.reload)``."""
+        return self.reloader.check()
+
+    def _install(self, manifest: Manifest, sources: Mapping[str, ModuleSource]) -> int | None:
+        """Serve ``manifest`` with these compiled sources (route path -> source): the new
+        version's number, or None when closed. Routes that keep their path and
+        ``max_concurrency`` keep their pool; the others' pools drain and shut down."""
+        with self._swap_lock:
+            if self._closed:
+                return None
+            old = self._version
+            states: dict[str, _RouteState] = {}
+            for route in manifest.routes:
+                state = old.states.get(route.path)
+                if state is None or state.limit != route.settings.max_concurrency:
+                    state = _RouteState(route)
+                states[route.path] = state
+            kept = {id(s) for s in states.values()}
+            retired = [s for s in old.states.values() if id(s) not in kept]
+            self._version = _Version(old.number + 1, manifest, states, dict(sources))
+            self._draining = [s for s in self._draining if not s.shut] + retired
+        for state in retired:
+            state.retire()
+        return old.number + 1
 
     # -- lifecycle ------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Compile every route's module (cached); then :attr:`ready`. Raises
-        :class:`UsageError` naming the route when a module cannot be compiled."""
-        from wasmscope.runtime.engine import engine_for
-
-        rt = self.runtime
-        for route in self.manifest.routes:
-            source, _hit = rt.sources.load(str(route.module))
-            try:
-                rt.compile(source, engine_for(rt.engine_settings(route.limits)))
-            except Exception as exc:  # wasmtime refuses it (no wasmtime import outside runtime/)
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused by wasmtime"
-                raise UsageError(f"route {route.path}: {route.module} cannot be compiled: {first}") from None
-            finally:
-                source.drop_bytes()
+        """Read and compile every route's module (cached) and serve them; then
+        :attr:`ready`. Raises :class:`UsageError` naming the route when a module cannot be
+        compiled."""
+        if self._closed:
+            raise UsageError("this Gateway is closed")
+        self.reloader.load()
         self.ready = True
 
     def close(self) -> None:
-        """Stop the worker pools (waiting for running handlers: each ends by its
-        timeout) and close the Runtime made here. Idempotent."""
+        """Stop the reload watcher and the worker pools (waiting for running handlers:
+        each ends by its timeout) and close the Runtime made here. Idempotent."""
         if self._closed:
             return
-        self._closed = True
+        self.reloader.stop()  # a reload still compiling finishes first
+        with self._swap_lock:
+            self._closed = True
+            states = [*self._version.states.values(), *self._draining]
         self.ready = False
-        for state in self._states.values():
+        for state in states:
             state.executor.shutdown(wait=True, cancel_futures=True)
         if self._own_runtime:
             self.runtime.close()
 
     def in_flight(self, path: str) -> int:
         """Instances of the route ``path`` (as written in the manifest) running now."""
-        return self._states[path].in_flight
+        return self._version.states[path].in_flight
 
     # -- ASGI -------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -216,6 +324,7 @@ class Gateway:
                 except Exception as exc:  # the server logs the message and exits
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                self.reloader.start()  # no-op without a reload_interval
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await asyncio.to_thread(self.close)
@@ -254,10 +363,29 @@ class Gateway:
             if self.ready:
                 return _Result(200, [("content-type", "application/json")], _json_body({"status": "ready"})), 0
             return _Result(503, [("content-type", "application/json"), ("retry-after", "1")], _json_body({"status": "starting"})), 0
-        route = self.manifest.match(path)
+        version = self._version_for(scope)
+        route = version.manifest.match(path)
         if route is None:
             return _error(404, "no route for this path"), 0
-        state = self._states[route.path]
+        state = version.states[route.path]
+        if not state.hold():
+            # The request waited (in a middleware) across a reload whose retired pool has
+            # drained and shut since: nothing ran yet, the version served now takes it.
+            version = scope[self._scope_key] = self._version
+            route = version.manifest.match(path)
+            if route is None:
+                return _error(404, "no route for this path"), 0
+            state = version.states[route.path]
+            if not state.hold():
+                return _error(503, "the server is stopping; retry later"), 0
+        try:
+            return await self._run_route(scope, receive, route, state, version.sources.get(route.path))
+        finally:
+            state.unhold()
+
+    async def _run_route(
+        self, scope: Scope, receive: Receive, route: Route, state: _RouteState, source: ModuleSource | None
+    ) -> tuple[_Result, int]:
         cap = route.settings.max_request_bytes
         try:
             body = await _read_body(scope, receive, cap)
@@ -270,7 +398,7 @@ class Gateway:
             res.route = route.path
             return res, len(body)
         try:
-            future = state.executor.submit(self._invoke, route, scope, body)
+            future = state.executor.submit(self._invoke, route, source, scope, body)
         except BaseException:
             state.release()
             raise
@@ -280,7 +408,7 @@ class Gateway:
         return result, len(body)
 
     # -- on the worker thread -----------------------------------------------------------------
-    def _invoke(self, route: Route, scope: Scope, body: bytes) -> _Result:
+    def _invoke(self, route: Route, source: ModuleSource | None, scope: Scope, body: bytes) -> _Result:
         path = str(scope.get("path") or "/")
         query = bytes(scope.get("query_string") or b"").decode("latin-1")
         path_info = _raw_path(scope)[len(route.prefix) :] if route.wildcard else ""
@@ -288,8 +416,10 @@ class Gateway:
         env.update(route.env)  # the operator's variables win over the request's
         argv0, args = argv_for(path, query, route.argv)
         method = str(scope.get("method") or "GET")
+        # The pinned source (the version compiled at start or at the last reload); before
+        # prepare() there is none and the file is read as it is.
         rec = self.runtime.run(
-            str(route.module), args, argv0=argv0, env=env, dirs=route.dirs, stdin=body, limits=route.limits,
+            source if source is not None else str(route.module), args, argv0=argv0, env=env, dirs=route.dirs, stdin=body, limits=route.limits,
             attributes={"http.request.method": method, "http.route": route.path, "url.path": path},
         )  # fmt: skip
         traceparent = valid_traceparent(_header(scope, b"traceparent"))

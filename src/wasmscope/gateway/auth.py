@@ -23,6 +23,11 @@ The key comes in ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``. On a route
 key without that route in its ``routes`` 403, a key over its rate 429 with
 ``Retry-After``. ``/healthz``, ``/readyz`` and paths without a route never need a key.
 
+In front of a :class:`~wasmscope.gateway.app.Gateway`, the keys and the routes'
+``auth`` are those of the version serving each request: a reload that adds, removes or
+changes a key, or turns auth on or off, applies from the next request
+(:mod:`wasmscope.gateway.reload`).
+
 Only hashes are stored (``scrypt`` or ``pbkdf2-sha256`` with a random salt, from
 :mod:`hashlib`), compared with :func:`hmac.compare_digest`. The slow key derivation
 runs once per presented key per process (on a worker thread): the outcome is cached
@@ -47,7 +52,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -375,19 +380,59 @@ def _presented_key(scope: Scope) -> str | None:
 
 
 class ApiKeyAuth:
-    """ASGI middleware: API keys, route scopes and per-key rates in front of ``app``
-    (a :class:`~wasmscope.gateway.app.Gateway` or anything that serves ``manifest``)."""
+    """ASGI middleware: API keys, route scopes and per-key rates in front of ``app``.
 
-    def __init__(self, app: ASGIApp, manifest: Manifest, *, clock: Callable[[], float] = time.monotonic) -> None:
+    When ``app`` is a :class:`~wasmscope.gateway.app.Gateway` (or wraps one and passes
+    its attributes on), the manifest of each request's version is read from it
+    (``manifest_for``), so reloads apply, and ``manifest`` is not needed. For any other
+    app, ``manifest`` is the one enforced."""
+
+    def __init__(self, app: ASGIApp, manifest: Manifest | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
-        self.manifest = manifest
-        self.store = KeyStore(getattr(manifest, "keys", ()))
-        self._buckets: Mapping[str, TokenBucket] = {
-            k.id: TokenBucket(k.rate, k.burst, clock) for k in self.store.keys if k.rate is not None
-        }
+        live = getattr(app, "manifest_for", None)
+        self._gateway: Any = getattr(live, "__self__", None) if callable(live) else None  # the Gateway, even wrapped
+        self._live: Callable[[Scope], Manifest] | None = live if self._gateway is not None else None
+        if self._live is None and manifest is None:
+            raise UsageError("ApiKeyAuth needs a manifest (or a Gateway to read it from)")
+        self._fixed = manifest
+        self._clock = clock
+        self.store = KeyStore(())
+        self._keys: tuple[ApiKey, ...] | None = None  # the keys self.store was made for
+        self._buckets: dict[str, TokenBucket] = {}
+        self._sync(self.manifest.keys)
         self._kdf_slots: asyncio.Semaphore | None = None  # made on the server's loop
+        if self._gateway is not None:
+            self._gateway.auth_enforced = True  # keys are checked: a reload may turn auth on
         if not any(f is _FILTER for f in access_log.filters):
             access_log.addFilter(_FILTER)
+
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest enforced now (the gateway's current one when it has one)."""
+        if self._gateway is not None:
+            return self._gateway.manifest  # type: ignore[no-any-return]
+        assert self._fixed is not None
+        return self._fixed
+
+    def _sync(self, keys: tuple[ApiKey, ...]) -> None:
+        """Use ``keys`` (a reload changed them): a new store (its cache of presented keys
+        is only valid for the keys it was made for); a key whose rate is unchanged keeps
+        its bucket."""
+        if keys == self.store.keys:
+            self._keys = keys
+            return
+        old = {k.id: k for k in self.store.keys}
+        buckets: dict[str, TokenBucket] = {}
+        for k in keys:
+            if k.rate is None:
+                continue
+            prev = old.get(k.id)
+            same = prev is not None and (prev.rate, prev.burst) == (k.rate, k.burst)
+            bucket = self._buckets.get(k.id) if same else None
+            buckets[k.id] = bucket if bucket is not None else TokenBucket(k.rate, k.burst, self._clock)
+        self.store = KeyStore(keys)
+        self._buckets = buckets
+        self._keys = keys
 
     def __getattr__(self, name: str) -> Any:  # close(), ready, prepare() ... of the wrapped app
         app = self.__dict__.get("app")
@@ -400,7 +445,11 @@ class ApiKeyAuth:
             await self.app(scope, receive, send)
             return
         path = str(scope.get("path") or "/")
-        route = self.manifest.match(path)
+        manifest = self._live(scope) if self._live is not None else self.manifest
+        if manifest.keys is not self._keys:
+            self._sync(manifest.keys)
+        store, buckets = self.store, self._buckets  # a reload during the await below swaps them
+        route = manifest.match(path)
         if route is None or getattr(route, "auth", "none") != "key":
             await self.app(scope, receive, send)
             return
@@ -411,19 +460,19 @@ class ApiKeyAuth:
             return
         key: ApiKey | None = None
         if len(presented) <= MAX_KEY_CHARS:
-            seen, key = self.store.cached(presented)
+            seen, key = store.cached(presented)
             if not seen:
                 if self._kdf_slots is None:
                     self._kdf_slots = asyncio.Semaphore(MAX_KDF_AT_ONCE)
                 async with self._kdf_slots:
-                    key = await asyncio.to_thread(self.store.identify, presented)
+                    key = await asyncio.to_thread(store.identify, presented)
         if key is None:
             await self._reject(scope, send, t0, route.path, None, 401, "unknown API key", [("www-authenticate", 'Bearer realm="wasmscope", error="invalid_token"')])
             return
         if not key.allows(route.path):
             await self._reject(scope, send, t0, route.path, key.id, 403, "this API key may not call this route", [])
             return
-        bucket = self._buckets.get(key.id)
+        bucket = buckets.get(key.id)
         if bucket is not None:
             wait = bucket.take()
             if wait > 0:
@@ -468,8 +517,15 @@ class ApiKeyAuth:
             access_log.info(json.dumps(doc, separators=(",", ":")))
 
 
-def wrap(app: ASGIApp, manifest: Manifest) -> ASGIApp:
-    """``app`` behind :class:`ApiKeyAuth` when a route of ``manifest`` needs a key, else ``app``."""
-    if any(getattr(r, "auth", "none") == "key" for r in manifest.routes):
+def wrap(app: ASGIApp, manifest: Manifest | None = None, *, always: bool = False) -> ASGIApp:
+    """``app`` behind :class:`ApiKeyAuth` when a route of ``manifest`` (default: the
+    app's, a Gateway's) needs a key, or ``always``, else ``app`` as is. ``always``: for
+    a gateway that reloads, since a reload may turn auth on (the middleware costs a
+    route match per request while no route needs a key)."""
+    if manifest is None:
+        manifest = getattr(app, "manifest", None)
+        if manifest is None:
+            raise UsageError("wrap() needs a manifest (or a Gateway to read it from)")
+    if always or any(getattr(r, "auth", "none") == "key" for r in manifest.routes):
         return ApiKeyAuth(app, manifest)
     return app

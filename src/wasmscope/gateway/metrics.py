@@ -5,7 +5,7 @@ that counts, times and serves ``/metrics`` (text exposition format 0.0.4).
 
     from wasmscope.gateway.metrics import Metrics, MetricsMiddleware
     metrics = Metrics()                                   # or Metrics(multiprocess_dir=...)
-    app = MetricsMiddleware(gateway, metrics, manifest=gateway.manifest, gateway=gateway)
+    app = MetricsMiddleware(gateway, metrics, gateway=gateway)      # labels follow reloads
 
 One interface over prometheus_client's two modes: in one process the values live in
 a private registry; with ``multiprocess_dir`` (``--workers N``) every worker writes
@@ -187,21 +187,30 @@ class MetricsMiddleware:
     """Wrap ``app`` to count and time every HTTP request and serve ``GET /metrics``.
     ``manifest``: to label requests by route (``(unmatched)`` for a path no route
     serves); ``gateway``: the :class:`~wasmscope.gateway.app.Gateway` whose handler
-    runs feed the invocation metrics (its ``telemetry`` gets a tap in front)."""
+    runs feed the invocation metrics (its ``telemetry`` gets a tap in front) and whose
+    manifest, that of each request's version, labels the requests (reloads apply;
+    ``manifest`` is then not needed)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics, *, manifest: Any = None, gateway: Any = None, path: str = "/metrics") -> None:
         self.app = app
         self.metrics = metrics
-        self.manifest = manifest
+        self._fixed = manifest
+        self._gateway = gateway if callable(getattr(gateway, "manifest_for", None)) else None
         self.path = path
         if gateway is not None and not isinstance(gateway.telemetry, _Tap):
             gateway.telemetry = _Tap(gateway.telemetry, metrics)
 
-    def _route(self, path: str) -> tuple[str, bool]:
+    @property
+    def manifest(self) -> Any:
+        """The manifest that labels requests now (the gateway's current one)."""
+        return self._gateway.manifest if self._gateway is not None else self._fixed
+
+    def _route(self, scope: Scope, path: str) -> tuple[str, bool]:
         """(route label, whether a handler route matched)."""
         if path in _SPECIAL or path == self.path:
             return path, False
-        route = self.manifest.match(path) if self.manifest is not None else None
+        manifest = self._gateway.manifest_for(scope) if self._gateway is not None else self._fixed
+        route = manifest.match(path) if manifest is not None else None
         return (str(route.path), True) if route is not None else (UNMATCHED, False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -214,7 +223,7 @@ class MetricsMiddleware:
             await self._serve(method, send)
             return
         t0 = time.perf_counter()
-        route, handler_route = self._route(path)
+        route, handler_route = self._route(scope, path)
         status: list[int] = []
         invoked: list[bool] = []
 

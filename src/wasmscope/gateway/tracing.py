@@ -3,7 +3,7 @@
 ::
 
     from wasmscope.gateway.tracing import TracingMiddleware
-    app = TracingMiddleware(gateway, telemetry, manifest=gateway.manifest)
+    app = TracingMiddleware(gateway, telemetry, gateway=gateway)
 
 Per HTTP request: one span of kind SERVER named ``"METHOD /route"`` (``"METHOD"``
 when no route matches) with the OpenTelemetry HTTP semantic conventions
@@ -54,19 +54,27 @@ class TracingMiddleware:
     """Wrap ``app`` (a :class:`~wasmscope.gateway.app.Gateway`, possibly already
     wrapped) so that every HTTP request gets a server span from ``telemetry``
     (a :class:`wasmscope.telemetry.Telemetry`). ``manifest``: to name the matched
-    route (``http.route``); without it spans are named by method only."""
+    route (``http.route``); without it spans are named by method only. ``gateway``:
+    name it from the manifest of each request's version instead (reloads apply)."""
 
-    def __init__(self, app: ASGIApp, telemetry: Any, *, manifest: Any = None) -> None:
+    def __init__(self, app: ASGIApp, telemetry: Any, *, manifest: Any = None, gateway: Any = None) -> None:
         self.app = app
         self.telemetry = telemetry
-        self.manifest = manifest
+        self._fixed = manifest
+        self._gateway = gateway if callable(getattr(gateway, "manifest_for", None)) else None
 
-    def _route(self, path: str) -> str | None:
+    @property
+    def manifest(self) -> Any:
+        """The manifest that names routes now (the gateway's current one)."""
+        return self._gateway.manifest if self._gateway is not None else self._fixed
+
+    def _route(self, scope: Scope, path: str) -> str | None:
         if path in ("/healthz", "/readyz", "/metrics"):
             return path
-        if self.manifest is None:
+        manifest = self._gateway.manifest_for(scope) if self._gateway is not None else self._fixed
+        if manifest is None:
             return None
-        route = self.manifest.match(path)
+        route = manifest.match(path)
         return str(route.path) if route is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,7 +90,7 @@ class TracingMiddleware:
         parent = context_from_traceparent(incoming, _get(headers, b"tracestate")) if incoming else None
         path = str(scope.get("path") or "/")
         method = str(scope.get("method") or "GET")
-        route = self._route(path)
+        route = self._route(scope, path)
         span = self.telemetry.tracer.start_span(
             f"{method} {route}" if route else method,
             context=parent,
