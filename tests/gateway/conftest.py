@@ -1,5 +1,7 @@
 """Fixtures of the serve tests: WAGI handlers in C (``fixtures/*.c``), built once per
-session with clang-19 + wasi-libc (in parallel), and a gateway factory."""
+session with clang-19 + wasi-libc (in parallel); the Python handler
+(``fixtures/pyhandler``) as a WAGI command component, built by componentize-py once and
+kept in pytest's cache (:mod:`tests.componentize`); and a shared Runtime."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime.conftest import _clang
+from tests import componentize
+from tests.runtime.conftest import _clang, components_root
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -46,3 +49,12 @@ def shared_runtime(gateway_cache: Path) -> Iterator[object]:
 
     with Runtime(cache_dir=gateway_cache, capacity=64) as rt:
         yield rt
+
+
+@pytest.fixture(scope="session")
+def python_wagi_component(request: pytest.FixtureRequest) -> Path:
+    """``fixtures/pyhandler`` (handler.py + wagi_app.py) as a ``wasi:cli/run`` component."""
+    try:
+        return componentize.build_pyhandler(components_root(request), "wagi")
+    except componentize.ComponentizeError as exc:
+        pytest.fail(str(exc))

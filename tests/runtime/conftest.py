@@ -1,6 +1,6 @@
 """Fixtures of the run tests: C programs built with clang-19 + wasi-libc at set-up,
-hand-made modules, a componentize-py command component, yosys, and the native
-``wasmtime`` CLI.
+hand-made modules, a componentize-py command component (built by :mod:`tests.componentize`),
+yosys, and the native ``wasmtime`` CLI.
 
 Slow things are built once and kept in pytest's cache folder (``.pytest_cache``,
 removed by ``make clean``): the component (~10 s to build) and the compiled-module
@@ -10,19 +10,17 @@ in milliseconds). Tests that check the cache itself use fresh temporary folders.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import importlib.util
 import os
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests import componentize
 from tests.corpus import real_corpus_dir
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -166,32 +164,23 @@ class Run(exports.Run):
 """
 
 
+def components_root(request: pytest.FixtureRequest) -> Path:
+    """Where componentize-py builds are kept (pytest's cache; one folder per sources
+    key); skips the test when componentize-py is not installed."""
+    if not componentize.available():
+        pytest.skip("componentize-py is not installed (pip install -e '.[dev]')")
+    return _kept_dir(request, "wasmscope-components")
+
+
 @pytest.fixture(scope="session")
 def python_command_component(request: pytest.FixtureRequest) -> Path:
     """A ``wasi:cli/run`` command component built by componentize-py (kept in pytest's
     cache, keyed by componentize-py's version and these sources)."""
-    if importlib.util.find_spec("componentize_py") is None:
-        pytest.skip("componentize-py is not installed (pip install -e '.[dev]')")
-    version = importlib.metadata.version("componentize-py")
-    key = hashlib.sha256(f"{version}\0{WORLD_WIT}\0{RUN_WIT}\0{APP_PY}".encode()).hexdigest()[:16]
-    d = _kept_dir(request, f"wasmscope-component-{key}")
-    out = d / "app.wasm"
-    if out.is_file() and out.stat().st_size > 0:
-        return out
-    (d / "wit" / "deps" / "cli").mkdir(parents=True, exist_ok=True)
-    (d / "wit" / "world.wit").write_text(WORLD_WIT)
-    (d / "wit" / "deps" / "cli" / "run.wit").write_text(RUN_WIT)
-    (d / "app.py").write_text(APP_PY)
-    script = "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
-    tmp = d / "app.wasm.tmp"
-    done = subprocess.run(
-        [sys.executable, "-c", script, "-d", "wit", "-w", "cmd", "componentize", "app", "-o", str(tmp)],
-        cwd=d, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    if done.returncode != 0:
-        pytest.fail(f"componentize-py failed: {done.stderr[-1000:]}")
-    os.replace(tmp, out)
-    return out
+    files = {"wit/world.wit": WORLD_WIT, "wit/deps/cli/run.wit": RUN_WIT, "app.py": APP_PY}
+    try:
+        return componentize.build_component(components_root(request), "command", files, world="cmd")
+    except componentize.ComponentizeError as exc:
+        pytest.fail(str(exc))
 
 
 # -- yosys and the native wasmtime ----------------------------------------------------------
