@@ -38,7 +38,9 @@ HTTP server span, OTLP encoding), and the functions with the most own time in
 ``Runtime.run`` (cProfile, which inflates small calls).
 
 Last, when ``benchmarks/serve_components.py`` exists (``--no-components`` to skip),
-its ``main`` runs (a componentize-py handler against ``wasmtime serve``).
+its ``main`` runs (a componentize-py handler against ``wasmtime serve``), given the
+same ``--seconds``, ``--warmup``, ``--reps``, ``--connections``, ``--threads`` (and
+``--no-breakdown``).
 
 Usage: python benchmarks/serve.py [--seconds 5] [--reps 3] [--workers 1,2] [--connections 8]
                                   [--threads 1] [--exporter otlp|jsonl] [--no-breakdown]
@@ -373,6 +375,49 @@ def _asgi_loop(app: Any, n: int) -> None:
     asyncio.run(main())
 
 
+def _in_thread(fn: Callable[[], Any]) -> Any:
+    """``fn()`` on another thread, as the gateway runs handlers (no Ctrl-C guard there)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
+
+
+def _bare_wasmtime(wasm: Path, a: tuple[Any, ...], k: dict[str, Any]) -> Callable[[int], None]:
+    """The floor: what a request costs with wasmtime-py's stock API and nothing else (a
+    default engine, a pre-linked module, a fresh Store and WasiConfig with the same
+    argv, environment and stdin, stdout and stderr to memfds read back, ``_start``)."""
+    import wasmtime
+
+    engine = wasmtime.Engine()
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    pre = linker.instantiate_pre(wasmtime.Module.from_file(engine, str(wasm)))
+    fds = [os.memfd_create("bench-stdout"), os.memfd_create("bench-stderr")]
+    paths = [f"/proc/self/fd/{fd}" for fd in fds]
+    argv = [k.get("argv0") or "/hello", *a[1]]
+    env = list((k.get("env") or {}).items())
+
+    def loop(n: int) -> None:
+        for _ in range(n):
+            store = wasmtime.Store(engine)
+            cfg = wasmtime.WasiConfig()
+            cfg.argv = argv
+            cfg.env = env
+            cfg.stdout_file, cfg.stderr_file = paths
+            store.set_wasi(cfg)
+            start = pre.instantiate(store).exports(store)["_start"]
+            with contextlib.suppress(wasmtime.ExitTrap):
+                start(store)  # type: ignore[operator]
+            out = os.pread(fds[0], 1 << 16, 0)
+            for fd in fds:
+                os.ftruncate(fd, 0)
+            if not out.endswith(BODY):
+                raise RuntimeError(f"bare wasmtime-py printed {out!r}")
+
+    return loop
+
+
 def _thread_hops(n: int) -> None:
     """What the gateway adds to hand a request to a route's worker thread and back."""
     import concurrent.futures
@@ -438,12 +483,13 @@ def breakdown(tmp: Path, telemetry: list[str], n: int) -> None:
 
     bare = Gateway(load(str(tmp / "app.toml")), runtime=gateway.runtime)
     bare.prepare()
-    rows.append(("Runtime.run (the gateway's arguments)", _per_call(runs, n)))
+    rows.append(("bare wasmtime-py (Store, WasiConfig, InstancePre, _start)", _in_thread(lambda: _per_call(_bare_wasmtime(tmp / "hello.wasm", a, k), n))))
+    rows.append(("Runtime.run (the gateway's arguments, a worker thread)", _in_thread(lambda: _per_call(runs, n))))
     rows.append(("worker thread hop (executor + wrap_future, no-op)", _per_call(_thread_hops, n)))
     rows.append(("Gateway ASGI (+ WAGI env and response, thread hop)", _per_call(lambda m: _asgi_loop(bare, m), n)))
     rows.append(("serve app, telemetry off (+ metrics middleware)", _per_call(lambda m: _asgi_loop(asgi, m), n)))
     rec = run(*a, **k)  # a warm run's record
-    profile = _profile_run(runs, n)
+    profile = _in_thread(lambda: _profile_run(runs, n))
     bare.close()
     gateway.close()
 
@@ -525,7 +571,7 @@ def _profile_run(runs: Callable[[int], None], n: int) -> str:
     prof.disable()
     stats = pstats.Stats(prof)
     entries = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:14]  # type: ignore[attr-defined]
-    lines = [f"  Runtime.run, own time per request by function (cProfile over {n} runs; it inflates small calls):"]
+    lines = [f"  Runtime.run, own time per request by function (cProfile over {n} runs on a worker thread; it inflates small calls):"]
     for (file, line, name), (_cc, nc, tt, _ct, _callers) in entries:
         where = f"{Path(file).parent.name}/{Path(file).name}:{line}" if file != "~" else "built-in"
         lines.append(f"    {tt / n * 1e6:6.1f} us  {nc / n:4.0f}x  {name}  ({where})")
@@ -596,7 +642,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\n=== benchmarks/serve_components.py")
         import serve_components  # type: ignore[import-not-found]
 
-        status = int(serve_components.main([]) or 0)
+        forwarded = [
+            "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--reps", str(args.reps),
+            "--connections", str(args.connections), "--threads", str(args.threads),
+            *([] if args.breakdown else ["--no-breakdown"]),
+        ]  # fmt: skip
+        status = int(serve_components.main(forwarded) or 0)
     return status
 
 
