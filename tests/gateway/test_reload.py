@@ -405,6 +405,27 @@ def test_auth_turned_on_and_keys_changed(gateway: Gateway, site: Path) -> None:
     assert text(app) == "v1"  # and off again
 
 
+def test_key_changes_keep_what_still_holds(gateway: Gateway, site: Path) -> None:
+    """A reload that changes the keys keeps the cached identity of a key still there
+    (no key derivation again) and forgets what no longer holds."""
+    app = wrap(gateway, always=True)
+    assert isinstance(app, ApiKeyAuth)
+    ci, other = key_table("ci", KEY), key_table("other", OTHER_KEY)
+    manifest = site / "app.toml"
+    manifest.write_text(manifest_text(route("/v", extra='auth = "key"'), keys=ci))
+    assert gateway.reload() is True
+    assert text(app, headers={"x-api-key": KEY}) == "v1"
+    assert get(app, "/v", headers={"x-api-key": OTHER_KEY}).status_code == 401
+    manifest.write_text(manifest_text(route("/v", extra='auth = "key"'), keys=ci + other))
+    assert gateway.reload() is True
+    assert text(app, headers={"x-api-key": KEY}) == "v1" and app.store.kdf_runs == 0  # still known
+    assert text(app, headers={"x-api-key": OTHER_KEY}) == "v1" and app.store.kdf_runs > 0  # a new hash: checked again
+    manifest.write_text(manifest_text(route("/v", extra='auth = "key"'), keys=other))
+    assert gateway.reload() is True
+    assert get(app, "/v", headers={"x-api-key": KEY}).status_code == 401  # removed: not remembered
+    assert text(app, headers={"x-api-key": OTHER_KEY}) == "v1"
+
+
 def test_auth_cannot_be_turned_on_without_the_middleware(gateway: Gateway, site: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="wasmscope.gateway")
     assert wrap(gateway) is gateway and not gateway.auth_enforced

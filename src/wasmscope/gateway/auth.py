@@ -322,6 +322,22 @@ class KeyStore:
                 return True, None
         return False, None
 
+    def updated(self, keys: Sequence[ApiKey]) -> KeyStore:
+        """A store for ``keys`` (a reload changed them) that keeps what this one learned
+        and is still true: a presented key known as a key whose id and hash are still
+        there, and the unknown ones when no new hash came (none of them can match now)."""
+        new = KeyStore(keys)
+        new._secret = self._secret
+        still = {(k.id, k.hash): k for k in new.keys}
+        with self._lock:
+            for digest, key in self._known.items():
+                match = still.get((key.id, key.hash))
+                if match is not None:
+                    new._known[digest] = match
+            if {k.hash for k in new.keys} <= {k.hash for k in self.keys}:
+                new._unknown = OrderedDict(self._unknown)
+        return new
+
     def identify(self, presented: str) -> ApiKey | None:
         """The key (cached, else by running the KDF against every stored hash)."""
         seen, hit = self.cached(presented)
@@ -415,8 +431,8 @@ class ApiKeyAuth:
         return self._fixed
 
     def _sync(self, keys: tuple[ApiKey, ...]) -> None:
-        """Use ``keys`` (a reload changed them): a new store (its cache of presented keys
-        is only valid for the keys it was made for); a key whose rate is unchanged keeps
+        """Use ``keys`` (a reload changed them): a new store, with what the old one learned
+        that still holds (:meth:`KeyStore.updated`); a key whose rate is unchanged keeps
         its bucket."""
         if keys == self.store.keys:
             self._keys = keys
@@ -430,7 +446,7 @@ class ApiKeyAuth:
             same = prev is not None and (prev.rate, prev.burst) == (k.rate, k.burst)
             bucket = self._buckets.get(k.id) if same else None
             buckets[k.id] = bucket if bucket is not None else TokenBucket(k.rate, k.burst, self._clock)
-        self.store = KeyStore(keys)
+        self.store = self.store.updated(keys)
         self._buckets = buckets
         self._keys = keys
 
