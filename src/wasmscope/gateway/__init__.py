@@ -4,8 +4,9 @@ components), one fresh instance per request, with limits.
 Modules, one concept each: :mod:`.manifest` (the TOML manifest, or a folder of
 handlers), :mod:`.wagi` (the CGI/WAGI environment and the response parser),
 :mod:`.app` (the ASGI application: routes, limits, health, access log), :mod:`.auth`
-(API keys, route scopes and per-key rates: an ASGI middleware around the app). The ASGI
-server (uvicorn) is imported only by ``wasmscope.cli.serve``.
+(API keys, route scopes and per-key rates: an ASGI middleware around the app),
+:mod:`.reload` (hot reload: a changed module or manifest served without dropping a
+request). The ASGI server (uvicorn) is imported only by ``wasmscope.cli.serve``.
 
     from wasmscope.gateway import Gateway, load
     app = Gateway(load("app.toml"))     # an ASGI callable

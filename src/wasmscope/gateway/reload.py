@@ -44,6 +44,14 @@ with no API-key middleware refuses a reload that would turn auth on (restart it)
 
 One INFO line per reload: the version number, what changed (routes added and removed,
 module files as sha256 prefixes old -> new, changed settings, keys) and the compile time.
+
+Costs and limits: one ``os.stat`` per watched file per interval; every served module's
+bytes stay in memory (the price of never running a file half-written). A change is
+seen by its stamp: two writes of the same size within the file system's timestamp
+granularity look alike (rename a new file over the old one instead). A manifest's
+module path that is a symbolic link is resolved when the manifest is read, so
+re-pointing the link is seen at the next change of the manifest (touch it); in a folder
+of handlers, links are resolved at every poll.
 """
 
 from __future__ import annotations
