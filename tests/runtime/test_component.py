@@ -49,3 +49,44 @@ def test_invoke_is_for_core_modules(component_runtime: Runtime, python_command_c
 
     with pytest.raises(UsageError, match="core modules"):
         component_runtime.invoke(python_command_component, "run")
+
+
+# Hand-made components (no componentize-py): a `wasi:cli/run` export over a core module
+# with 3 pages of memory, with and without an import the host does not provide.
+TINY_COMPONENT = """
+(component
+  {imports}
+  (core module $m
+    (memory (export "memory") 3)
+    (func (export "run") (result i32) i32.const 0))
+  (core instance $i (instantiate $m))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (instance $inst (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $inst))
+)
+"""
+MISSING_IMPORT = '(import "example:missing/thing@1.0.0" (instance (export "f" (func))))'
+
+
+def test_tiny_component_runs(runtime: Runtime) -> None:
+    import wasmtime
+
+    rec = runtime.run(wasmtime.wat2wasm(TINY_COMPONENT.format(imports="")))
+    assert rec.outcome == Outcome.OK and rec.exit_code == 0, rec.error or rec.trap
+    assert rec.entry == "wasi:cli/run@0.2.0#run"
+
+
+def test_component_with_a_missing_import_names_it(runtime: Runtime) -> None:
+    import wasmtime
+
+    rec = runtime.run(wasmtime.wat2wasm(TINY_COMPONENT.format(imports=MISSING_IMPORT)))
+    assert rec.outcome == Outcome.ERROR and rec.trap is None
+    assert rec.error is not None and "unsatisfiable import `example:missing/thing@1.0.0`" in rec.error
+
+
+def test_component_memory_above_the_limit_is_out_of_memory(runtime: Runtime) -> None:
+    import wasmtime
+
+    rec = runtime.run(wasmtime.wat2wasm(TINY_COMPONENT.format(imports="")), limits=Limits(memory_limit=2 * 65536))
+    assert rec.outcome == Outcome.OUT_OF_MEMORY, rec.error
+    assert rec.trap is not None and "initial memory exceeds the memory limit" in rec.trap.message

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 from wasmscope.runtime import watchdog
 from wasmscope.runtime.memory import MemoryTracker, tracking
 from wasmscope.runtime.record import InvocationRecord, Outcome, Phase
-from wasmscope.runtime.trap import Ending, classify, link_error_message
+from wasmscope.runtime.trap import Ending, classify
 from wasmscope.runtime.wasi import DirSpec, Stdin, WasiSpec, build_wasi_config
 
 if TYPE_CHECKING:
@@ -93,11 +93,10 @@ def run_component(
             exc = e
         rec.phases.append(Phase("instantiate", t0, _now()))
         if instance is None:
-            message = str(exc)
-            if "has not been defined" in message or "not defined" in message:
-                ending = Ending(Outcome.ERROR, error=f"{source.identity.name}: {link_error_message(message)}")
-            else:
-                ending = classify(exc, watch=watch, source=source, tracker=tracker, memory_limit=lim.memory_limit)
+            assert exc is not None
+            # As for a core module: a missing import names it, a memory above the limit is
+            # out of memory, the rest (a trap in a start function, the timeout) is classified.
+            ending = runtime._instantiate_failure(exc, watch, source, tracker, lim)
         else:
             func = None
             idx = instance.get_export_index(store, iface)

@@ -55,7 +55,7 @@ from wasmscope.runtime.memory import (
     tracking,
 )
 from wasmscope.runtime.record import InvocationRecord, Outcome, Phase, TrapInfo
-from wasmscope.runtime.trap import Ending, cause, classify, link_error_message
+from wasmscope.runtime.trap import COMPONENT_LINK_ERROR, Ending, cause, classify, link_error_message
 from wasmscope.runtime.wasi import (
     DirSpec,
     OutputCapture,
@@ -632,7 +632,7 @@ class Runtime:
     ) -> Ending:
         """The start function trapped or was stopped, or the store refused a memory."""
         message = str(exc)
-        if "has not been defined" in message or "incompatible import type" in message:
+        if "has not been defined" in message or "incompatible import type" in message or COMPONENT_LINK_ERROR in message:
             return Ending(Outcome.ERROR, error=f"{source.identity.name}: {link_error_message(message)}")
         low = message.lower()
         if lim.memory_limit is not None and ("exceeds memory limits" in low or "exceeds the limit" in low):

@@ -181,6 +181,9 @@ def symbolize(frames: list[RawFrame], source: ModuleSource | None) -> list[Frame
 # -- classification ----------------------------------------------------------------------------
 
 
+COMPONENT_LINK_ERROR = "but a matching implementation was not found in the linker"
+
+
 def link_error_message(message: str) -> str:
     """One line for a failed link / instantiation, naming the import when one is missing."""
     m = re.search(r"unknown import: `([^`]*)` has not been defined", message)
@@ -189,6 +192,9 @@ def link_error_message(message: str) -> str:
     m = re.search(r"incompatible import type for `([^`]*)`", message)
     if m:
         return f"import `{m.group(1)}` has a type the host does not provide"
+    m = re.search(rf"component imports \w+ `([^`]*)`, {COMPONENT_LINK_ERROR}", message)
+    if m:
+        return f"unsatisfiable import `{m.group(1)}`: not provided by the host (WASI 0.2), or not with this type ({cause(message)})"
     return cause(message)
 
 
