@@ -107,7 +107,7 @@ def test_get_with_query_and_headers(gateway: Gateway) -> None:
 
 
 def test_post_echoes_the_body(gateway: Gateway) -> None:
-    body = bytes(range(256)) * 40  # binary, ~10 KiB: stdin in, stdout out, unchanged
+    body = bytes(range(256)) * 1024  # binary, 256 KiB: stdin in, stdout out (over several writes), unchanged
     r = run(lambda c: c.post("/py/echo", content=body), gateway)
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/octet-stream"
