@@ -265,16 +265,17 @@ def build_hello(tmp: Path) -> Path:
 UVICORN_OPTS = ["--host", "127.0.0.1", "--log-level", "warning"]
 
 
-def servers(tmp: Path, workers: int, telemetry: list[str]) -> list[Server]:
+def servers(tmp: Path, workers: int, telemetry: list[str], nodelay_fix: bool) -> list[Server]:
     def port() -> int:
         return free_port()
 
     plain_port, wasm_port, tel_port = port(), port(), port()
+    launch = [PY, str(BENCH / "_launch.py")] if nodelay_fix else [PY, "-m"]
     plain = [
-        PY, "-m", "uvicorn", "_hello_asgi:app", "--app-dir", str(BENCH), *UVICORN_OPTS, "--port", str(plain_port),
+        *launch, "uvicorn", "_hello_asgi:app", "--app-dir", str(BENCH), *UVICORN_OPTS, "--port", str(plain_port),
         "--workers", str(workers), "--lifespan", "on", "--no-access-log", "--no-server-header",
     ]  # fmt: skip
-    serve = [PY, "-m", "wasmscope", "serve", str(tmp / "app.toml"), *UVICORN_OPTS, "--no-access-log", "--workers", str(workers), "--cache-dir", str(tmp / "cache")]
+    serve = [*launch, "wasmscope", "serve", str(tmp / "app.toml"), *UVICORN_OPTS, "--no-access-log", "--workers", str(workers), "--cache-dir", str(tmp / "cache")]
     return [
         Server("plain", "plain Python ASGI", plain, plain_port, "/hello", tmp / f"plain-w{workers}.log", tmp),
         Server("wasm", "wasmscope serve, telemetry off", [*serve, "--port", str(wasm_port)], wasm_port, "/readyz", tmp / f"wasm-w{workers}.log", tmp),
@@ -287,7 +288,7 @@ def _median(xs: list[float]) -> float:
 
 
 def http_round(args: argparse.Namespace, tmp: Path, workers: int, telemetry: list[str], rotel_out: Path | None) -> dict[str, Any]:
-    trio = servers(tmp, workers, telemetry)
+    trio = servers(tmp, workers, telemetry, args.nodelay_fix)
     spans_before = rotel_spans(rotel_out) if rotel_out is not None else 0
     served_tel = 0
     try:
@@ -588,6 +589,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", default="1,2", help="worker counts, comma-separated (default 1,2)")
     p.add_argument("--connections", type=int, default=8, help="wrk -c (default 8: the route's max_concurrency)")
     p.add_argument("--threads", type=int, default=1, help="wrk -t (default 1: wrk takes a core too)")
+    p.add_argument(
+        "--nodelay-fix", action=argparse.BooleanOptionalAction, default=True,
+        help="start both servers through benchmarks/_launch.py, which gives uvicorn's --workers listener IPPROTO_TCP "
+        "(else Nagle adds ~40 ms to each keep-alive request: uvicorn issue #3149) (default on)",
+    )  # fmt: skip
     p.add_argument("--exporter", choices=("otlp", "jsonl"), default="otlp", help="telemetry of config c: OTLP/HTTP to rotel (default) or a JSONL file")
     p.add_argument("--breakdown", action=argparse.BooleanOptionalAction, default=True, help="the in-process cost breakdown (default on)")
     p.add_argument("--breakdown-n", type=int, default=2000, help="requests per in-process batch (default 2000)")
@@ -617,6 +623,8 @@ def main(argv: list[str] | None = None) -> int:
             f"uvicorn {uvicorn.__version__} (http {'httptools' if _has('httptools') else 'h11'}, loop {'uvloop' if _has('uvloop') else 'asyncio'}), "
             f"wasmtime-py {importlib.metadata.version('wasmtime')}, {subprocess.run(['wrk', '-v'], capture_output=True, text=True, check=False).stdout.split(' [')[0].strip()}"
         )
+        if args.nodelay_fix:
+            print("both servers start through benchmarks/_launch.py: uvicorn's --workers listener gets IPPROTO_TCP, so TCP_NODELAY (uvicorn #3149)")
         rotel_out: Path | None = None
         if args.exporter == "otlp":
             url, rotel_out = stack.enter_context(rotel(tmp))
