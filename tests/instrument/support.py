@@ -143,8 +143,8 @@ class Run:
         """What the host does after a trap, before it calls in again."""
         assert self.layout is not None
         self.exports[BOOKS_EXPORT].write(self.store, b"\0\0\0\0", self.layout.depth_offset)
-        if self.layout.leaf_offset is not None:
-            self.exports[BOOKS_EXPORT].write(self.store, b"\0\0\0\0", self.layout.leaf_offset)
+        if self.layout.slots_offset is not None:
+            self.exports[BOOKS_EXPORT].write(self.store, bytes(4 * self.layout.slots), self.layout.slots_offset)
 
 
 Twins = tuple["Run", "Run", Instrumented]

@@ -30,7 +30,8 @@ def test_layout_is_json_serialisable_and_round_trips() -> None:
     layout = instrument(wat(MODULE), stack_capacity=1024).layout
     assert layout.memory_export == BOOKS_EXPORT
     assert layout.depth_offset == 0
-    assert layout.leaf_offset == 4
+    assert layout.slots_offset == 4
+    assert layout.slots == 15
     assert layout.stack_offset == 64
     assert layout.stack_capacity == 1024
     assert layout.counters_offset == 64 + 4 * 1024

@@ -144,8 +144,8 @@ def test_trap_leaves_the_whole_chain(control: Twins) -> None:
     out = same(orig, inst, "trap_chain", 0)
     assert out.trap == wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO
     assert inst.stack() == [T1, T2, T3]  # innermost last
-    assert inst.depth() == 2  # T3 is a leaf: it is in the leaf slot, not on the ring
-    assert inst.layout is not None and inst.layout.read_leaf(inst.books()) == T3
+    assert inst.depth() == 0  # heights 2, 1, 0: all three in slots, none on the ring
+    assert inst.layout is not None and inst.layout.read_slots(inst.books()) == [T1, T2, T3]
     inst.reset_depth()
     assert inst.stack() == []
     assert same(orig, inst, "trap_chain", 4).results == 26

@@ -289,10 +289,10 @@ LEAVES = r"""(module
 def test_a_leaf_keeps_the_leaf_slot_not_the_stack() -> None:
     orig, inst, result = twins(wat(LEAVES))
     layout = result.layout
-    assert layout.leaf_offset == 4
+    assert layout.slots_offset == 4
     # the leaf (function 0) neither loads nor stores the depth
     body = Module(result.wasm).code[0].decode()[1]
-    assert (op.I32_STORE, 2, layout.leaf_offset, layout.memory_index) in body
+    assert (op.I32_STORE, 2, layout.slots_offset, layout.memory_index) in body
     assert not any(ins[0] == op.I32_LOAD for ins in body)
     # exact counts; after normal returns (early return, fall-off) nothing is left
     assert same(orig, inst, "caller", 5).results == 100 + 50 + 33 + 25 + 20
@@ -303,9 +303,73 @@ def test_a_leaf_keeps_the_leaf_slot_not_the_stack() -> None:
     # a trap in the leaf: it is the innermost frame
     out = same(orig, inst, "leaf", 1)
     assert out.trap == wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO
-    assert inst.stack() == [2, 0] and inst.depth() == 1
+    assert inst.stack() == [2, 0] and inst.depth() == 0  # both are slot functions (heights 1, 0)
     assert inst.counter(0) == 7
     inst.reset_depth()
     assert inst.stack() == []
     assert same(orig, inst, "caller", 2).results == 150
     assert inst.stack() == []
+
+
+def test_heights_of_a_call_graph() -> None:
+    from wasmscope.instrument.shadow_stack import STACK, heights
+
+    callees: list[frozenset[int] | None] = [
+        frozenset(),  # 0 leaf
+        frozenset({0}),  # 1
+        frozenset({1, 0}),  # 2: 1 + max
+        None,  # 3 indirect call, import call or exceptions
+        frozenset({3}),  # 4 calls a stack function
+        frozenset({5}),  # 5 calls itself
+        frozenset({7}),  # 6 and 7 call each other
+        frozenset({6, 0}),
+        frozenset({2}),  # 8
+        frozenset({6}),  # 9 calls into a cycle
+    ]
+    assert heights(callees) == [0, 1, 2, STACK, STACK, STACK, STACK, STACK, 3, STACK]
+    chain = [frozenset()] + [frozenset({i}) for i in range(STACK + 1)]
+    assert heights(chain) == [*range(STACK), STACK, STACK]
+    # deeper than Python's recursion limit
+    long = [frozenset()] + [frozenset({i}) for i in range(5000)]
+    assert heights(long) == [*range(STACK), *[STACK] * (5001 - STACK)]
+
+
+HEIGHTS = r"""(module
+  (type $t (func (param i32) (result i32)))
+  (table 1 funcref) (elem (i32.const 0) $h0)
+  (func $rec (export "rec") (param i32) (result i32)
+    (if (result i32) (local.get 0)
+      (then (call $rec (i32.sub (local.get 0) (i32.const 1))))
+      (else (call $h2 (local.get 0)))))
+  (func $h2 (param i32) (result i32) (call $h1 (local.get 0)))
+  (func $h1 (param i32) (result i32) (i32.add (call $h0 (local.get 0)) (i32.const 1)))
+  (func $h0 (param i32) (result i32) (i32.div_u (i32.const 100) (local.get 0)))
+  (func (export "h2") (param i32) (result i32) (call $h2 (local.get 0)))
+  (func (export "ind") (param i32) (result i32) (call_indirect (type $t) (local.get 0) (i32.const 0))))"""
+
+
+def test_slot_functions_are_the_innermost_frames_in_height_order() -> None:
+    orig, inst, result = twins(wat(HEIGHTS))
+    REC, H2, H1, H0, EXP, IND = range(6)
+    code = Module(result.wasm).code
+    layout = result.layout
+    # slot functions store into their slot and never touch the depth
+    for f, h in ((H2, 2), (H1, 1), (H0, 0), (EXP, 3)):
+        body = code[f].decode()[1]
+        assert (op.I32_STORE, 2, layout.slots_offset + 4 * h, layout.memory_index) in body
+        assert not any(ins[0] == op.I32_LOAD and ins[-1] == layout.memory_index for ins in body)
+    for f in (REC, IND):  # recursion, call_indirect: the stack
+        assert (op.I32_LOAD, 2, layout.depth_offset, layout.memory_index) in code[f].decode()[1]
+    # a trap under three stack frames and three slot frames: the whole chain in order
+    out = same(orig, inst, "rec", 2)
+    assert out.trap == wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO
+    assert inst.stack() == [REC, REC, REC, H2, H1, H0]
+    assert inst.depth() == 3 and layout.read_slots(inst.books()) == [H2, H1, H0]
+    inst.reset_depth()
+    assert inst.stack() == []
+    assert same(orig, inst, "h2", 4).results == 26
+    assert same(orig, inst, "ind", 5).results == 20
+    assert inst.stack() == [] and inst.depth() == 0
+    assert [inst.counter(f) for f in range(6)] == [3, 2, 2, 3, 1, 1]
+    out = same(orig, inst, "h2", 0)
+    assert inst.stack() == [EXP, H2, H1, H0]

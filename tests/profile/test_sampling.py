@@ -121,7 +121,7 @@ def test_reader_marks_frames_lost_past_the_ring() -> None:
 def test_reader_appends_the_running_leaf() -> None:
     layout = BooksLayout(
         memory_export="wasmscope:books", depth_offset=0, stack_offset=64, stack_capacity=8,
-        counters_offset=96, n_functions=4, n_imported_functions=1, memory_index=1, pages=1, leaf_offset=4,
+        counters_offset=96, n_functions=4, n_imported_functions=1, memory_index=1, pages=1, slots_offset=4, slots=3,
     )  # fmt: skip
     buf = (ctypes.c_ubyte * layout.size)()
     books = Books(layout, ctypes.addressof(buf), names=["env.f", "a", "b", "c"])
@@ -140,5 +140,5 @@ def test_reader_appends_the_running_leaf() -> None:
     assert s.samples == {(1, 2, 3): 1, (3,): 1}
     assert (s.total, s.empty, s.bad) == (3, 1, 1)
     books.reset()
-    assert books.stack() == [] and layout.read_leaf(buf) is None
+    assert books.stack() == [] and layout.read_slots(buf) == []
     books.close()

@@ -4,7 +4,8 @@ call stack and call counters in, and helpers that read it.
 The books are one 32-bit memory of their own, exported as ``wasmscope:books``::
 
     offset 0                 i32 depth: frames on the shadow stack (may exceed the capacity)
-    offset leaf_offset (4)   i32 leaf slot: 1 + the index of the leaf function running now, or 0
+    offset slots_offset (4)  i32 slot[slots]: slot h holds 1 + the index of the function of
+                             height h running now, or 0
     offset stack_offset      i32 stack[stack_capacity]: function indices, entry i at
                              stack_offset + 4 * (i & (stack_capacity - 1))
     offset counters_offset   u64 counters[n_functions]: calls per ORIGINAL function index
@@ -15,10 +16,11 @@ so entries ``0 .. depth-1`` are the current stack. Past ``stack_capacity`` frame
 the ring wraps: only the innermost ``stack_capacity`` frames can be read, and the
 outer ones are overwritten (:meth:`BooksLayout.read_stack` returns what is there).
 
-A *leaf* (a function that calls nothing and has no exception handling) does
-not touch the depth or the stack: it stores ``1 + its index`` in the leaf slot
-on entry and 0 on exit, so while it runs (or after it trapped) it is the
-innermost frame; the readers append it to the stack.
+A function of bounded *height* (a leaf: height 0; one that only calls
+functions of lower height directly: see :mod:`wasmscope.instrument.shadow_stack`)
+does not touch the depth or the stack: it stores ``1 + its index`` in slot
+``height`` on entry and 0 on exit. The set slots are the innermost frames, the
+highest height outermost; the readers append them to the stack in that order.
 
 Every value is a plain little-endian integer, so a host reads the memory with
 ``struct``; nothing in it is atomic (see :mod:`wasmscope.instrument.shadow_stack`
@@ -36,8 +38,9 @@ from typing import Any
 __all__ = [
     "BOOKS_EXPORT",
     "DEPTH_OFFSET",
-    "LEAF_OFFSET",
+    "MAX_SLOTS",
     "PAGE_SIZE",
+    "SLOTS_OFFSET",
     "STACK_OFFSET",
     "BooksLayout",
 ]
@@ -45,8 +48,9 @@ __all__ = [
 BOOKS_EXPORT = "wasmscope:books"
 PAGE_SIZE = 65536
 DEPTH_OFFSET = 0
-LEAF_OFFSET = 4
-STACK_OFFSET = 64  # the first 64 bytes are a header: depth, leaf slot, then reserved (zero)
+SLOTS_OFFSET = 4
+STACK_OFFSET = 64  # the first 64 bytes are a header: depth, then the slots
+MAX_SLOTS = (STACK_OFFSET - SLOTS_OFFSET) // 4  # heights 0..14
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class BooksLayout:
     pages: int  # the memory's fixed size (min == max) in 64 KiB pages
     thunks: dict[int, int] = field(default_factory=dict)
     version: int = 0
-    leaf_offset: int | None = None  # the leaf slot (None: a layout without one)
+    slots_offset: int | None = None  # slot h at slots_offset + 4 * h (None: no slots)
+    slots: int = 0
 
     # -- addresses ------------------------------------------------------------
     @property
@@ -94,25 +99,22 @@ class BooksLayout:
         """The shadow stack depth (frames pushed and not popped)."""
         return int(struct.unpack_from("<I", books, self.depth_offset)[0])
 
-    def read_leaf(self, books: bytes | bytearray | memoryview) -> int | None:
-        """The leaf function running now (or that trapped), if any."""
-        if self.leaf_offset is None:
-            return None
-        slot = int(struct.unpack_from("<I", books, self.leaf_offset)[0])
-        return slot - 1 if slot else None
+    def read_slots(self, books: bytes | bytearray | memoryview) -> list[int]:
+        """The slot functions running now (or that trapped), outermost (highest
+        height) first."""
+        if self.slots_offset is None or not self.slots:
+            return []
+        values = struct.unpack_from(f"<{self.slots}I", books, self.slots_offset)
+        return [v - 1 for v in reversed(values) if v]
 
     def read_stack(self, books: bytes | bytearray | memoryview, depth: int | None = None) -> list[int]:
         """Function indices on the shadow stack, outermost first, innermost last,
-        the running leaf (if any) included as the innermost frame.
+        the running slot functions (if any) included as the innermost frames.
         When the depth exceeds the capacity only the innermost
-        ``stack_capacity`` frames (and the leaf) are returned."""
+        ``stack_capacity`` frames (and the slots) are returned."""
         if depth is None:
             depth = self.read_depth(books)
-        leaf = self.read_leaf(books)
-        out = self._read_ring(books, depth)
-        if leaf is not None:
-            out.append(leaf)
-        return out
+        return self._read_ring(books, depth) + self.read_slots(books)
 
     def _read_ring(self, books: bytes | bytearray | memoryview, depth: int) -> list[int]:
         if depth <= 0:

@@ -20,12 +20,22 @@ What the pass adds, and nothing else (every existing index stays valid):
   ``br <that block>`` (same values, same semantics); falling off the end reaches
   the epilogue; ``return_call*`` run the epilogue first (the callee then pushes
   itself at the same depth, so tail recursion does not grow the stack);
-- a *leaf* (a body with no call of any kind, no throw/rethrow/throw_ref and no
-  try/try_table) leaves the depth and the stack alone: its prologue stores
-  ``f + 1`` in the leaf slot and bumps ``counter[f]``, its epilogue stores 0
-  there (it still gets the local and the wrapper block). A leaf calls nothing,
-  so the slot is set exactly while a leaf runs, or after one trapped; readers
-  append it to the stack as the innermost frame;
+- a function that can only ever call a bounded chain of functions keeps a
+  *slot* instead of the stack. Its *height* is 0 for a leaf (no call of any
+  kind, no throw/rethrow/throw_ref, no try/try_table), else 1 + the highest
+  height among its callees, when all its calls are direct calls (``call``/
+  ``return_call``) of defined functions outside any recursion; any other call
+  (indirect, by reference, of an import) or exception handling makes it a
+  *stack* function. A function of height ``h < MAX_SLOTS`` (15) stores ``f + 1``
+  in slot ``h`` on entry, bumps ``counter[f]``, and stores 0 there on exit: no
+  depth load, no stack store, no live local (it still gets the local and the
+  wrapper block). Heights strictly fall along any call chain of such functions,
+  and none of them can reach a stack function, so while one runs, the set slots
+  are exactly the innermost frames, outermost at the highest height: readers
+  append them to the stack in falling height order. None of them can be entered
+  again while its slot is set (that would take a cycle or a host call), and no
+  exception can pass through them (none throws, none calls anything that could),
+  so a slot is only left set by a trap, which the host clears;
 - after a thrown exception is caught, the catching function stores its own
   level again (``depth = $d + 1``): at the target of each ``try_table`` catch
   label (after the block's ``end``, or at the top of a ``loop`` body) and at the
@@ -51,7 +61,7 @@ What the books show, and when:
   reads the whole chain, innermost last). The host must store depth 0 before it
   calls into the instance again after a trap or an uncaught exception; an exit
   through a function's epilogue (normal, branch, return, tail call) is exact.
-  The host also stores 0 in the leaf slot then (a trapping leaf leaves it set).
+  The host also clears the slots then (a trap inside slot functions leaves them set).
 - An exception thrown through functions leaves the depth high until the
   catching function re-stores its level (see above).
 - The stack has ``stack_capacity`` entries (a power of two); deeper frames wrap
@@ -95,15 +105,16 @@ from wasmscope.errors import DecodeError, UsageError
 from wasmscope.instrument.books import (
     BOOKS_EXPORT,
     DEPTH_OFFSET,
-    LEAF_OFFSET,
+    MAX_SLOTS,
     PAGE_SIZE,
+    SLOTS_OFFSET,
     STACK_OFFSET,
     BooksLayout,
 )
 
 __all__ = ["PASS_VERSION", "Instrumented", "instrument"]
 
-PASS_VERSION = 2
+PASS_VERSION = 3
 """Bumped whenever the pass's output for a given input changes (cache key)."""
 
 MAX_LOCALS = 50_000  # wasmtime (wasmparser) limit on params + locals of one function
@@ -130,13 +141,11 @@ _SPECIAL = frozenset(
     )
 )
 _END: Instruction = (op.END,)
-# A function whose body has none of these is a leaf: it keeps the leaf slot, not the stack.
-_NOT_LEAF = frozenset(
+# Exception handling and calls other than direct ones make a function a stack function.
+_STACK_ONLY = frozenset(
     (
-        op.CALL,
         op.CALL_INDIRECT,
         op.CALL_REF,
-        op.RETURN_CALL,
         op.RETURN_CALL_INDIRECT,
         op.RETURN_CALL_REF,
         op.THROW,
@@ -149,11 +158,60 @@ _NOT_LEAF = frozenset(
         op.DELEGATE,
     )
 )
+STACK = MAX_SLOTS  # the "height" of a function that keeps the stack
 
 
-def _is_leaf(instrs: Sequence[Instruction]) -> bool:
-    not_leaf = _NOT_LEAF
-    return not any(ins[0] in not_leaf for ins in instrs)
+def _callees(instrs: Sequence[Instruction], n_imported: int) -> frozenset[int] | None:
+    """The defined functions a body calls directly (as defined-function positions),
+    or None when it must keep the stack (see the module docstring)."""
+    out: set[int] = set()
+    stack_only = _STACK_ONLY
+    for ins in instrs:
+        code = ins[0]
+        if code == op.CALL or code == op.RETURN_CALL:
+            f = ins[1]
+            if f < n_imported:
+                return None
+            out.add(f - n_imported)
+        elif code in stack_only:
+            return None
+    return frozenset(out)
+
+
+def heights(callees: Sequence[frozenset[int] | None]) -> list[int]:
+    """The height of each defined function (see the module docstring), capped at
+    :data:`STACK`, which also stands for every function that keeps the stack:
+    ``callees[i]`` is what :func:`_callees` gave for defined function ``i``.
+    Iterative (call chains in real modules are deeper than Python's recursion)."""
+    unknown, on_path = -1, -2
+    h = [unknown] * len(callees)
+    for i, cs in enumerate(callees):
+        if cs is None:
+            h[i] = STACK
+    for root in range(len(callees)):
+        if h[root] != unknown:
+            continue
+        h[root] = on_path
+        best = {root: 0}
+        work = [(root, iter(callees[root] or ()))]
+        while work:
+            f, it = work[-1]
+            for c in it:
+                hc = h[c]
+                if hc == unknown:
+                    h[c] = on_path
+                    best[c] = 0
+                    work.append((c, iter(callees[c] or ())))
+                    break
+                # a callee on the current path closes a cycle: recursion keeps the stack
+                best[f] = max(best[f], STACK if hc == on_path else min(hc + 1, STACK))
+            else:
+                work.pop()
+                h[f] = best.pop(f)
+                if work:
+                    g = work[-1][0]
+                    best[g] = max(best[g], min(h[f] + 1, STACK))
+    return h
 
 
 @dataclass(frozen=True)
@@ -198,14 +256,14 @@ class _Codegen:
             (op.I64_STORE, 3, cnt, b),
         ]
 
-    def leaf_prologue(self, f: int) -> list[Instruction]:
-        """leaf slot = f + 1; counters[f] += 1 (the depth and the stack are left alone)."""
+    def slot_prologue(self, f: int, h: int) -> list[Instruction]:
+        """slot[h] = f + 1; counters[f] += 1 (the depth and the stack are left alone)."""
         b = self.mem
         cnt = self.counters_offset + 8 * f
         return [
             (op.I32_CONST, 0),
             (op.I32_CONST, f + 1),
-            (op.I32_STORE, 2, LEAF_OFFSET, b),
+            (op.I32_STORE, 2, SLOTS_OFFSET + 4 * h, b),
             (op.I32_CONST, 0),
             (op.I32_CONST, 0),
             (op.I64_LOAD, 3, cnt, b),
@@ -214,9 +272,9 @@ class _Codegen:
             (op.I64_STORE, 3, cnt, b),
         ]
 
-    def leaf_epilogue(self) -> list[Instruction]:
-        """leaf slot = 0."""
-        return [(op.I32_CONST, 0), (op.I32_CONST, 0), (op.I32_STORE, 2, LEAF_OFFSET, self.mem)]
+    def slot_epilogue(self, h: int) -> list[Instruction]:
+        """slot[h] = 0."""
+        return [(op.I32_CONST, 0), (op.I32_CONST, 0), (op.I32_STORE, 2, SLOTS_OFFSET + 4 * h, self.mem)]
 
     def restore(self, d: int) -> list[Instruction]:
         """depth = d + 1: this function's own level, after a caught exception."""
@@ -418,6 +476,17 @@ def instrument(data: bytes, *, stack_capacity: int = 65536) -> Instrumented:
             raise DecodeError(f"function {funcidx} has no function type", m.offset)
         return comp
 
+    # A first pass for the call graph (decoding twice costs less memory than keeping
+    # every decoded body); a function left uninstrumented counts as a stack function.
+    callees: list[frozenset[int] | None] = []
+    for i, body in enumerate(code):
+        locals_, instrs = body.decode()
+        d = len(functype(func_types[i], n_imported + i).params) + sum(n for n, _ in locals_)
+        callees.append(None if d + 1 > MAX_LOCALS else _callees(instrs, n_imported))
+        del locals_, instrs
+    height = heights(callees)
+    del callees
+
     thunk_of: dict[int, int] = {}
     uninstrumented: list[int] = []
     for i, body in enumerate(code):
@@ -428,12 +497,13 @@ def instrument(data: bytes, *, stack_capacity: int = 65536) -> Instrumented:
         if d + 1 > MAX_LOCALS:
             uninstrumented.append(f)
             continue
-        leaf = _is_leaf(instrs)
+        h = height[i]
+        slot = h < STACK
         new = _rewrite(
             instrs,
-            gen.leaf_prologue(f) if leaf else gen.prologue(f, d),
-            gen.leaf_epilogue() if leaf else gen.epilogue(d),
-            [] if leaf else gen.restore(d),
+            gen.slot_prologue(f, h) if slot else gen.prologue(f, d),
+            gen.slot_epilogue(h) if slot else gen.epilogue(d),
+            [] if slot else gen.restore(d),
             blocktypes.get(ft.results),
             n_imported,
             thunk_of,
@@ -462,7 +532,8 @@ def instrument(data: bytes, *, stack_capacity: int = 65536) -> Instrumented:
     layout = BooksLayout(
         memory_export=BOOKS_EXPORT,
         depth_offset=DEPTH_OFFSET,
-        leaf_offset=LEAF_OFFSET,
+        slots_offset=SLOTS_OFFSET,
+        slots=MAX_SLOTS,
         stack_offset=STACK_OFFSET,
         stack_capacity=stack_capacity,
         counters_offset=counters_offset,

@@ -17,8 +17,9 @@ Two modes:
   counted (:attr:`Sampler.bad`). A push writes the entry before the depth, so the
   entries below a depth just read are the frames of that moment, unless the guest
   returned below them and called again within the read (a few hundred ns).
-  The leaf slot is read last: a leaf running then is appended as the innermost
-  frame (a leaf does not touch the depth or the stack).
+  The slots are read last: the slot functions running then (leaves and other
+  functions of bounded height, which do not touch the depth or the stack) are
+  appended as the innermost frames.
 - ``"epoch"``: the sample is taken by the watchdog's epoch callback on the guest's
   own thread (:mod:`wasmscope.runtime.watchdog`), the guest paused at a safe point
   (a function entry or a loop back-edge): the view is exactly consistent. A thread
@@ -144,24 +145,28 @@ class Sampler:
         n_functions = layout.n_functions
         stack_at = layout.stack_offset
         depth_at = layout.depth_offset
-        leaf_at = layout.leaf_offset
+        slots_at = layout.slots_offset if layout.slots and layout.slots_offset is not None else None
+        slots_base = slots_at or 0
+        slots_fmt = f"<{layout.slots}I"
         unpack = struct.unpack_from
         samples = self.samples
         hook = self.on_sample
         clock = time.perf_counter_ns
 
+        def slots() -> tuple[int, ...]:
+            return tuple(v - 1 for v in reversed(unpack(slots_fmt, view, slots_base)) if v)
+
         def read() -> None:
             depth = unpack("<I", view, depth_at)[0]
             if depth == 0:
-                leaf = unpack("<I", view, leaf_at)[0] if leaf_at is not None else 0
-                if leaf == 0:
+                entries0 = slots() if slots_at is not None else ()
+                if not entries0:
                     self.total += 1
                     self.empty += 1
                     return
-                if leaf > n_functions:
+                if max(entries0) >= n_functions:
                     self.bad += 1
                     return
-                entries0 = (leaf - 1,)
                 self.total += 1
                 samples[entries0] = samples.get(entries0, 0) + 1
                 if hook is not None:
@@ -176,10 +181,8 @@ class Sampler:
             entries = unpack(f"<{head}I", view, stack_at + 4 * start)
             if head < n:
                 entries += unpack(f"<{n - head}I", view, stack_at)
-            if leaf_at is not None:
-                leaf = unpack("<I", view, leaf_at)[0]
-                if leaf:  # a leaf runs: it is the innermost frame
-                    entries += (leaf - 1,)
+            if slots_at is not None:  # slot functions run: they are the innermost frames
+                entries += slots()
             if max(entries) >= n_functions:
                 self.bad += 1
                 return

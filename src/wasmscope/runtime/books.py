@@ -66,10 +66,10 @@ class Books:
         self.view: memoryview = memoryview((ctypes.c_ubyte * layout.size).from_address(address)).cast("B")
 
     def reset(self) -> None:
-        """Depth 0 and no leaf: what the host does before calling into the instance again."""
+        """Depth 0 and no slot set: what the host does before calling into the instance again."""
         struct.pack_into("<I", self.view, self.layout.depth_offset, 0)
-        if self.layout.leaf_offset is not None:
-            struct.pack_into("<I", self.view, self.layout.leaf_offset, 0)
+        if self.layout.slots_offset is not None and self.layout.slots:
+            struct.pack_into(f"<{self.layout.slots}I", self.view, self.layout.slots_offset, *([0] * self.layout.slots))
 
     def depth(self) -> int:
         return self.layout.read_depth(self.view)
