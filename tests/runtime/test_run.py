@@ -415,3 +415,26 @@ def test_module_level_run_and_runtime_lifecycle(c_modules: dict[str, Path], tmp_
         rt.run(c_modules["hello"])
     with pytest.raises(UsageError):
         Runtime(memory_stats="guess")
+
+
+def test_a_threads_output_capture_is_released_when_the_thread_ends(runtime: Runtime, c_modules: dict[str, Path]) -> None:
+    """Servers retire worker threads (a reload makes new pools): their capture files
+    must not stay open until the Runtime closes."""
+    import gc
+    import os
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    runtime.run(str(c_modules["hello"]), ["warm"])  # this thread's own capture, kept
+    before = open_fds()
+    outputs: list[bytes] = []
+    threads = [threading.Thread(target=lambda: outputs.append(runtime.run(str(c_modules["hello"]), ["t"]).stdout)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    gc.collect()
+    assert len(outputs) == 6 and all(outputs)
+    assert open_fds() <= before
+    runtime.run(str(c_modules["hello"]), ["again"])  # this thread's capture still works

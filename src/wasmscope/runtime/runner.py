@@ -141,6 +141,23 @@ class _Prepared:
         return sig
 
 
+class _ThreadCapture:
+    """Held in a thread-local: dropped (and its capture released) when the thread ends."""
+
+    __slots__ = ("__weakref__", "capture")
+
+    def __init__(self, capture: OutputCapture) -> None:
+        self.capture = capture
+
+
+def _release_capture(captures: list[OutputCapture], lock: threading.Lock, capture: OutputCapture) -> None:
+    with lock:
+        if capture not in captures:  # Runtime.close() released it already
+            return
+        captures.remove(capture)
+    capture.close()
+
+
 class Runtime:
     """Runs modules and command components under wasmtime; reusable and thread-safe.
 
@@ -221,15 +238,18 @@ class Runtime:
         )
 
     def _capture(self, cap: int | None) -> OutputCapture:
-        capture: OutputCapture | None = getattr(self._local, "capture", None)
-        if capture is None:
-            capture = OutputCapture(cap)
-            self._local.capture = capture
+        """This thread's output capture (reused run after run), closed when the
+        thread ends: servers retire worker threads, their files must not stay open."""
+        held: _ThreadCapture | None = getattr(self._local, "held", None)
+        if held is None:
+            held = _ThreadCapture(OutputCapture(cap))
+            self._local.held = held
             with self._captures_lock:
-                self._captures.append(capture)
+                self._captures.append(held.capture)
+            weakref.finalize(held, _release_capture, self._captures, self._captures_lock, held.capture)
         else:
-            capture.reset(cap)
-        return capture
+            held.capture.reset(cap)
+        return held.capture
 
     def compile(self, source: ModuleSource, handle: EngineHandle) -> CacheResult:
         """The compiled module or component (cached). Raises ``WasmtimeError`` if wasmtime
