@@ -192,3 +192,29 @@ def test_workers_flush_their_telemetry(wagi_modules: dict[str, Path], tmp_path: 
     ids = {d["span_id"] for d in servers}
     invocations = [d for d in spans if d["attributes"].get("faas.invocation_id")]
     assert {d["parent_span_id"] for d in invocations} == ids
+
+
+def test_the_workers_listener_is_a_tcp_socket() -> None:
+    """uvicorn's bind_socket() (the --workers path) leaves proto at 0, and asyncio only
+    sets TCP_NODELAY on IPPROTO_TCP sockets: keep-alive requests would wait ~40 ms."""
+    import socket
+
+    import uvicorn
+
+    from wasmscope.cli.serve import _tcp_socket
+
+    config = uvicorn.Config("x:app", host="127.0.0.1", port=0)
+    raw = config.bind_socket()
+    sock = _tcp_socket(raw)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockname()[0] == "127.0.0.1"
+        sock.listen()
+        client = socket.create_connection(sock.getsockname())
+        conn, _ = sock.accept()
+        assert conn.proto == socket.IPPROTO_TCP  # what asyncio checks before TCP_NODELAY
+        conn.close()
+        client.close()
+    finally:
+        sock.close()
+        raw.close()

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -334,7 +335,7 @@ def _run_workers(uvicorn: Any, args: argparse.Namespace, tls: dict[str, str]) ->
             lifespan="on", access_log=False, log_level=args.log_level, server_header=False,
         )  # fmt: skip
         try:
-            sock = config.bind_socket()
+            sock = _tcp_socket(config.bind_socket())
         except SystemExit:
             return 1
         Multiprocess(config, sockets=[sock]).run()
@@ -346,6 +347,16 @@ def _run_workers(uvicorn: Any, args: argparse.Namespace, tls: dict[str, str]) ->
                 os.environ[k] = v
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _tcp_socket(sock: socket.socket) -> socket.socket:
+    """uvicorn's ``bind_socket()`` leaves ``proto`` at 0; accepted connections inherit
+    it and asyncio only sets TCP_NODELAY on IPPROTO_TCP sockets, so every keep-alive
+    request after the first would wait ~40 ms for a delayed ACK (uvicorn #3149).
+    Wrapped again from its descriptor, the socket reports the kernel's protocol."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:
+        return socket.socket(fileno=sock.detach())
+    return sock
 
 
 def _tls_options(cert: str | None, key: str | None) -> dict[str, str]:
