@@ -121,3 +121,31 @@ def test_read_stack_matches_the_ring_definition(cap: int) -> None:
     for depth in range(3 * cap + 2):
         expected = [values[i & (cap - 1)] for i in range(max(0, depth - cap), depth)]
         assert layout.read_stack(books, depth) == expected
+
+
+def test_a_cached_layout_is_read_without_the_instrumented_module(tmp_path: Path) -> None:
+    """A profile start whose compiled code is cached reads only the entry's .json
+    (the rewritten yosys is 70 MB: reading and hashing it cost ~0.3 s a process)."""
+    import hashlib
+
+    from wasmscope.instrument.cache import cached_layout
+    from wasmscope.runtime import books as books_mod
+    from wasmscope.runtime.identity import load_source
+
+    data = wat(MODULE)
+    sha = hashlib.sha256(data).hexdigest()
+    assert cached_layout(sha, tmp_path) is None
+    first = instrument_cached(data, tmp_path)
+    wasm_sha = hashlib.sha256(first.wasm).hexdigest()
+    assert cached_layout(sha, tmp_path) == (first.layout, wasm_sha)
+    assert cached_layout(sha, tmp_path, stack_capacity=256) is None
+
+    (wasm_file,) = tmp_path.glob("*.wasm")
+    wasm_file.unlink()  # not read on a hit: its absence is only seen when compiling
+    source = load_source(data)
+    books_mod._PLANS.clear()
+    plan = books_mod.plan_for(source, tmp_path)
+    assert (plan.layout, plan.key, plan.wasm) == (first.layout, wasm_sha, None)
+    assert plan.instrumented(source) == first.wasm  # rewritten again, checked, cached again
+    assert wasm_file.is_file()
+    books_mod._PLANS.clear()

@@ -28,7 +28,7 @@ from pathlib import Path
 from wasmscope.instrument.books import BooksLayout
 from wasmscope.instrument.shadow_stack import PASS_VERSION, Instrumented, instrument
 
-__all__ = ["cache_key", "default_cache_dir", "instrument_cached"]
+__all__ = ["cache_key", "cached_layout", "default_cache_dir", "instrument_cached"]
 
 log = logging.getLogger("wasmscope.instrument.cache")
 
@@ -43,7 +43,30 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(data: bytes, stack_capacity: int = 65536) -> str:
-    return f"{hashlib.sha256(data).hexdigest()}-v{PASS_VERSION}-c{stack_capacity}"
+    return _key(hashlib.sha256(data).hexdigest(), stack_capacity)
+
+
+def _key(input_sha256: str, stack_capacity: int) -> str:
+    return f"{input_sha256}-v{PASS_VERSION}-c{stack_capacity}"
+
+
+def cached_layout(
+    input_sha256: str, cache_dir: str | Path | None = None, *, stack_capacity: int = 65536
+) -> tuple[BooksLayout, str] | None:
+    """The layout and the instrumented bytes' sha256 of a cached entry, from its
+    ``.json`` alone: a host whose compiled-code cache already holds that sha256 never
+    reads (nor hashes) the instrumented module; one that must compile it goes through
+    :func:`instrument_cached`, which checks the ``.wasm``. None when not cached."""
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    try:
+        meta = json.loads((folder / f"{_key(input_sha256, stack_capacity)}.json").read_text(encoding="utf-8"))
+        layout = BooksLayout.from_dict(meta["layout"])
+        wasm_sha256 = str(meta["wasm_sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if layout.version != PASS_VERSION or len(wasm_sha256) != 64:
+        return None
+    return layout, wasm_sha256
 
 
 def _load(folder: Path, key: str) -> Instrumented | None:

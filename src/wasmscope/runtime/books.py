@@ -152,8 +152,14 @@ def plan_for(source: ModuleSource, cache_dir: Path | None) -> BooksPlan:
         plan = _PLANS.get(key)
     if plan is not None:
         return plan
-    result = _instrument(source.read_bytes(), cache_dir)
-    plan = BooksPlan(result.layout, hashlib.sha256(result.wasm).hexdigest(), cache_dir, result.wasm)
+    from wasmscope.instrument.cache import cached_layout
+
+    hit = cached_layout(source.sha256, cache_dir) if cache_dir is not None else None
+    if hit is not None:  # the rewritten bytes are read only if they must be compiled
+        plan = BooksPlan(hit[0], hit[1], cache_dir)
+    else:
+        result = _instrument(source.read_bytes(), cache_dir)
+        plan = BooksPlan(result.layout, hashlib.sha256(result.wasm).hexdigest(), cache_dir, result.wasm)
     with _PLANS_LOCK:
         _PLANS[key] = plan
         while len(_PLANS) > _PLANS_MAX:
