@@ -169,6 +169,18 @@ def test_function_body_with_locals() -> None:
     assert encode_function_body(locals_, instrs) == body
 
 
+def test_instruction_offsets_walk_the_raw_bytes() -> None:
+    from wasmscope.binary.instructions import instruction_offsets
+
+    # locals, then local.get 0 (padded LEB), memory.fill (prefixed), block/end, end
+    body = b"\x01\x01\x7f" + b"\x20\x80\x80\x80\x80\x00" + b"\xfc\x0b\x00" + b"\x02\x40\x0b" + b"\x0b"
+    at = 10
+    data = bytes(at) + body
+    assert instruction_offsets(data, at, len(data)) == [at + 3, at + 9, at + 12, at + 14, at + 15]
+    with pytest.raises(DecodeError):
+        instruction_offsets(data + b"\xff", at, len(data) + 1)
+
+
 def test_immediateless_tuples_are_shared() -> None:
     code = b"\x6a\x6a\x0b"
     a, b, _ = decode_expr(code, 0, 3)[0]

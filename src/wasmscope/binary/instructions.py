@@ -29,6 +29,7 @@ __all__ = [
     "decode_function_body",
     "encode_function_body",
     "encode_instructions",
+    "instruction_offsets",
     "iter_opcodes",
 ]
 
@@ -409,6 +410,43 @@ def decode_function_body(
     if p != end:
         raise DecodeError("section size mismatch", p)
     return locals_, instrs
+
+
+def instruction_offsets(data: bytes, start: int, end: int, *, data_count: bool = True) -> list[int]:
+    """Absolute offsets of the instructions of the code entry ``data[start:end]``
+    (after its size): where each instruction's opcode starts, in order, the final
+    ``end`` included. Raises :class:`DecodeError` on malformed code."""
+    r = Reader(data, start, end)
+    for _ in range(r.count()):
+        r.u32()
+        read_valtype(r)
+    pos = r.pos
+    out: list[int] = []
+    k1, kp, slow = _K1, _KP, _slow
+    while pos < end:
+        out.append(pos)
+        code = data[pos]
+        k = k1[code]
+        pos += 1
+        if k in (0, _END, _ELSE):
+            continue
+        if k == -2:  # a prefix: the sub-opcode is a u32
+            sub, pos = read_uleb(data, pos, end, 32)
+            table = kp[code]
+            if sub >= len(table) or table[sub] < 0:
+                raise DecodeError(f"illegal opcode {code:02x} {sub:x}", pos)
+            k = table[sub]
+            if k != 0:
+                _, pos = slow((code << 12) | sub, k, data, pos, end, data_count)
+        elif k == -1:
+            raise DecodeError(f"illegal opcode {code:02x}", pos - 1)
+        elif k in (_CATCH, _DELEGATE):
+            _, pos = read_uleb(data, pos, end, 32)
+        else:
+            _, pos = slow(code, k, data, pos, end, data_count)
+    if pos != end:
+        raise DecodeError("instruction runs past the end of its function", end)
+    return out
 
 
 def iter_opcodes(data: bytes, pos: int, end: int) -> Iterator[int]:

@@ -23,60 +23,20 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 
-from wasmscope.binary import instructions as _ins
 from wasmscope.binary import opcodes as op
-from wasmscope.binary.leb128 import read_uleb
+from wasmscope.binary.instructions import Instruction, instruction_offsets
 from wasmscope.binary.module import FunctionBody, Module
-from wasmscope.binary.reader import Reader
-from wasmscope.binary.types import read_valtype
 from wasmscope.errors import DecodeError
 
-__all__ = ["CodeMap", "instruction_offsets"]
+__all__ = ["CodeMap"]
 
 # Calls whose first immediate is a function index (the pass redirects imports to thunks).
 _DIRECT_CALLS = frozenset((op.CALL, op.RETURN_CALL))
 
 
-def instruction_offsets(data: bytes, start: int, end: int, *, data_count: bool = True) -> list[int]:
-    """Absolute offsets of the instructions of the code entry ``data[start:end]``
-    (after its size): where each instruction's opcode starts, in order, the final
-    ``end`` included. Raises :class:`DecodeError` on malformed code."""
-    r = Reader(data, start, end)
-    for _ in range(r.count()):
-        r.u32()
-        read_valtype(r)
-    pos = r.pos
-    out: list[int] = []
-    k1, kp, slow = _ins._K1, _ins._KP, _ins._slow
-    while pos < end:
-        out.append(pos)
-        code = data[pos]
-        k = k1[code]
-        pos += 1
-        if k in (0, _ins._END, _ins._ELSE):
-            continue
-        if k == -2:  # a prefix: the sub-opcode is a u32
-            sub, pos = read_uleb(data, pos, end, 32)
-            table = kp[code]
-            if sub >= len(table) or table[sub] < 0:
-                raise DecodeError(f"illegal opcode {code:02x} {sub:x}", pos)
-            k = table[sub]
-            if k != 0:
-                _, pos = slow((code << 12) | sub, k, data, pos, end, data_count)
-        elif k == -1:
-            raise DecodeError(f"illegal opcode {code:02x}", pos - 1)
-        elif k in (_ins._CATCH, _ins._DELEGATE):
-            _, pos = read_uleb(data, pos, end, 32)
-        else:
-            _, pos = slow(code, k, data, pos, end, data_count)
-    if pos != end:
-        raise DecodeError("instruction runs past the end of its function", end)
-    return out
-
-
 def _align(
-    original: list[_ins.Instruction],
-    instrumented: list[_ins.Instruction],
+    original: list[Instruction],
+    instrumented: list[Instruction],
     function_of: Callable[[int], int],
 ) -> list[int | None] | None:
     """For each instrumented instruction, the index of the original instruction it
@@ -157,5 +117,5 @@ class CodeMap:
         return None
 
 
-def _body(body: FunctionBody) -> list[_ins.Instruction]:
+def _body(body: FunctionBody) -> list[Instruction]:
     return body.decode()[1]
