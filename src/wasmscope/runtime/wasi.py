@@ -189,7 +189,7 @@ class _Raw:
         dll = ffi.dll
         vp, size, flag = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_bool
 
-        def fn(name: str, restype: object, *argtypes: object) -> Any:
+        def fn(name: str, restype: Any, *argtypes: Any) -> Any:
             f = dll[name]  # a new function object: wasmtime-py's own keeps its argtypes
             f.restype = restype
             f.argtypes = list(argtypes)
