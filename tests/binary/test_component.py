@@ -4,10 +4,8 @@ adapter; componentize-py) checked against the native wasm-tools and wasmtime."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -519,18 +517,17 @@ class Run(exports.Run):
 
 
 @pytest.fixture(scope="session")
-def python_component(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A `wasi:cli/run` command component from componentize-py (~6 s, ~18 MB)."""
-    if importlib.util.find_spec("componentize_py") is None:
-        pytest.skip("componentize-py is not installed (pip install componentize-py)")
-    d = tmp_path_factory.mktemp("cpy")
-    (d / "wit" / "deps" / "cli").mkdir(parents=True)
-    (d / "wit" / "world.wit").write_text(CMD_WORLD)
-    (d / "wit" / "deps" / "cli" / "run.wit").write_text(RUN_WIT)
-    (d / "app.py").write_text(APP)
-    script = "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
-    _run(sys.executable, "-c", script, "-q", "-d", "wit", "-w", "cmd", "componentize", "app", "-o", "app.wasm", cwd=d)
-    return d / "app.wasm"
+def python_component(request: pytest.FixtureRequest) -> Path:
+    """A `wasi:cli/run` command component from componentize-py (~6 s, ~18 MB; kept in
+    pytest's cache by tests.componentize, keyed by its sources)."""
+    from tests import componentize
+    from tests.runtime.conftest import components_root
+
+    files = {"wit/world.wit": CMD_WORLD, "wit/deps/cli/run.wit": RUN_WIT, "app.py": APP}
+    try:
+        return componentize.build_component(components_root(request), "binary-cmd", files, world="cmd")
+    except componentize.ComponentizeError as exc:
+        pytest.fail(str(exc))
 
 
 def _check_against_tools(exe: str, path: Path) -> Component:
