@@ -14,7 +14,12 @@ valid W3C ``traceparent`` (with its ``tracestate``) is its parent; otherwise it 
 a trace. The request forwarded to the gateway carries the server span's own
 ``traceparent`` in place of the incoming one, so the invocation span, the guest's
 ``TRACEPARENT`` and the ``trace_id`` of error bodies all belong to the server span's
-trace, the invocation span as its child. Non-HTTP scopes (lifespan) pass through.
+trace. With serve's Telemetry (``trigger="http"``) the span is plain data
+(:mod:`wasmscope.telemetry.direct`) and the invocation is folded into it: the server
+span also carries ``faas.trigger=http``, ``faas.invocation_id``, ``faas.coldstart`` and
+the ``wasm.*`` attributes, with children ``instantiate`` and ``execute``; with another
+Telemetry it is an SDK span and the invocation span its child. Non-HTTP scopes
+(lifespan) pass through.
 """
 
 from __future__ import annotations
@@ -81,6 +86,56 @@ class TracingMiddleware:
         if scope.get("type") != "http" or getattr(self.telemetry, "closed", False):
             await self.app(scope, receive, send)
             return
+        start = getattr(self.telemetry, "start_request", None)
+        if start is not None:
+            await self._direct(start, scope, receive, send)
+            return
+        await self._sdk(scope, receive, send)
+
+    async def _direct(self, start: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        """A ``trigger="http"`` Telemetry: the span is plain data (telemetry/direct.py)
+        and the invocation is folded into it."""
+        headers = scope.get("headers") or ()
+        incoming = tracestate = None
+        for k, v in headers:
+            lk = bytes(k).lower()
+            if lk == b"traceparent":
+                incoming = bytes(v).decode("latin-1")
+            elif lk == b"tracestate":
+                tracestate = bytes(v).decode("latin-1")
+        path = str(scope.get("path") or "/")
+        method = str(scope.get("method") or "GET")
+        route = self._route(scope, path)
+        hl = [(bytes(k), bytes(v)) for k, v in headers]
+        span = start(f"{method} {route}" if route else method, _attributes(scope, hl, method, path, route), incoming, tracestate)
+        if span is None:  # not serve's Telemetry (trigger "http"), or shut down meanwhile
+            await self._sdk(scope, receive, send)
+            return
+        forwarded = [(k, v) for k, v in hl if k.lower() != b"traceparent"]
+        forwarded.append((b"traceparent", span.traceparent.encode("latin-1")))
+        attrs = span.attrs
+
+        async def send_observed(message: Message) -> None:
+            if message.get("type") == "http.response.start":
+                status = int(message["status"])
+                span.status = status
+                attrs[HTTP_RESPONSE_STATUS_CODE] = status
+                if status >= 500:
+                    attrs[ERROR_TYPE] = str(status)
+                    span.error = True
+            await send(message)
+
+        try:
+            await self.app({**scope, "headers": forwarded}, receive, send_observed)
+        except BaseException as exc:
+            span.exception = exc
+            attrs[ERROR_TYPE] = type(exc).__qualname__
+            span.error = True
+            raise
+        finally:
+            self.telemetry.end_request(span)
+
+    async def _sdk(self, scope: Scope, receive: Receive, send: Send) -> None:
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
         from wasmscope.telemetry.otel import context_from_traceparent, traceparent

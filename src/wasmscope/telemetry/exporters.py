@@ -27,7 +27,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -655,17 +655,20 @@ class FanOutMetricExporter(MetricExporter):
     temporality: every reader aggregates each measurement again, so one reader
     instead of one per exporter keeps the cost per invocation flat."""
 
-    def __init__(self, exporters: Sequence[MetricExporter]) -> None:
+    def __init__(self, exporters: Sequence[MetricExporter], extra: Callable[[MetricsData], MetricsData] | None = None) -> None:
         first = exporters[0]
         super().__init__(
             preferred_temporality=getattr(first, "_preferred_temporality", None),
             preferred_aggregation=getattr(first, "_preferred_aggregation", None),
         )
         self.exporters = list(exporters)
+        self.extra = extra  # adds metrics aggregated outside the SDK (serve's histograms)
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
+        if self.extra is not None:
+            metrics_data = self.extra(metrics_data)
         ok = True
         for exporter in self.exporters:
             try:

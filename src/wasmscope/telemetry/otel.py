@@ -133,6 +133,8 @@ class InMemory:
         self._spans = spans
         self._logs = logs
         self._reader = reader
+        self.direct: Any = None  # serve's direct pipeline output (a direct.MemorySink)
+        self.extra_metrics: Callable[[Any], Any] | None = None
 
     def spans(self) -> list[ReadableSpan]:
         return list(self._spans.get_finished_spans())
@@ -142,17 +144,26 @@ class InMemory:
 
     def metrics(self) -> MetricsData | None:
         data: MetricsData | None = self._reader.get_metrics_data()
+        if self.extra_metrics is not None:
+            data = self.extra_metrics(data)
         return data
 
     def span_dicts(self) -> list[dict[str, Any]]:
+        """Every span as in the JSONL file: the SDK's, then serve's (direct pipeline)."""
         from wasmscope.telemetry.exporters import span_to_json
 
-        return [span_to_json(s) for s in self.spans()]
+        out = [span_to_json(s) for s in self.spans()]
+        if self.direct is not None:
+            out += self.direct.spans
+        return out
 
     def log_dicts(self) -> list[dict[str, Any]]:
         from wasmscope.telemetry.exporters import log_to_json
 
-        return [log_to_json(r) for r in self.logs()]
+        out = [log_to_json(r) for r in self.logs()]
+        if self.direct is not None:
+            out += self.direct.logs
+        return out
 
     def metric_points(self) -> list[dict[str, Any]]:
         from wasmscope.telemetry.exporters import metrics_to_json
@@ -163,6 +174,8 @@ class InMemory:
     def clear(self) -> None:
         self._spans.clear()
         self._logs.clear()
+        if self.direct is not None:
+            self.direct.clear()
 
 
 def _run_parallel(calls: Sequence[Callable[[], object]], timeout: float) -> bool:
@@ -206,6 +219,10 @@ class OtelSdk:
         in_memory: bool = False,
         metric_readers: Iterable[MetricReader] = (),
         metric_interval: float | None = None,
+        direct: bool = False,
+        trigger: str = sc.TRIGGER_OTHER,
+        max_log_lines: int = 1000,
+        max_log_bytes: int = 64 * 1024,
     ) -> None:
         from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
@@ -214,11 +231,20 @@ class OtelSdk:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
+        from wasmscope.telemetry import direct as dx
         from wasmscope.telemetry import exporters as ex
+        from wasmscope.telemetry import wire
 
         self.resource = resource
         self.destinations: list[ex.Destination] = []
         self.memory: InMemory | None = None
+        # serve (direct=True): request spans, stderr logs and invocation metrics bypass
+        # the SDK's per-span objects (telemetry/direct.py); the SDK exports the metrics.
+        self.direct: dx.DirectPipeline | None = None
+        sync_sinks: list[dx.Sink] = []
+        batch_sinks: list[dx.Sink] = []
+        scope_name = sc.INSTRUMENTATION_SCOPE
+        json_resource = ex._resource(resource)
         self._tp = TracerProvider(resource=resource, shutdown_on_exit=False)
         self._lp = LoggerProvider(resource=resource, shutdown_on_exit=False)
         readers: list[MetricReader] = list(metric_readers)
@@ -248,6 +274,9 @@ class OtelSdk:
             add("memory", "in-memory", mem_spans, mem_logs, None, batch=False)
             readers.append(mem_reader)
             self.memory = InMemory(mem_spans, mem_logs, mem_reader)
+            if direct:
+                self.memory.direct = dx.MemorySink(self.destinations[-1], json_resource, scope_name)
+                sync_sinks.append(self.memory.direct)
         if console:
             stream = None if console is True else console
             add(
@@ -255,6 +284,8 @@ class OtelSdk:
                 ex.ConsoleSpanExporter(stream), ex.ConsoleLogExporter(stream),
                 ex.ConsoleMetricExporter(stream), batch=False,
             )  # fmt: skip
+            if direct:
+                sync_sinks.append(dx.ConsoleSink(self.destinations[-1], stream))
         if jsonl is not None:
             writer = ex.JsonlWriter(jsonl)
             add(
@@ -262,6 +293,8 @@ class OtelSdk:
                 ex.JsonlSpanExporter(writer), ex.JsonlLogExporter(writer), ex.JsonlMetricExporter(writer),
                 batch=True,
             )  # fmt: skip
+            if direct:
+                batch_sinks.append(dx.JsonlSink(self.destinations[-1], writer, json_resource, scope_name))
         if otlp:
             endpoint = otlp if isinstance(otlp, str) else None
             timeout = otlp_timeout
@@ -271,14 +304,43 @@ class OtelSdk:
             resolved = str(getattr(span_x, "_endpoint", "") or "").removesuffix("/v1/traces")
             target = endpoint or resolved or "OTEL_EXPORTER_OTLP_ENDPOINT"
             add("otlp", str(target), span_x, log_x, metric_x, batch=True)
+            if direct:
+                batch_sinks.append(
+                    dx.OtlpSink(
+                        self.destinations[-1],
+                        traces_url=str(getattr(span_x, "_endpoint", "") or f"{target}/v1/traces"),
+                        logs_url=str(getattr(log_x, "_endpoint", "") or f"{target}/v1/logs"),
+                        resource_msg=wire.resource(resource.attributes),
+                        scope_msg=wire.instrumentation_scope(scope_name, _version()),
+                        timeout=timeout if timeout is not None else _env_timeout(),
+                        headers=otlp_headers,
+                    )
+                )  # fmt: skip
+        if direct:
+            self.direct = dx.DirectPipeline(
+                sync_sinks=sync_sinks, batch_sinks=batch_sinks, trigger=trigger,
+                max_log_lines=max_log_lines, max_log_bytes=max_log_bytes,
+            )  # fmt: skip
 
         groups: dict[tuple[str, ...], list[ex.GuardedMetricExporter]] = {}
         for m in metric_exporters:
             groups.setdefault(ex.temporality_key(m.inner), []).append(m)
+        extra: Callable[[], list[Any]] | None = None
+        if self.direct is not None:
+            from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+            histograms = self.direct.metrics.histograms
+            scope = InstrumentationScope(scope_name, _version())
+
+            def extra(data: Any = None) -> Any:
+                return dx.merge_metrics(data, histograms(), resource, scope)
+
+            if self.memory is not None:
+                self.memory.extra_metrics = extra
         for group in groups.values():
             readers.append(
                 PeriodicExportingMetricReader(
-                    ex.FanOutMetricExporter(group), export_interval_millis=interval_ms
+                    ex.FanOutMetricExporter(group, extra=extra), export_interval_millis=interval_ms
                 )
             )
         self._mp = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
@@ -287,6 +349,12 @@ class OtelSdk:
         self.logger = self._lp.get_logger(sc.INSTRUMENTATION_SCOPE, _version())
         self.instruments: dict[str, Any] = {}
         for spec in sc.METRICS:
+            if self.direct is not None:
+                # aggregated by the direct pipeline: counters and the gauge observed at
+                # each collection (the SDK applies the temporality), histograms merged
+                if spec.kind != "histogram":
+                    self._observe(spec, self.direct.metrics.observe)
+                continue
             if spec.kind == "counter":
                 inst: Any = self.meter.create_counter(spec.name, spec.unit, spec.description)
             elif spec.kind == "histogram":
@@ -297,6 +365,17 @@ class OtelSdk:
             else:
                 inst = self.meter.create_gauge(spec.name, spec.unit, spec.description)
             self.instruments[spec.name] = inst
+
+    def _observe(self, spec: sc.MetricSpec, observe: Callable[[str], list[tuple[int, dict[str, Any]]]]) -> None:
+        from opentelemetry.metrics import CallbackOptions, Observation
+
+        def callback(_options: CallbackOptions) -> list[Observation]:
+            return [Observation(v, a) for v, a in observe(spec.name)]
+
+        if spec.kind == "counter":
+            self.meter.create_observable_counter(spec.name, [callback], spec.unit, spec.description)
+        else:
+            self.meter.create_observable_gauge(spec.name, [callback], spec.unit, spec.description)
 
     # --- emission ------------------------------------------------------------------------
     def emit(
@@ -430,21 +509,38 @@ class OtelSdk:
     # --- lifecycle -------------------------------------------------------------------------
     def force_flush(self, timeout: float) -> bool:
         ms = int(timeout * 1000)
-        return _run_parallel(
-            [
-                lambda: self._tp.force_flush(ms),
-                lambda: self._lp.force_flush(ms),
-                lambda: self._mp.force_flush(ms),
-            ],
-            timeout,
-        )
+        calls: list[Callable[[], object]] = [
+            lambda: self._tp.force_flush(ms),
+            lambda: self._lp.force_flush(ms),
+            lambda: self._mp.force_flush(ms),
+        ]
+        direct = self.direct
+        if direct is not None:
+            calls.append(lambda: direct.force_flush(timeout))
+        return _run_parallel(calls, timeout)
 
     def shutdown(self, timeout: float) -> bool:
         ms = int(timeout * 1000)
-        return _run_parallel(
-            [self._tp.shutdown, self._lp.shutdown, lambda: self._mp.shutdown(timeout_millis=ms)],
-            timeout,
-        )
+        calls: list[Callable[[], object]] = [
+            self._tp.shutdown, self._lp.shutdown, lambda: self._mp.shutdown(timeout_millis=ms)
+        ]
+        direct = self.direct
+        if direct is not None:
+            calls.append(lambda: direct.shutdown(timeout))
+        return _run_parallel(calls, timeout)
+
+
+def _env_timeout() -> float:
+    """``OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`` / ``OTEL_EXPORTER_OTLP_TIMEOUT`` in seconds
+    (the Python SDK's reading), else 10."""
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
+        try:
+            value = float(os.environ.get(name, ""))
+        except ValueError:
+            continue
+        if value > 0:
+            return value
+    return 10.0
 
 
 def _bounds(record: InvocationRecord) -> tuple[int, int]:

@@ -30,6 +30,7 @@ from wasmscope.telemetry.stats import ExportCounter, TelemetryStats
 
 if TYPE_CHECKING:
     from wasmscope.runtime.record import InvocationRecord
+    from wasmscope.telemetry.direct import DirectPipeline, RequestSpan
     from wasmscope.telemetry.otel import InMemory, OtelSdk
 
 __all__ = ["DEFAULT_MAX_LOG_BYTES", "DEFAULT_MAX_LOG_LINES", "SpanNode", "Telemetry"]
@@ -132,7 +133,10 @@ class Telemetry:
         - ``in_memory``: keep everything in memory (:attr:`memory`), for tests.
         - ``service_name``: ``service.name``; default "wasmscope" unless
           ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` set one.
-        - ``trigger``: ``faas.trigger`` ("other" for run, "http" for serve).
+        - ``trigger``: ``faas.trigger`` ("other" for run, "http" for serve). With
+          "http", invocations go through serve's direct pipeline (``telemetry/direct.py``:
+          no SDK span objects; an invocation of an open request span is folded into it;
+          the guest's stdout, the HTTP response, is not logged).
         - ``metric_readers``: extra OpenTelemetry ``MetricReader`` objects (e.g. a
           Prometheus reader); ``metric_interval``: seconds between periodic metric
           exports (default ``OTEL_METRIC_EXPORT_INTERVAL``, 60 s); metrics are also
@@ -164,6 +168,10 @@ class Telemetry:
                 in_memory=in_memory,
                 metric_readers=metric_readers,
                 metric_interval=metric_interval,
+                direct=trigger == sc.TRIGGER_HTTP,
+                trigger=trigger,
+                max_log_lines=max_log_lines,
+                max_log_bytes=max_log_bytes,
             )
         except OSError as exc:  # the JSONL file cannot be opened
             raise UsageError(f"cannot open the telemetry output: {exc}") from exc
@@ -184,6 +192,9 @@ class Telemetry:
         Returns the trace id (32 hex digits). Never raises for telemetry failures;
         after :meth:`shutdown` it records nothing and returns the would-be trace id
         of the parent (or "")."""
+        direct = self._sdk.direct
+        if direct is not None:
+            return self._record_direct(direct, record, parent, tracestate)
         from wasmscope.telemetry import otel
 
         ctx = otel.context_from_traceparent(parent, tracestate) if parent else None
@@ -205,6 +216,53 @@ class Telemetry:
             self._counter.fail("pipeline", "spans", 1, f"{type(exc).__name__}: {exc}")
             log.warning("telemetry: could not record invocation %s: %s", record.invocation_id, exc, exc_info=True)
             return _trace_id_of(parent) if ctx is not None else ""
+
+    def _record_direct(self, direct: DirectPipeline, record: InvocationRecord, parent: str | None, tracestate: str | None) -> str:
+        if parent:
+            trace_id = direct.attach(parent, record)  # the invocation of an open request span
+            if trace_id is not None:
+                return trace_id
+        from wasmscope.telemetry.direct import parse_traceparent
+
+        valid = parse_traceparent(parent) is not None
+        if parent and not valid and not self._bad_parent_logged:
+            self._bad_parent_logged = True
+            log.warning("telemetry: ignoring an invalid traceparent %r (a new trace is started)", parent)
+        if self._closed:
+            return _trace_id_of(parent) if valid else ""
+        try:
+            return direct.invocation(record, parent if valid else None, tracestate)
+        except Exception as exc:  # a bug or a bad record must not fail the run
+            self._counter.fail("pipeline", "spans", 1, f"{type(exc).__name__}: {exc}")
+            log.warning("telemetry: could not record invocation %s: %s", record.invocation_id, exc, exc_info=True)
+            return _trace_id_of(parent) if valid else ""
+
+    # --- serve's request spans ----------------------------------------------------------------
+    def start_request(
+        self, name: str, attributes: dict[str, Any], traceparent: str | None = None, tracestate: str | None = None
+    ) -> RequestSpan | None:
+        """Open the HTTP server span of one request (``trigger="http"`` only; None
+        otherwise or after :meth:`shutdown`): a child of ``traceparent`` when it is valid,
+        else the root of a new trace. Hand its ``.traceparent`` on (to the gateway, to
+        the guest): :meth:`record_invocation` with that parent folds the invocation into
+        this span (``faas.*``, ``wasm.*`` attributes, ``instantiate``/``execute`` children,
+        stderr log records). End it with :meth:`end_request`."""
+        direct = self._sdk.direct
+        if direct is None or self._closed:
+            return None
+        return direct.start_request(name, attributes, traceparent, tracestate)
+
+    def end_request(self, span: RequestSpan) -> None:
+        """End a span from :meth:`start_request`; set its ``attrs``, ``error`` (status
+        ERROR) and ``exception`` before. Never raises."""
+        direct = self._sdk.direct
+        if direct is None:
+            return
+        try:
+            direct.end_request(span)
+        except Exception as exc:
+            self._counter.fail("pipeline", "spans", 1, f"{type(exc).__name__}: {exc}")
+            log.warning("telemetry: could not record request span %s: %s", span.name, exc, exc_info=True)
 
     # --- lifecycle -----------------------------------------------------------------------
     def force_flush(self, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> bool:

@@ -1,0 +1,963 @@
+"""The per-request telemetry of ``wasmscope serve``, without the OpenTelemetry SDK's
+per-span objects.
+
+The SDK costs ~70-100 µs of Python per span made and encoded; a serve request costs
+~200-400 µs in all, so serve's spans and log records are plain data here:
+
+- :class:`RequestSpan`: the HTTP server span of one request, opened by
+  :meth:`DirectPipeline.start_request` (W3C trace context in, the sampler's decision,
+  fresh ids: a few µs), ended by :meth:`DirectPipeline.end_request`. The invocation
+  record that :meth:`~wasmscope.telemetry.Telemetry.record_invocation` gets for the
+  request's ``traceparent`` is folded into it (``faas.*`` and ``wasm.*`` attributes:
+  the FaaS conventions put them on the server span of an HTTP-triggered function),
+  and becomes its children ``instantiate`` and ``execute`` (``load`` and ``compile``
+  too on a cold start, or when the invocation failed there).
+- The guest's stderr lines become log records with the trace and span ids; stdout is
+  the HTTP response and is not logged.
+- Finished requests wait in a bounded queue (full: dropped and counted, the request
+  never waits) for a background thread that turns them into OTLP/HTTP protobuf
+  (:mod:`wasmscope.telemetry.wire`, sent with ``http.client`` on a kept-alive
+  connection) and JSON lines, in batches. The console and in-memory outputs get them
+  at once, on the request's thread.
+- Metrics: :class:`ServeMetrics` aggregates the invocation metrics of
+  :data:`semconv.METRICS` in plain counters and bucket arrays (a few µs per
+  request), handed to the SDK's metric readers at each collection.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+import http.client
+import logging
+import os
+import random
+import ssl
+import threading
+import time
+import urllib.parse
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from wasmscope.telemetry import mapping, wire
+from wasmscope.telemetry import semconv as sc
+
+if TYPE_CHECKING:
+    from wasmscope.runtime.record import InvocationRecord
+    from wasmscope.telemetry.exporters import Destination, JsonlWriter
+
+__all__ = [
+    "DirectPipeline",
+    "LogData",
+    "RequestSpan",
+    "ServeMetrics",
+    "SpanData",
+    "make_sampler",
+    "parse_traceparent",
+]
+
+log = logging.getLogger("wasmscope.telemetry")
+
+DEFAULT_MAX_QUEUE = 4096  # finished requests waiting for the exporter thread
+DEFAULT_BATCH = 256  # requests per export batch
+DEFAULT_DELAY = 1.0  # seconds between two exports when the batch is not full
+_getrandbits = random.getrandbits
+_time_ns = time.time_ns
+_KIND_NAMES = {wire.KIND_INTERNAL: "INTERNAL", wire.KIND_SERVER: "SERVER"}
+_STATUS_NAMES = {wire.STATUS_UNSET: "UNSET", wire.STATUS_OK: "OK", wire.STATUS_ERROR: "ERROR"}
+SEVERITY_WARN = 13  # SeverityNumber.WARN
+_SPAN_PHASES = ("instantiate", "execute")  # child spans of every invocation; the others when cold or failed
+
+
+# --- trace context ----------------------------------------------------------------------------
+def parse_traceparent(value: str | None) -> tuple[int, int, int] | None:
+    """``(trace_id, parent_span_id, flags)`` of a valid W3C ``traceparent``; None otherwise."""
+    if not value:
+        return None
+    parts = value.strip().split("-")
+    if len(parts) < 4 or len(parts[0]) != 2 or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2:
+        return None
+    if parts[0] == "ff" or (parts[0] == "00" and len(parts) != 4):
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+        int(parts[0], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id:
+        return None
+    return trace_id, span_id, flags
+
+
+def make_sampler(name: str | None = None, arg: str | None = None) -> Callable[[int, int | None], bool]:
+    """``sampled(trace_id, parent_flags_or_None)`` per ``OTEL_TRACES_SAMPLER`` /
+    ``OTEL_TRACES_SAMPLER_ARG`` (the SDK's samplers; default ``parentbased_always_on``)."""
+    name = (name if name is not None else os.environ.get("OTEL_TRACES_SAMPLER", "")).strip().lower() or "parentbased_always_on"
+    raw = arg if arg is not None else os.environ.get("OTEL_TRACES_SAMPLER_ARG")
+    try:
+        rate = min(max(float(raw), 0.0), 1.0) if raw else 1.0
+    except ValueError:
+        rate = 1.0
+    bound = round(rate * (1 << 64))
+
+    def ratio(trace_id: int) -> bool:
+        return (trace_id & 0xFFFFFFFFFFFFFFFF) < bound
+
+    root: Callable[[int], bool]
+    if name.endswith("always_off"):
+        root = lambda _t: False  # noqa: E731
+    elif name.endswith("traceidratio"):
+        root = ratio
+    else:
+        root = lambda _t: True  # noqa: E731
+    if not name.startswith("parentbased"):
+        return lambda trace_id, _flags: root(trace_id)
+    return lambda trace_id, flags: root(trace_id) if flags is None else bool(flags & 1)
+
+
+# --- plain data ---------------------------------------------------------------------------------
+class SpanData:
+    """A finished span, as plain data."""
+
+    __slots__ = (
+        "attrs", "end_ns", "events", "kind", "name", "parent_span_id", "remote_parent", "span_id",
+        "start_ns", "status_code", "status_message", "trace_id", "trace_state",
+    )  # fmt: skip
+
+    def __init__(
+        self, trace_id: int, span_id: int, parent_span_id: int, name: str, kind: int, start_ns: int, end_ns: int,
+        attrs: dict[str, Any], *, events: Sequence[tuple[str, int, Mapping[str, Any]]] = (), status_code: int = 0,
+        status_message: str = "", trace_state: str = "", remote_parent: bool = False,
+    ) -> None:  # fmt: skip
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_span_id = parent_span_id
+        self.name = name
+        self.kind = kind
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.attrs = attrs
+        self.events = events
+        self.status_code = status_code
+        self.status_message = status_message
+        self.trace_state = trace_state
+        self.remote_parent = remote_parent
+
+    def encode(self) -> bytes:
+        """The OTLP ``Span`` message."""
+        return wire.span(
+            trace_id=self.trace_id.to_bytes(16, "big"),
+            span_id=self.span_id.to_bytes(8, "big"),
+            parent_span_id=self.parent_span_id.to_bytes(8, "big") if self.parent_span_id else b"",
+            trace_state=self.trace_state,
+            name=self.name,
+            kind=self.kind,
+            start_ns=self.start_ns,
+            end_ns=self.end_ns,
+            attrs=self.attrs,
+            events=[wire.span_event(n, t, a) for n, t, a in self.events],
+            status_code=self.status_code,
+            status_message=self.status_message,
+            flags=wire.FLAGS_HAS_IS_REMOTE | (wire.FLAGS_IS_REMOTE if self.remote_parent else 0) | 1,
+        )
+
+    def to_json(self, resource: dict[str, Any], scope: str) -> dict[str, Any]:
+        """The JSONL view (the same shape as :func:`exporters.span_to_json`)."""
+        return {
+            "signal": "span",
+            "name": self.name,
+            "trace_id": f"{self.trace_id:032x}",
+            "span_id": f"{self.span_id:016x}",
+            "parent_span_id": f"{self.parent_span_id:016x}" if self.parent_span_id else None,
+            "kind": _KIND_NAMES.get(self.kind, "INTERNAL"),
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "status": {"code": _STATUS_NAMES[self.status_code], "description": self.status_message or None},
+            "attributes": _json_attrs(self.attrs),
+            "events": [{"name": n, "time_ns": t, "attributes": _json_attrs(a)} for n, t, a in self.events],
+            "resource": resource,
+            "scope": scope,
+        }
+
+
+class LogData:
+    """A log record, as plain data."""
+
+    __slots__ = ("attrs", "body", "observed_ns", "sampled", "severity_number", "severity_text", "span_id", "time_ns", "trace_id")
+
+    def __init__(
+        self, time_ns: int, observed_ns: int, severity_number: int, severity_text: str, body: str,
+        attrs: dict[str, Any], trace_id: int, span_id: int, sampled: bool,
+    ) -> None:  # fmt: skip
+        self.time_ns = time_ns
+        self.observed_ns = observed_ns
+        self.severity_number = severity_number
+        self.severity_text = severity_text
+        self.body = body
+        self.attrs = attrs
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.sampled = sampled
+
+    def encode(self) -> bytes:
+        return wire.log_record(
+            time_ns=self.time_ns,
+            observed_ns=self.observed_ns,
+            severity_number=self.severity_number,
+            severity_text=self.severity_text,
+            body=self.body,
+            attrs=self.attrs,
+            trace_id=self.trace_id.to_bytes(16, "big") if self.trace_id else b"",
+            span_id=self.span_id.to_bytes(8, "big") if self.span_id else b"",
+            flags=1 if self.sampled else 0,
+        )
+
+    def to_json(self, resource: dict[str, Any], scope: str) -> dict[str, Any]:
+        return {
+            "signal": "log",
+            "time_ns": self.time_ns,
+            "observed_time_ns": self.observed_ns,
+            "severity_text": self.severity_text,
+            "severity_number": self.severity_number,
+            "body": self.body,
+            "trace_id": f"{self.trace_id:032x}" if self.trace_id else None,
+            "span_id": f"{self.span_id:016x}" if self.span_id else None,
+            "attributes": _json_attrs(self.attrs),
+            "resource": resource,
+            "scope": scope,
+        }
+
+
+def _json_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items() if v is not None}
+
+
+class RequestSpan:
+    """The open HTTP server span of one request (see :meth:`DirectPipeline.start_request`)."""
+
+    __slots__ = (
+        "attrs", "end_ns", "error", "exception", "name", "parent_span_id", "record", "sampled", "span_id",
+        "start_ns", "status", "trace_id", "trace_state", "traceparent",
+    )  # fmt: skip
+
+    def __init__(self, trace_id: int, span_id: int, parent_span_id: int, sampled: bool, trace_state: str, name: str, attrs: dict[str, Any]) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_span_id = parent_span_id
+        self.sampled = sampled
+        self.trace_state = trace_state
+        self.name = name
+        self.attrs = attrs
+        self.start_ns = _time_ns()
+        self.end_ns = 0
+        self.record: InvocationRecord | None = None
+        self.status = 0  # the HTTP status sent, 0 before
+        self.error = False  # status ERROR
+        self.exception: BaseException | None = None
+        self.traceparent = f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}"
+
+    @property
+    def trace_hex(self) -> str:
+        return f"{self.trace_id:032x}"
+
+
+# --- records -> spans and logs -------------------------------------------------------------------
+def _phase_spans(
+    rec: InvocationRecord, trace_id: int, parent: int, fail: mapping.Failure | None, out: list[SpanData]
+) -> None:
+    phases = rec.phases
+    last = len(phases) - 1
+    cold = rec.cold_start or rec.cache != "memory"
+    for i, p in enumerate(phases):
+        failed_here = fail is not None and i == last
+        if p.name not in _SPAN_PHASES and not cold and not failed_here:
+            continue
+        attrs: dict[str, Any] = {sc.WASM_PHASE: p.name}
+        if p.attributes:
+            for k, v in mapping.clean_attributes(p.attributes).items():
+                attrs.setdefault(k, v)
+        out.append(
+            SpanData(
+                trace_id, _getrandbits(64) or 1, parent, p.name, wire.KIND_INTERNAL, p.start_ns, max(p.end_ns, p.start_ns), attrs,
+                status_code=wire.STATUS_ERROR if failed_here else 0,
+                status_message=fail.description if (failed_here and fail is not None) else "",
+            )
+        )  # fmt: skip
+
+
+def _stderr_logs(
+    rec: InvocationRecord, trace_id: int, span_id: int, sampled: bool, max_lines: int, max_bytes: int, out: list[LogData]
+) -> None:
+    if not rec.stderr and not rec.stderr_truncated:
+        return
+    g = mapping.guest_lines("stderr", rec.stderr, max_lines=max_lines, max_bytes=max_bytes, capped=rec.stderr_truncated)
+    if not g.lines and not g.truncated:
+        return
+    execute = rec.phase("execute")
+    at = execute.end_ns if execute is not None else (rec.end_ns or _time_ns())
+    now = _time_ns()
+    base = {sc.LOG_IOSTREAM: "stderr", sc.FAAS_INVOCATION_ID: rec.invocation_id}
+    n = len(g.lines) + (1 if g.truncated else 0)
+    for i, line in enumerate(g.lines):
+        out.append(LogData(at - (n - i), now, SEVERITY_WARN, "WARN", line, base, trace_id, span_id, sampled))
+    if g.truncated:
+        parts = []
+        if g.dropped_lines:
+            parts.append(f"{g.dropped_lines} more lines ({g.dropped_bytes} bytes) not exported")
+        if g.capped:
+            parts.append("the runtime's output cap was reached")
+        attrs = {
+            **base,
+            sc.WASM_LOG_TRUNCATED: True,
+            sc.WASM_LOG_DROPPED_LINES: g.dropped_lines,
+            sc.WASM_LOG_DROPPED_BYTES: g.dropped_bytes,
+        }
+        out.append(LogData(at - 1, now, SEVERITY_WARN, "WARN", f"[stderr truncated: {'; '.join(parts)}]", attrs, trace_id, span_id, sampled))
+
+
+def request_items(req: RequestSpan, max_lines: int, max_bytes: int) -> tuple[list[SpanData], list[LogData]]:
+    """The spans (the server span first) and stderr log records of a finished request."""
+    spans: list[SpanData] = []
+    logs: list[LogData] = []
+    attrs = req.attrs
+    events: list[tuple[str, int, Mapping[str, Any]]] = []
+    status_code = wire.STATUS_ERROR if req.error else 0
+    message = ""
+    rec = req.record
+    if rec is not None:
+        for k, v in mapping.span_attributes(rec, sc.TRIGGER_HTTP).items():
+            if k not in attrs or k == sc.ERROR_TYPE:  # the trap code says more than "500"
+                attrs[k] = v
+        fail = mapping.failure(rec)
+        if fail is not None:
+            events.append((sc.EXCEPTION_EVENT, rec.end_ns or req.end_ns, fail.exception))
+            if req.error:
+                message = fail.description
+    if req.exception is not None:
+        exc = req.exception
+        events.append((sc.EXCEPTION_EVENT, req.end_ns, {sc.EXCEPTION_TYPE: type(exc).__qualname__, sc.EXCEPTION_MESSAGE: str(exc)}))
+        message = message or f"{type(exc).__name__}: {exc}"
+    if req.sampled:
+        spans.append(
+            SpanData(
+                req.trace_id, req.span_id, req.parent_span_id, req.name, wire.KIND_SERVER, req.start_ns, req.end_ns, attrs,
+                events=events, status_code=status_code, status_message=message, trace_state=req.trace_state,
+                remote_parent=bool(req.parent_span_id),
+            )
+        )  # fmt: skip
+        if rec is not None:
+            _phase_spans(rec, req.trace_id, req.span_id, mapping.failure(rec), spans)
+    if rec is not None:
+        _stderr_logs(rec, req.trace_id, req.span_id, req.sampled, max_lines, max_bytes, logs)
+    return spans, logs
+
+
+class Invocation:
+    """An invocation recorded outside of a request span (a Gateway without the tracing
+    middleware): its own SERVER span, as ``wasmscope run`` makes it."""
+
+    __slots__ = ("parent_span_id", "record", "sampled", "span_id", "trace_id", "trace_state", "trigger")
+
+    def __init__(self, record: InvocationRecord, trace_id: int, span_id: int, parent_span_id: int, sampled: bool, trace_state: str, trigger: str) -> None:
+        self.record = record
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_span_id = parent_span_id
+        self.sampled = sampled
+        self.trace_state = trace_state
+        self.trigger = trigger
+
+
+def invocation_items(inv: Invocation, max_lines: int, max_bytes: int) -> tuple[list[SpanData], list[LogData]]:
+    from wasmscope.telemetry.otel import _bounds
+
+    rec = inv.record
+    spans: list[SpanData] = []
+    logs: list[LogData] = []
+    fail = mapping.failure(rec)
+    if inv.sampled:
+        start, end = _bounds(rec)
+        events = [(sc.EXCEPTION_EVENT, end, fail.exception)] if fail is not None else []
+        spans.append(
+            SpanData(
+                inv.trace_id, inv.span_id, inv.parent_span_id, mapping.span_name(rec), wire.KIND_SERVER, start, end,
+                dict(mapping.span_attributes(rec, inv.trigger)), events=events,
+                status_code=wire.STATUS_ERROR if fail is not None else 0,
+                status_message=fail.description if fail is not None else "",
+                trace_state=inv.trace_state, remote_parent=bool(inv.parent_span_id),
+            )
+        )  # fmt: skip
+        _phase_spans(rec, inv.trace_id, inv.span_id, fail, spans)
+    _stderr_logs(rec, inv.trace_id, inv.span_id, inv.sampled, max_lines, max_bytes, logs)
+    return spans, logs
+
+
+Item = RequestSpan | Invocation
+
+
+def _span_count(item: Item) -> int:
+    if not item.sampled:
+        return 0
+    rec = item.record
+    return 1 + (len(rec.phases) if rec is not None else 0)
+
+
+# --- sinks -----------------------------------------------------------------------------------------
+class Sink:
+    """One output of the direct pipeline; ``deliver`` never raises (failures are counted)."""
+
+    def __init__(self, dest: Destination) -> None:
+        self.dest = dest
+
+    def deliver(self, spans: Sequence[SpanData], logs: Sequence[LogData]) -> None:
+        try:
+            self._deliver(spans, logs)
+        except Exception as exc:
+            if spans:
+                self.dest.fail("spans", len(spans), exc)
+            if logs:
+                self.dest.fail("logs", len(logs), exc)
+            return
+        if spans:
+            self.dest.ok("spans", len(spans))
+        if logs:
+            self.dest.ok("logs", len(logs))
+
+    def _deliver(self, spans: Sequence[SpanData], logs: Sequence[LogData]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class MemorySink(Sink):
+    def __init__(self, dest: Destination, resource: dict[str, Any], scope: str) -> None:
+        super().__init__(dest)
+        self.resource = resource
+        self.scope = scope
+        self.spans: list[dict[str, Any]] = []
+        self.logs: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def _deliver(self, spans: Sequence[SpanData], logs: Sequence[LogData]) -> None:
+        with self._lock:
+            self.spans.extend(s.to_json(self.resource, self.scope) for s in spans)
+            self.logs.extend(r.to_json(self.resource, self.scope) for r in logs)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.spans.clear()
+            self.logs.clear()
+
+
+class JsonlSink(Sink):
+    def __init__(self, dest: Destination, writer: JsonlWriter, resource: dict[str, Any], scope: str) -> None:
+        super().__init__(dest)
+        self.writer = writer.acquire()
+        self.resource = resource
+        self.scope = scope
+        self._closed = False
+
+    def _deliver(self, spans: Sequence[SpanData], logs: Sequence[LogData]) -> None:
+        self.writer.write([*(s.to_json(self.resource, self.scope) for s in spans), *(r.to_json(self.resource, self.scope) for r in logs)])
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.writer.release()
+
+
+class ConsoleSink(Sink):
+    def __init__(self, dest: Destination, stream: IO[str] | None) -> None:
+        super().__init__(dest)
+        from wasmscope.telemetry.exporters import _Stream
+
+        self._out = _Stream(stream)
+
+    def _deliver(self, spans: Sequence[SpanData], logs: Sequence[LogData]) -> None:
+        from wasmscope.telemetry.exporters import _CONSOLE_ATTRS, _short
+
+        lines = []
+        for s in spans:
+            line = f"span   {s.name}  {(s.end_ns - s.start_ns) / 1e6:.3f} ms  {_STATUS_NAMES[s.status_code]}  trace={f'{s.trace_id:032x}'[:8]}"
+            extra = [f"{k}={s.attrs[k]!s}" for k in ("http.response.status_code", *_CONSOLE_ATTRS) if k in s.attrs]
+            if extra:
+                line += "  " + " ".join(extra)
+            if s.status_code == wire.STATUS_ERROR and s.status_message:
+                line += f"  ({_short(s.status_message, 100)})"
+            lines.append(line)
+        for r in logs:
+            where = str(r.attrs.get(sc.LOG_IOSTREAM, ""))
+            prefix = f"{where}: " if where else ""
+            lines.append(f"log    {r.severity_text:<5} {prefix}{_short(r.body)}  trace={f'{r.trace_id:032x}'[:8]}")
+        if lines:
+            self._out.write_lines(lines)
+
+
+def _env(signal: str, name: str) -> str | None:
+    return os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_{name}") or os.environ.get(f"OTEL_EXPORTER_OTLP_{name}")
+
+
+def _env_headers(signal: str) -> dict[str, str]:
+    raw = _env(signal, "HEADERS") or ""
+    out: dict[str, str] = {}
+    for item in raw.split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            out[urllib.parse.unquote(key.strip()).lower()] = urllib.parse.unquote(value.strip())
+    return out
+
+
+class OtlpSink(Sink):
+    """OTLP/HTTP protobuf to ``traces_url`` and ``logs_url`` with ``http.client`` on a
+    kept-alive connection; one retry after a connection error or a 429/502/503/504
+    within ``timeout``. Headers, compression and certificates: ``headers`` (else
+    ``OTEL_EXPORTER_OTLP_[TRACES_|LOGS_]HEADERS``), ``OTEL_EXPORTER_OTLP_*COMPRESSION``
+    (gzip), ``OTEL_EXPORTER_OTLP_*CERTIFICATE`` / ``CLIENT_CERTIFICATE`` / ``CLIENT_KEY``."""
+
+    def __init__(
+        self, dest: Destination, *, traces_url: str, logs_url: str, resource_msg: bytes, scope_msg: bytes,
+        timeout: float = 10.0, headers: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(dest)
+        self.traces_url = traces_url
+        self.logs_url = logs_url
+        self.timeout = timeout
+        self._resource = resource_msg
+        self._scope = scope_msg
+        self._headers = {
+            signal: {
+                "Content-Type": "application/x-protobuf",
+                "User-Agent": "wasmscope-otlp",
+                **({k.lower(): v for k, v in headers.items()} if headers is not None else _env_headers(signal)),
+            }
+            for signal in ("TRACES", "LOGS")
+        }
+        self._gzip = {s: (_env(s, "COMPRESSION") or "").strip().lower() == "gzip" for s in ("TRACES", "LOGS")}
+        for s, on in self._gzip.items():
+            if on:
+                self._headers[s]["Content-Encoding"] = "gzip"
+        self._conns: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+
+    # the exporter thread only: no lock
+    def _conn(self, url: urllib.parse.SplitResult, signal: str) -> http.client.HTTPConnection:
+        key = (url.scheme, url.hostname or "localhost", url.port or (443 if url.scheme == "https" else 80))
+        conn = self._conns.get(key)
+        if conn is None:
+            if url.scheme == "https":
+                ctx = ssl.create_default_context(cafile=_env(signal, "CERTIFICATE") or None)
+                cert = _env(signal, "CLIENT_CERTIFICATE")
+                if cert:
+                    ctx.load_cert_chain(cert, _env(signal, "CLIENT_KEY") or None)
+                conn = http.client.HTTPSConnection(key[1], key[2], timeout=self.timeout, context=ctx)
+            else:
+                conn = http.client.HTTPConnection(key[1], key[2], timeout=self.timeout)
+            self._conns[key] = conn
+        return conn
+
+    def _drop_conn(self, url: urllib.parse.SplitResult) -> None:
+        for key, conn in list(self._conns.items()):
+            if key[1] == (url.hostname or "localhost"):
+                conn.close()
+                del self._conns[key]
+
+    def post(self, url_text: str, signal: str, body: bytes) -> None:
+        """POST one export request; raises ``OSError`` / ``RuntimeError`` when it failed."""
+        url = urllib.parse.urlsplit(url_text)
+        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        if self._gzip[signal]:
+            body = gzip.compress(body, compresslevel=5)
+        deadline = time.monotonic() + self.timeout
+        for attempt in (0, 1):
+            try:
+                conn = self._conn(url, signal)
+                conn.timeout = max(deadline - time.monotonic(), 0.05)
+                conn.request("POST", path, body, self._headers[signal])
+                resp = conn.getresponse()
+                resp.read()
+                if 200 <= resp.status < 300:
+                    return
+                error: Exception = RuntimeError(f"HTTP {resp.status} {resp.reason} from {url_text}")
+                retry = resp.status in (429, 502, 503, 504)
+                if resp.will_close:
+                    self._drop_conn(url)
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop_conn(url)
+                error, retry = exc, True
+            if not retry or attempt or time.monotonic() + 0.5 >= deadline:
+                raise error
+            time.sleep(0.5)
+
+    def _deliver(self, spans: Sequence[SpanData], logs: Sequence[LogData]) -> None:
+        raise NotImplementedError  # deliver() is overridden: spans and logs fail apart
+
+    def deliver(self, spans: Sequence[SpanData], logs: Sequence[LogData]) -> None:
+        if spans:
+            try:
+                self.post(self.traces_url, "TRACES", wire.export_trace_request(self._resource, self._scope, [s.encode() for s in spans]))
+            except Exception as exc:
+                self.dest.fail("spans", len(spans), exc)
+            else:
+                self.dest.ok("spans", len(spans))
+        if logs:
+            try:
+                self.post(self.logs_url, "LOGS", wire.export_logs_request(self._resource, self._scope, [r.encode() for r in logs]))
+            except Exception as exc:
+                self.dest.fail("logs", len(logs), exc)
+            else:
+                self.dest.ok("logs", len(logs))
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+
+# --- metrics -------------------------------------------------------------------------------------
+class _Hist:
+    __slots__ = ("bounds", "count", "counts", "max", "min", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.count = 0
+        self.sum = 0.0
+        self.min = float("inf")
+        self.max = float("-inf")
+
+    def add(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.count += 1
+        self.sum += value
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
+
+
+class _Series:
+    """Everything measured for one set of metric attributes."""
+
+    __slots__ = ("coldstarts", "cpu", "errors", "fuel", "init", "invocations", "invoke", "mem", "peak", "timeouts")
+
+    def __init__(self) -> None:
+        self.invocations = 0
+        self.errors: dict[str, int] = {}
+        self.timeouts = 0
+        self.coldstarts = 0
+        self.fuel = 0
+        self.peak: int | None = None
+        self.invoke = _Hist(sc.DURATION_BUCKETS)
+        self.init = _Hist(sc.DURATION_BUCKETS)
+        self.mem = _Hist(sc.MEMORY_BUCKETS)
+        self.cpu = _Hist(sc.DURATION_BUCKETS)
+
+
+class ServeMetrics:
+    """The invocation metrics of :data:`semconv.METRICS` (same names, units, buckets and
+    attributes as the SDK path), aggregated here: cumulative, per (faas.trigger,
+    faas.name, wasm.outcome). :meth:`metrics` makes the SDK ``Metric`` objects that the
+    metric readers export with the SDK's own metrics."""
+
+    def __init__(self, trigger: str) -> None:
+        self.trigger = trigger
+        self.start_ns = _time_ns()
+        self._series: dict[tuple[str, str], _Series] = {}
+        self._lock = threading.Lock()
+
+    def record(self, rec: InvocationRecord) -> None:
+        from wasmscope.runtime.record import Outcome
+
+        key = (mapping.span_name(rec), rec.outcome)
+        with self._lock:
+            s = self._series.get(key)
+            if s is None:
+                s = self._series[key] = _Series()
+            if rec.outcome == Outcome.OK:
+                s.invocations += 1
+            else:
+                fail = mapping.failure(rec)
+                et = fail.error_type if fail is not None else rec.outcome
+                s.errors[et] = s.errors.get(et, 0) + 1
+                if rec.outcome == Outcome.TIMEOUT:
+                    s.timeouts += 1
+            if rec.cold_start:
+                s.coldstarts += 1
+            phases = {p.name: p for p in rec.phases}
+            execute = phases.get("execute")
+            if execute is not None:
+                s.invoke.add((execute.end_ns - execute.start_ns) / 1e9)
+            elif rec.outcome != Outcome.ERROR:
+                s.invoke.add(max(rec.duration_seconds, 0.0))
+            init = [phases[n] for n in mapping.INIT_PHASES if n in phases]
+            if init:
+                s.init.add(sum((p.end_ns - p.start_ns) for p in init) / 1e9)
+            if rec.peak_memory is not None:
+                s.mem.add(rec.peak_memory)
+                s.peak = rec.peak_memory
+            if rec.cpu_seconds is not None:
+                s.cpu.add(rec.cpu_seconds)
+            if rec.fuel_consumed is not None:
+                s.fuel += rec.fuel_consumed
+
+    def observe(self, metric: str) -> list[tuple[int, dict[str, Any]]]:
+        """``(value, attributes)`` of the counter or gauge ``metric`` (cumulative), for
+        the SDK's observable instruments."""
+        out: list[tuple[int, dict[str, Any]]] = []
+        with self._lock:
+            for (name, outcome), s in self._series.items():
+                attrs = {sc.FAAS_TRIGGER: self.trigger, sc.FAAS_NAME: name, sc.WASM_OUTCOME: outcome}
+                if metric == sc.M_FAAS_ERRORS.name:
+                    out += [(n, {**attrs, sc.ERROR_TYPE: et}) for et, n in s.errors.items()]
+                    continue
+                value = {
+                    sc.M_FAAS_INVOCATIONS.name: s.invocations,
+                    sc.M_FAAS_TIMEOUTS.name: s.timeouts,
+                    sc.M_FAAS_COLDSTARTS.name: s.coldstarts,
+                    sc.M_WASM_FUEL_CONSUMED.name: s.fuel,
+                    sc.M_WASM_MEMORY_PEAK.name: s.peak,
+                }.get(metric)
+                if value:
+                    out.append((value, attrs))
+        return out
+
+    def histograms(self) -> list[Any]:
+        """SDK ``Metric`` objects of the histograms (cumulative) that have points."""
+        from opentelemetry.sdk.metrics.export import (
+            AggregationTemporality,
+            Histogram,
+            HistogramDataPoint,
+            Metric,
+        )
+
+        now = _time_ns()
+        points: dict[str, list[Any]] = {}
+        with self._lock:
+            for (name, outcome), s in self._series.items():
+                attrs = {sc.FAAS_TRIGGER: self.trigger, sc.FAAS_NAME: name, sc.WASM_OUTCOME: outcome}
+                for spec, h in (
+                    (sc.M_FAAS_INVOKE_DURATION, s.invoke),
+                    (sc.M_FAAS_INIT_DURATION, s.init),
+                    (sc.M_FAAS_MEM_USAGE, s.mem),
+                    (sc.M_FAAS_CPU_USAGE, s.cpu),
+                ):
+                    if h.count:
+                        points.setdefault(spec.name, []).append(
+                            HistogramDataPoint(
+                                attributes=attrs, start_time_unix_nano=self.start_ns, time_unix_nano=now, count=h.count,
+                                sum=h.sum, bucket_counts=tuple(h.counts), explicit_bounds=h.bounds, min=h.min, max=h.max,
+                            )
+                        )  # fmt: skip
+        return [
+            Metric(
+                name=spec.name, description=spec.description, unit=spec.unit,
+                data=Histogram(data_points=points[spec.name], aggregation_temporality=AggregationTemporality.CUMULATIVE),
+            )  # fmt: skip
+            for spec in sc.METRICS
+            if spec.name in points
+        ]
+
+
+def merge_metrics(data: Any, extra: list[Any], resource: Any, scope: Any) -> Any:
+    """``data`` (an SDK ``MetricsData`` or None) with ``extra`` metrics added under
+    ``scope`` (an ``InstrumentationScope``)."""
+    from opentelemetry.sdk.metrics.export import MetricsData, ResourceMetrics, ScopeMetrics
+
+    if not extra:
+        return data
+    sm = ScopeMetrics(scope=scope, metrics=extra, schema_url="")
+    if data is None or not data.resource_metrics:
+        return MetricsData(resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=[sm], schema_url="")])
+    first = data.resource_metrics[0]
+    merged = ResourceMetrics(resource=first.resource, scope_metrics=[*first.scope_metrics, sm], schema_url=first.schema_url)
+    return MetricsData(resource_metrics=[merged, *data.resource_metrics[1:]])
+
+
+# --- the pipeline ----------------------------------------------------------------------------------
+class DirectPipeline:
+    """Request spans in, spans and log records out to the sinks (see the module doc).
+
+    ``sync_sinks`` get each request on the thread that ends it (console, memory);
+    ``batch_sinks`` get batches on the exporter thread (OTLP, JSONL), through a queue of
+    at most ``max_queue`` requests: past it requests are dropped and counted as failed
+    spans of every batch sink, and logged once per burst."""
+
+    def __init__(
+        self, *, sync_sinks: Sequence[Sink], batch_sinks: Sequence[Sink], trigger: str = sc.TRIGGER_HTTP,
+        max_log_lines: int, max_log_bytes: int, max_queue: int = DEFAULT_MAX_QUEUE, batch: int = DEFAULT_BATCH,
+        delay: float = DEFAULT_DELAY, sampler: Callable[[int, int | None], bool] | None = None,
+    ) -> None:  # fmt: skip
+        self.sync_sinks = list(sync_sinks)
+        self.batch_sinks = list(batch_sinks)
+        self.trigger = trigger
+        self.max_log_lines = max_log_lines
+        self.max_log_bytes = max_log_bytes
+        self.max_queue = max_queue
+        self.batch = batch
+        self.delay = delay
+        self.sampler = sampler or make_sampler()
+        self.metrics = ServeMetrics(trigger)
+        self.pending: dict[str, RequestSpan] = {}  # traceparent -> open request span
+        self.dropped = 0
+        self._dropping = False
+        self._queue: deque[Item | threading.Event] = deque()
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+
+    # --- the request path --------------------------------------------------------------------
+    def start_request(self, name: str, attrs: dict[str, Any], traceparent: str | None = None, tracestate: str | None = None) -> RequestSpan:
+        """Open the server span of a request (under ``traceparent`` when valid);
+        ``record_invocation(rec, parent=span.traceparent)`` folds an invocation in."""
+        parent = parse_traceparent(traceparent)
+        if parent is None:
+            trace_id = _getrandbits(128) or 1
+            sampled = self.sampler(trace_id, None)
+            req = RequestSpan(trace_id, _getrandbits(64) or 1, 0, sampled, "", name, attrs)
+        else:
+            sampled = self.sampler(parent[0], parent[2])
+            req = RequestSpan(parent[0], _getrandbits(64) or 1, parent[1], sampled, (tracestate or "").strip(), name, attrs)
+        self.pending[req.traceparent] = req
+        return req
+
+    def end_request(self, req: RequestSpan) -> None:
+        req.end_ns = _time_ns()
+        self.pending.pop(req.traceparent, None)
+        self._submit(req)
+
+    def attach(self, traceparent: str, record: InvocationRecord) -> str | None:
+        """Fold ``record`` into the open request span of ``traceparent``: its trace id,
+        or None when no request span has this traceparent."""
+        req = self.pending.get(traceparent)
+        if req is None:
+            return None
+        req.record = record
+        self.metrics.record(record)
+        return req.trace_hex
+
+    def invocation(self, record: InvocationRecord, traceparent: str | None, tracestate: str | None = None) -> str:
+        """An invocation outside of a request span: its own SERVER span. Its trace id."""
+        parent = parse_traceparent(traceparent)
+        if parent is None:
+            trace_id = _getrandbits(128) or 1
+            inv = Invocation(record, trace_id, _getrandbits(64) or 1, 0, self.sampler(trace_id, None), "", self.trigger)
+        else:
+            sampled = self.sampler(parent[0], parent[2])
+            inv = Invocation(record, parent[0], _getrandbits(64) or 1, parent[1], sampled, (tracestate or "").strip(), self.trigger)
+        self.metrics.record(record)
+        self._submit(inv)
+        return f"{inv.trace_id:032x}"
+
+    def _submit(self, item: Item) -> None:
+        if self.sync_sinks:
+            spans, logs = self._items(item)
+            if spans or logs:
+                for sink in self.sync_sinks:
+                    sink.deliver(spans, logs)
+        if not self.batch_sinks:
+            return
+        if self._stop:
+            return
+        if len(self._queue) >= self.max_queue:
+            self._drop(item)
+            return
+        self._queue.append(item)
+        if self._thread is None:
+            self._start_thread()
+        if len(self._queue) >= self.batch:
+            self._wake.set()
+
+    def _items(self, item: Item) -> tuple[list[SpanData], list[LogData]]:
+        if isinstance(item, RequestSpan):
+            return request_items(item, self.max_log_lines, self.max_log_bytes)
+        return invocation_items(item, self.max_log_lines, self.max_log_bytes)
+
+    def _drop(self, item: Item) -> None:
+        n = _span_count(item)
+        self.dropped += 1
+        for sink in self.batch_sinks:
+            sink.dest.counter.fail(sink.dest.name, "spans", n, f"{sink.dest.name}: telemetry queue full")
+            with sink.dest._lock:
+                sink.dest.lost += n
+        if not self._dropping:
+            self._dropping = True
+            log.warning(
+                "telemetry: the export queue is full (%d requests): dropping the telemetry of requests "
+                "until the exporter catches up (counted in the stats)", self.max_queue,
+            )  # fmt: skip
+
+    # --- the exporter thread ------------------------------------------------------------------
+    def _start_thread(self) -> None:
+        with self._thread_lock:
+            if self._thread is None and not self._stop:
+                self._thread = threading.Thread(target=self._run, name="wasmscope-telemetry-export", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.delay)
+            self._wake.clear()
+            self._drain()
+            if self._stop:
+                self._drain()
+                return
+
+    def _drain(self) -> None:
+        q = self._queue
+        while q:
+            items: list[Item] = []
+            marker: threading.Event | None = None
+            while q and len(items) < self.batch:
+                x = q.popleft()
+                if isinstance(x, threading.Event):
+                    marker = x
+                    break
+                items.append(x)
+            if items:
+                self._export(items)
+            if marker is not None:
+                marker.set()
+        if self._dropping and len(q) < self.max_queue // 2:
+            self._dropping = False
+
+    def _export(self, items: list[Item]) -> None:
+        spans: list[SpanData] = []
+        logs: list[LogData] = []
+        for item in items:
+            try:
+                s, lg = self._items(item)
+            except Exception as exc:  # a bug or a bad record: counted, never raised
+                for sink in self.batch_sinks:
+                    sink.dest.fail("spans", _span_count(item), exc)
+                continue
+            spans += s
+            logs += lg
+        for sink in self.batch_sinks:
+            sink.deliver(spans, logs)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def force_flush(self, timeout: float) -> bool:
+        if not self.batch_sinks or self._thread is None:
+            return True
+        marker = threading.Event()
+        self._queue.append(marker)
+        self._wake.set()
+        return marker.wait(timeout)
+
+    def shutdown(self, timeout: float) -> bool:
+        done = True
+        if self._thread is not None:
+            self._stop = True
+            self._wake.set()
+            self._thread.join(timeout)
+            done = not self._thread.is_alive()
+        else:
+            self._stop = True
+        for sink in (*self.sync_sinks, *self.batch_sinks):
+            try:
+                sink.close()
+            except Exception as exc:
+                log.debug("telemetry: closing %s failed: %s", sink.dest.name, exc)
+        return done
