@@ -114,9 +114,15 @@ def site(wagi_modules: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
     return path
 
 
-@pytest.fixture(scope="module")
-def gateway(site: Path, shared_runtime: Any) -> Iterator[Gateway]:
-    gw = Gateway(load_manifest(site), runtime=shared_runtime)
+@pytest.fixture(scope="module", params=["on-demand", "pooling"])
+def gateway(request: pytest.FixtureRequest, site: Path, shared_runtime: Any, gateway_cache: Path) -> Iterator[Gateway]:
+    """Every test runs twice: on the shared on-demand Runtime, and on a Gateway's own
+    Runtime with wasmtime's pooling allocator (what ``wasmscope serve`` uses)."""
+    if request.param == "pooling":
+        gw = Gateway(load_manifest(site), cache_dir=str(gateway_cache), pooling=True)
+        assert gw.runtime.pooling is not None
+    else:
+        gw = Gateway(load_manifest(site), runtime=shared_runtime)
     gw.prepare()
     yield gw
     gw.close()

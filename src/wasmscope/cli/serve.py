@@ -142,6 +142,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--service-name", metavar="NAME", help="service.name of the telemetry (default: wasmscope)")
     g = p.add_argument_group("engine")
     g.add_argument("--no-cache", action="store_true", help="do not use the on-disk compiled-module cache")
+    g.add_argument(
+        "--no-pooling",
+        action="store_true",
+        help="allocate each instance on demand instead of from wasmtime's pooling allocator "
+        "(pools reserve virtual address space once: 4 GiB a memory slot, 1000 slots)",
+    )
     g.add_argument("--cache-dir", metavar="DIR", help="the compiled-module cache folder")
 
 
@@ -265,7 +271,7 @@ def build_app(args: argparse.Namespace, metrics_dir: str | None = None) -> tuple
     interval = getattr(args, "reload_interval", None) or 1.0
     gateway = Gateway(
         manifest, telemetry=telemetry, cache=not args.no_cache, cache_dir=args.cache_dir,
-        reload_interval=interval if reload else None,
+        reload_interval=interval if reload else None, pooling=not getattr(args, "no_pooling", False),
     )  # fmt: skip
     asgi: Any = wrap(gateway, manifest, always=reload)
     try:

@@ -189,7 +189,10 @@ class Gateway:
     request's ``traceparent``; its failures are logged, never answered.
     ``reload_interval``: seconds between two looks at the manifest and the module
     files by the watcher that the ASGI lifespan starts (None, the default: no watcher;
-    :meth:`reload` still works)."""
+    :meth:`reload` still works). ``pooling``: the Runtime made here takes instances
+    from wasmtime's pooling allocator (:class:`~wasmscope.runtime.engine.Pooling`:
+    cheaper per-request instances; falls back to on-demand allocation, with a warning,
+    where the pools cannot be reserved)."""
 
     def __init__(
         self,
@@ -200,15 +203,20 @@ class Gateway:
         cache: bool = True,
         cache_dir: str | None = None,
         reload_interval: float | None = None,
+        pooling: bool = True,
     ) -> None:
         from wasmscope.gateway.reload import Reloader
 
         self.telemetry = telemetry
         self._own_runtime = runtime is None
         if runtime is None:
+            from wasmscope.runtime.engine import Pooling
             from wasmscope.runtime.runner import Runtime
 
-            runtime = Runtime(cache=cache, cache_dir=cache_dir, capacity=max(16, 2 * len(manifest.routes)))
+            runtime = Runtime(
+                cache=cache, cache_dir=cache_dir, capacity=max(16, 2 * len(manifest.routes)),
+                pooling=Pooling() if pooling else None,
+            )  # fmt: skip
         self.runtime = runtime
         # The served version: requests read this attribute once (the swap is one store).
         self._version = _Version(0, manifest, {r.path: _RouteState(r) for r in manifest.routes})

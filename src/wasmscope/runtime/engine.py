@@ -21,7 +21,7 @@ import json
 import platform
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError, WasmscopeError
@@ -34,6 +34,7 @@ __all__ = [
     "TICK_SECONDS",
     "EngineHandle",
     "EngineSettings",
+    "Pooling",
     "RuntimeUnavailable",
     "engine_for",
     "require_wasmtime",
@@ -81,6 +82,80 @@ def require_wasmtime() -> Any:
 
 
 @dataclass(frozen=True, slots=True)
+class Pooling:
+    """Wasmtime's pooling instance allocator: memories, tables, instances and stacks are
+    taken from pools reserved once per engine and reset for reuse, instead of mmap'd
+    and unmapped per instance. For a server that instantiates per request: a C hello
+    costs ~85 µs a request instead of ~130 (instantiate 16 -> 6 µs, drop 18 -> 7, and
+    no page faults on the kept-resident first pages of its memory).
+
+    The pools are virtual address space (each memory slot reserves 4 GiB plus guards,
+    as with wasmtime's defaults); past ``instances`` live instances (or ``memories``
+    memories...) an instantiation fails with wasmtime's message. Memory content never
+    crosses instances: a slot is zeroed (or re-initialised from the module's image)
+    before reuse. The per-store memory limit still applies."""
+
+    instances: int = 1000  # core instances alive at once (also: stacks)
+    memories: int = 1000
+    tables: int = 1000
+    max_memory_size: int = 4 << 30  # per linear memory, bytes
+    max_memories_per_module: int = 4
+    max_tables_per_module: int = 4
+    table_elements: int = 200_000
+    max_core_instance_size: int = 8 << 20  # bytes of one instance's VM context
+    components: int = 1000
+    max_core_instances_per_component: int = 64
+    max_memories_per_component: int = 16
+    max_tables_per_component: int = 16
+    keep_resident: int = 1 << 20  # bytes of each memory reset in place (memset), not decommitted
+
+    def reservation(self) -> int:
+        """About the address space the pools take (bytes): a memory slot is 4 GiB (or
+        ``max_memory_size``) plus a 32 MiB guard, a table slot 8 bytes an element."""
+        slot = max(4 << 30, self.max_memory_size) + (32 << 20)
+        return self.memories * slot + self.tables * self.table_elements * 8 + self.instances * self.max_core_instance_size
+
+    def available(self) -> bool:
+        """Whether that much address space can be mapped here (an address-space limit,
+        ``ulimit -v``, forbids it). wasmtime's C API aborts the process when it cannot
+        map its pools, so this is asked first, with a mapping of the same size that
+        reserves nothing (PROT_NONE, MAP_NORESERVE) and is unmapped at once."""
+        import mmap
+
+        flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_ANONYMOUS", 0x20) | getattr(mmap, "MAP_NORESERVE", 0)
+        try:
+            probe = mmap.mmap(-1, self.reservation(), flags=flags, prot=0)
+        except (OSError, OverflowError, ValueError):
+            return False
+        probe.close()
+        return True
+
+    def apply(self, cfg: wasmtime.Config) -> None:
+        from wasmtime import _bindings as ffi
+
+        pc = ffi.wasmtime_pooling_allocation_config_new()
+        try:
+            ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pc, self.instances)
+            ffi.wasmtime_pooling_allocation_config_total_stacks_set(pc, self.instances)
+            ffi.wasmtime_pooling_allocation_config_total_memories_set(pc, self.memories)
+            ffi.wasmtime_pooling_allocation_config_total_tables_set(pc, self.tables)
+            ffi.wasmtime_pooling_allocation_config_total_component_instances_set(pc, self.components)
+            ffi.wasmtime_pooling_allocation_config_max_memory_size_set(pc, self.max_memory_size)
+            ffi.wasmtime_pooling_allocation_config_max_memories_per_module_set(pc, self.max_memories_per_module)
+            ffi.wasmtime_pooling_allocation_config_max_tables_per_module_set(pc, self.max_tables_per_module)
+            ffi.wasmtime_pooling_allocation_config_table_elements_set(pc, self.table_elements)
+            ffi.wasmtime_pooling_allocation_config_max_core_instance_size_set(pc, self.max_core_instance_size)
+            ffi.wasmtime_pooling_allocation_config_max_core_instances_per_component_set(pc, self.max_core_instances_per_component)
+            ffi.wasmtime_pooling_allocation_config_max_memories_per_component_set(pc, self.max_memories_per_component)
+            ffi.wasmtime_pooling_allocation_config_max_tables_per_component_set(pc, self.max_tables_per_component)
+            ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pc, self.keep_resident)
+            ffi.wasmtime_pooling_allocation_config_table_keep_resident_set(pc, min(self.keep_resident, 1 << 16))
+            ffi.wasmtime_pooling_allocation_strategy_set(cfg.ptr(), pc)
+        finally:
+            ffi.wasmtime_pooling_allocation_config_delete(pc)
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSettings:
     """Everything that changes how code is compiled or which Engine runs it.
 
@@ -91,6 +166,7 @@ class EngineSettings:
     exact_memory: bool = False  # host memory creator (exact grow count); CoW init off
     cranelift_opt_level: str = "speed"  # "none", "speed", "speed_and_size"
     parallel_compilation: bool = True
+    pooling: Pooling | None = None  # the pooling allocator (servers); None: on demand
 
     def __post_init__(self) -> None:
         if self.max_wasm_stack is not None and not 0 < self.max_wasm_stack <= MAX_WASM_STACK_LIMIT:
@@ -129,6 +205,10 @@ class EngineSettings:
             cfg.max_wasm_stack = self.max_wasm_stack
         cfg.cranelift_opt_level = self.cranelift_opt_level
         cfg.parallel_compilation = self.parallel_compilation
+        if self.pooling is not None:
+            if self.exact_memory:
+                raise UsageError("the pooling allocator and exact memory statistics exclude each other")
+            self.pooling.apply(cfg)
         if self.exact_memory:
             from wasmscope.runtime.memory import install_memory_creator
 
@@ -261,7 +341,17 @@ def engine_for(settings: EngineSettings) -> EngineHandle:
     with _ENGINES_LOCK:
         handle = _ENGINES.get(settings)
         if handle is None:
-            handle = EngineHandle(settings)
+            if settings.pooling is not None and not settings.pooling.available():
+                import logging
+
+                logging.getLogger("wasmscope.runtime").warning(
+                    "the pooling allocator is not available here (its pools need %s of address "
+                    "space, which cannot be mapped: ulimit -v?); instances are allocated on demand",
+                    format_size(settings.pooling.reservation()),
+                )
+                handle = EngineHandle(replace(settings, pooling=None))
+            else:
+                handle = EngineHandle(settings)
             _ENGINES[settings] = handle
         return handle
 

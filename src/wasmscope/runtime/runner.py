@@ -40,6 +40,7 @@ from wasmscope.runtime.calls import RawFunc, Signature, export_func, func_signat
 from wasmscope.runtime.engine import (
     EngineHandle,
     EngineSettings,
+    Pooling,
     engine_for,
     require_wasmtime,
     wasmtime_version,
@@ -167,7 +168,9 @@ class Runtime:
     (default) or ``"exact"`` (see :mod:`wasmscope.runtime.memory`). ``telemetry``: an
     object with ``record_invocation(record)`` (e.g. ``wasmscope.telemetry.Telemetry``),
     called after every run; its failures are logged and counted in
-    :attr:`telemetry_errors`, never raised."""
+    :attr:`telemetry_errors`, never raised. ``pooling``: instances from wasmtime's
+    pooling allocator (:class:`~wasmscope.runtime.engine.Pooling`; for servers that
+    instantiate per request)."""
 
     def __init__(
         self,
@@ -179,6 +182,7 @@ class Runtime:
         telemetry: TelemetrySink | None = None,
         capacity: int = 16,
         opt_level: str = "speed",
+        pooling: Pooling | None = None,
     ) -> None:
         require_wasmtime()
         # Import the decoder now, so a run's "load" phase measures loading, not imports.
@@ -190,6 +194,9 @@ class Runtime:
         self.limits = limits if limits is not None else Limits()
         self.memory_stats = memory_stats
         self.opt_level = opt_level
+        if pooling is not None and memory_stats == "exact":
+            raise UsageError("the pooling allocator and memory_stats='exact' exclude each other")
+        self.pooling = pooling
         self.telemetry = telemetry
         self.telemetry_errors = 0
         self.disk = DiskCache(cache_dir) if cache else None
@@ -235,6 +242,7 @@ class Runtime:
             max_wasm_stack=limits.max_wasm_stack,
             exact_memory=self.memory_stats == "exact",
             cranelift_opt_level=self.opt_level,
+            pooling=self.pooling,
         )
 
     def _capture(self, cap: int | None) -> OutputCapture:
