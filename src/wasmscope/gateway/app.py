@@ -38,7 +38,6 @@ started with ``reload_interval`` swap in a new version without dropping a reques
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import logging
 import threading
@@ -56,6 +55,7 @@ from wasmscope.gateway.wagi import (
     parse_response,
     valid_traceparent,
 )
+from wasmscope.gateway.workers import Workers
 from wasmscope.runtime.record import Outcome
 
 if TYPE_CHECKING:
@@ -117,9 +117,8 @@ class _RouteState:
         self._retired = False
         self.shut = False
         self._lock = threading.Lock()
-        self.executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=self.limit, thread_name_prefix=f"wasmscope-route{route.prefix or '/'}"
-        )
+        # As few threads as keep up, up to the limit while some are stuck (gateway.workers).
+        self.executor = Workers(self.limit, f"wasmscope-route{route.prefix or '/'}")
 
     def hold(self) -> bool:
         """Keep the pool open for one request; False when it is already shut down."""
@@ -152,7 +151,7 @@ class _RouteState:
             self.in_flight += 1
             return True
 
-    def release(self, _future: object = None) -> None:
+    def release(self) -> None:
         with self._lock:
             self.in_flight -= 1
 
@@ -406,12 +405,11 @@ class Gateway:
             res.route = route.path
             return res, len(body)
         try:
-            future = state.executor.submit(self._invoke, route, source, scope, body)
+            future = state.executor.submit(self._invoke, route, source, scope, body, done=state.release)
         except BaseException:
             state.release()
             raise
-        future.add_done_callback(state.release)
-        result = await asyncio.wrap_future(future)
+        result = await future
         result.route = route.path
         return result, len(body)
 
