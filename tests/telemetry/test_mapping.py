@@ -64,6 +64,18 @@ def test_stacktrace_mentions_truncated_frames() -> None:
     ]
 
 
+def test_a_deep_stacktrace_keeps_both_ends() -> None:
+    frames = [Frame(i, f"f{i}", None) for i in range(50_000)]  # innermost first
+    lines = mapping.format_stacktrace(TrapInfo("stack_overflow", "call stack exhausted", frames)).splitlines()
+    inner, outer = mapping.STACKTRACE_INNER, mapping.STACKTRACE_OUTER
+    assert len(lines) == 1 + inner + 1 + outer
+    assert lines[1] == "    at f0 (func 0)" and lines[inner] == f"    at f{inner - 1} (func {inner - 1})"
+    assert lines[inner + 1] == f"    ... {50_000 - inner - outer} frames left out ..."
+    assert lines[-1] == "    at f49999 (func 49999)"
+    exact = [Frame(i, None, None) for i in range(inner + outer)]
+    assert len(mapping.format_stacktrace(TrapInfo("trap", "x", exact)).splitlines()) == 1 + inner + outer
+
+
 def test_failure() -> None:
     assert mapping.failure(make_record()) is None
     f = mapping.failure(make_record(Outcome.STACK_OVERFLOW))

@@ -187,10 +187,22 @@ def format_frame(frame: Frame) -> str:
     return text
 
 
+STACKTRACE_INNER = 96  # frames of exception.stacktrace kept innermost ...
+STACKTRACE_OUTER = 32  # ... and outermost: a stack overflow has tens of thousands
+
+
 def format_stacktrace(trap: TrapInfo) -> str:
-    """The trap as a stack trace: its message, then ``    at <frame>`` innermost first."""
+    """The trap as a stack trace: its message, then ``    at <frame>`` innermost first;
+    past ``STACKTRACE_INNER + STACKTRACE_OUTER`` frames the middle ones are left out
+    (one line says how many): the record keeps them all."""
     lines = [trap.message or f"wasm trap: {trap.kind}"]
-    lines += [f"    at {format_frame(f)}" for f in trap.frames]
+    frames = trap.frames
+    if len(frames) > STACKTRACE_INNER + STACKTRACE_OUTER:
+        lines += [f"    at {format_frame(f)}" for f in frames[:STACKTRACE_INNER]]
+        lines.append(f"    ... {len(frames) - STACKTRACE_INNER - STACKTRACE_OUTER} frames left out ...")
+        lines += [f"    at {format_frame(f)}" for f in frames[-STACKTRACE_OUTER:]]
+    else:
+        lines += [f"    at {format_frame(f)}" for f in frames]
     if trap.frames_truncated:
         lines.append("    ... (outer frames not captured)")
     return "\n".join(lines)
