@@ -52,6 +52,7 @@ USER_AGENT_ORIGINAL = "user_agent.original"
 NETWORK_PROTOCOL_VERSION = "network.protocol.version"
 ERROR_TYPE = "error.type"
 
+_MISSING = object()
 _KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 
 
@@ -67,6 +68,9 @@ class TracingMiddleware:
         self.telemetry = telemetry
         self._fixed = manifest
         self._gateway = gateway if callable(getattr(gateway, "manifest_for", None)) else None
+        self._routes_of: Any = None
+        self._routes: dict[str, str | None] = {}
+        self._attr_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     @property
     def manifest(self) -> Any:
@@ -92,26 +96,60 @@ class TracingMiddleware:
             return
         await self._sdk(scope, receive, send)
 
+    def _cached_route(self, scope: Scope, path: str) -> str | None:
+        """``_route``, remembered per manifest and path (bounded)."""
+        manifest = self._gateway.manifest_for(scope) if self._gateway is not None else self._fixed
+        if manifest is not self._routes_of:
+            self._routes_of = manifest
+            self._routes = {}
+        hit = self._routes.get(path, _MISSING)
+        if hit is _MISSING:
+            if len(self._routes) >= 4096:
+                self._routes.clear()
+            hit = self._routes[path] = self._route(scope, path)
+        return hit  # type: ignore[return-value]
+
     async def _direct(self, start: Any, scope: Scope, receive: Receive, send: Send) -> None:
         """A ``trigger="http"`` Telemetry: the span is plain data (telemetry/direct.py)
         and the invocation is folded into it."""
-        headers = scope.get("headers") or ()
-        incoming = tracestate = None
+        headers = [(bytes(k), bytes(v)) for k, v in scope.get("headers") or ()]
+        incoming = tracestate = host = agent = None
+        forwarded = []
         for k, v in headers:
-            lk = bytes(k).lower()
+            lk = k.lower()
             if lk == b"traceparent":
-                incoming = bytes(v).decode("latin-1")
-            elif lk == b"tracestate":
-                tracestate = bytes(v).decode("latin-1")
+                incoming = v.decode("latin-1")
+                continue
+            if lk == b"tracestate":
+                tracestate = v.decode("latin-1")
+            elif lk == b"host":
+                host = v
+            elif lk == b"user-agent":
+                agent = v
+            forwarded.append((k, v))
         path = str(scope.get("path") or "/")
         method = str(scope.get("method") or "GET")
-        route = self._route(scope, path)
-        hl = [(bytes(k), bytes(v)) for k, v in headers]
-        span = start(f"{method} {route}" if route else method, _attributes(scope, hl, method, path, route), incoming, tracestate)
+        route = self._cached_route(scope, path)
+        # the attributes that repeat from request to request, made once per combination
+        key = (method, path, route, scope.get("scheme"), scope.get("http_version"), host, agent, scope.get("server"))
+        base = self._attr_cache.get(key)
+        if base is None:
+            if len(self._attr_cache) >= 4096:
+                self._attr_cache.clear()
+            base = self._attr_cache[key] = _attributes({**scope, "client": None, "query_string": b""}, headers, method, path, route)
+        attrs = dict(base)
+        query = scope.get("query_string")
+        if query:
+            attrs[URL_QUERY] = bytes(query).decode("latin-1")
+        client = scope.get("client")
+        if isinstance(client, tuple | list) and client:
+            attrs[CLIENT_ADDRESS] = str(client[0])
+            if len(client) > 1 and client[1] is not None:
+                attrs[CLIENT_PORT] = int(client[1])
+        span = start(f"{method} {route}" if route else method, attrs, incoming, tracestate)
         if span is None:  # not serve's Telemetry (trigger "http"), or shut down meanwhile
             await self._sdk(scope, receive, send)
             return
-        forwarded = [(k, v) for k, v in hl if k.lower() != b"traceparent"]
         forwarded.append((b"traceparent", span.traceparent.encode("latin-1")))
         attrs = span.attrs
 

@@ -122,13 +122,14 @@ class SpanData:
 
     __slots__ = (
         "attrs", "end_ns", "events", "kind", "name", "parent_span_id", "remote_parent", "span_id",
-        "start_ns", "status_code", "status_message", "trace_id", "trace_state",
+        "start_ns", "static", "status_code", "status_message", "trace_id", "trace_state",
     )  # fmt: skip
 
     def __init__(
         self, trace_id: int, span_id: int, parent_span_id: int, name: str, kind: int, start_ns: int, end_ns: int,
         attrs: dict[str, Any], *, events: Sequence[tuple[str, int, Mapping[str, Any]]] = (), status_code: int = 0,
         status_message: str = "", trace_state: str = "", remote_parent: bool = False,
+        static: tuple[dict[str, Any], bytes] | None = None,
     ) -> None:  # fmt: skip
         self.trace_id = trace_id
         self.span_id = span_id
@@ -143,6 +144,7 @@ class SpanData:
         self.status_message = status_message
         self.trace_state = trace_state
         self.remote_parent = remote_parent
+        self.static = static  # attributes shared by many spans: (as a dict, encoded once)
 
     def encode(self) -> bytes:
         """The OTLP ``Span`` message."""
@@ -156,7 +158,8 @@ class SpanData:
             start_ns=self.start_ns,
             end_ns=self.end_ns,
             attrs=self.attrs,
-            events=[wire.span_event(n, t, a) for n, t, a in self.events],
+            encoded_attrs=(self.static[1],) if self.static is not None else (),
+            events=[wire.span_event(n, t, a) for n, t, a in self.events] if self.events else (),
             status_code=self.status_code,
             status_message=self.status_message,
             flags=wire.FLAGS_HAS_IS_REMOTE | (wire.FLAGS_IS_REMOTE if self.remote_parent else 0) | 1,
@@ -174,7 +177,7 @@ class SpanData:
             "start_ns": self.start_ns,
             "end_ns": self.end_ns,
             "status": {"code": _STATUS_NAMES[self.status_code], "description": self.status_message or None},
-            "attributes": _json_attrs(self.attrs),
+            "attributes": _json_attrs({**self.static[0], **self.attrs} if self.static is not None else self.attrs),
             "events": [{"name": n, "time_ns": t, "attributes": _json_attrs(a)} for n, t, a in self.events],
             "resource": resource,
             "scope": scope,
@@ -316,6 +319,80 @@ def _stderr_logs(
         out.append(LogData(at - 1, now, SEVERITY_WARN, "WARN", f"[stderr truncated: {'; '.join(parts)}]", attrs, trace_id, span_id, sampled))
 
 
+_STATIC: dict[tuple[Any, ...], tuple[dict[str, Any], bytes]] = {}
+
+
+def _static_attrs(rec: InvocationRecord, trigger: str) -> tuple[dict[str, Any], bytes]:
+    """The attributes that stay the same from one invocation of a module version to
+    the next (its identity, entry and limits), as a dict and encoded, made once."""
+    m = rec.module
+    key = (trigger, m.sha256, m.name, m.size, m.kind, rec.entry, rec.memory_limit, rec.timeout, rec.fuel_limit)
+    hit = _STATIC.get(key)
+    if hit is None:
+        attrs: dict[str, Any] = {
+            sc.FAAS_TRIGGER: trigger,
+            sc.FAAS_NAME: mapping.span_name(rec),
+            sc.WASM_MODULE_SHA256: m.sha256,
+            sc.WASM_MODULE_NAME: m.name,
+            sc.WASM_MODULE_SIZE: m.size,
+            sc.WASM_MODULE_KIND: m.kind,
+            sc.WASM_ENTRY: rec.entry,
+        }
+        if rec.memory_limit is not None:
+            attrs[sc.FAAS_MAX_MEMORY] = rec.memory_limit
+        if rec.fuel_limit is not None:
+            attrs[sc.WASM_FUEL_LIMIT] = rec.fuel_limit
+        if rec.timeout is not None:
+            attrs[sc.WASM_TIMEOUT] = float(rec.timeout)
+        out: list[bytes] = []
+        wire.attributes(b"\x4a", attrs, out)
+        if len(_STATIC) >= 256:
+            _STATIC.clear()
+        hit = _STATIC[key] = (attrs, b"".join(out))
+    return hit
+
+
+def _invocation_attrs(rec: InvocationRecord, attrs: dict[str, Any], fail: mapping.Failure | None) -> None:
+    """The per-invocation attributes of :func:`mapping.span_attributes` (without the
+    static ones), into ``attrs`` (the server span's: its keys win, but ``error.type``)."""
+    attrs[sc.FAAS_INVOCATION_ID] = rec.invocation_id
+    attrs[sc.FAAS_COLDSTART] = bool(rec.cold_start)
+    attrs[sc.WASM_OUTCOME] = rec.outcome
+    attrs[sc.WASM_CACHE] = rec.cache
+    attrs[sc.WASM_STDOUT_BYTES] = rec.stdout_bytes
+    attrs[sc.WASM_STDERR_BYTES] = rec.stderr_bytes
+    if rec.exit_code is not None:
+        attrs[sc.WASM_EXIT_CODE] = rec.exit_code
+    if rec.fuel_consumed is not None:
+        attrs[sc.WASM_FUEL_CONSUMED] = rec.fuel_consumed
+    if rec.peak_memory is not None:
+        attrs[sc.WASM_MEMORY_PEAK] = rec.peak_memory
+    if rec.memory_grow_count is not None:
+        attrs[sc.WASM_MEMORY_GROW_COUNT] = rec.memory_grow_count
+    if rec.cpu_seconds is not None:
+        attrs[sc.WASM_CPU_TIME] = rec.cpu_seconds
+    if rec.stdout_truncated:
+        attrs[sc.WASM_STDOUT_TRUNCATED] = True
+    if rec.stderr_truncated:
+        attrs[sc.WASM_STDERR_TRUNCATED] = True
+    if rec.trap is not None:
+        attrs[sc.WASM_TRAP_CODE] = rec.trap.kind
+        if rec.trap.frames_truncated:
+            attrs[sc.WASM_TRAP_FRAMES_TRUNCATED] = True
+    if rec.call_counts is not None or rec.host_calls is not None:
+        for k, v in mapping.span_attributes(rec).items():
+            if k.startswith(("wasm.calls.", "wasm.host_calls")):
+                attrs[k] = v
+    if fail is not None:
+        attrs[sc.ERROR_TYPE] = fail.error_type  # the trap code says more than "500"
+    if rec.attributes:
+        for k, v in rec.attributes.items():
+            if k not in attrs:
+                clean = mapping._clean_value(v)
+                if clean is not None:
+                    attrs[str(k)] = clean
+
+
 def request_items(req: RequestSpan, max_lines: int, max_bytes: int) -> tuple[list[SpanData], list[LogData]]:
     """The spans (the server span first) and stderr log records of a finished request."""
     spans: list[SpanData] = []
@@ -325,11 +402,12 @@ def request_items(req: RequestSpan, max_lines: int, max_bytes: int) -> tuple[lis
     status_code = wire.STATUS_ERROR if req.error else 0
     message = ""
     rec = req.record
+    static = None
+    fail = None
     if rec is not None:
-        for k, v in mapping.span_attributes(rec, sc.TRIGGER_HTTP).items():
-            if k not in attrs or k == sc.ERROR_TYPE:  # the trap code says more than "500"
-                attrs[k] = v
         fail = mapping.failure(rec)
+        static = _static_attrs(rec, sc.TRIGGER_HTTP)
+        _invocation_attrs(rec, attrs, fail)
         if fail is not None:
             events.append((sc.EXCEPTION_EVENT, rec.end_ns or req.end_ns, fail.exception))
             if req.error:
@@ -343,11 +421,11 @@ def request_items(req: RequestSpan, max_lines: int, max_bytes: int) -> tuple[lis
             SpanData(
                 req.trace_id, req.span_id, req.parent_span_id, req.name, wire.KIND_SERVER, req.start_ns, req.end_ns, attrs,
                 events=events, status_code=status_code, status_message=message, trace_state=req.trace_state,
-                remote_parent=bool(req.parent_span_id),
+                remote_parent=bool(req.parent_span_id), static=static,
             )
         )  # fmt: skip
         if rec is not None:
-            _phase_spans(rec, req.trace_id, req.span_id, mapping.failure(rec), spans)
+            _phase_spans(rec, req.trace_id, req.span_id, fail, spans)
     if rec is not None:
         _stderr_logs(rec, req.trace_id, req.span_id, req.sampled, max_lines, max_bytes, logs)
     return spans, logs
@@ -627,13 +705,16 @@ class _Hist:
         self.max = float("-inf")
 
     def add(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.counts[_bisect(self.bounds, value)] += 1
         self.count += 1
         self.sum += value
         if value < self.min:
             self.min = value
         if value > self.max:
             self.max = value
+
+
+_bisect = bisect.bisect_left
 
 
 class _Series:
@@ -654,11 +735,20 @@ class _Series:
         self.cpu = _Hist(sc.DURATION_BUCKETS)
 
 
+_INIT = frozenset(mapping.INIT_PHASES)
+
+
+def _error_type(rec: InvocationRecord) -> str:
+    fail = mapping.failure(rec)
+    return fail.error_type if fail is not None else str(rec.outcome)
+
+
 class ServeMetrics:
     """The invocation metrics of :data:`semconv.METRICS` (same names, units, buckets and
     attributes as the SDK path), aggregated here: cumulative, per (faas.trigger,
-    faas.name, wasm.outcome). :meth:`metrics` makes the SDK ``Metric`` objects that the
-    metric readers export with the SDK's own metrics."""
+    faas.name, wasm.outcome). The SDK observes the counters and the gauge
+    (:meth:`observe`); :meth:`histograms` makes the SDK ``Metric`` objects that the
+    metric exporters get with the SDK's own metrics."""
 
     def __init__(self, trigger: str) -> None:
         self.trigger = trigger
@@ -667,32 +757,35 @@ class ServeMetrics:
         self._lock = threading.Lock()
 
     def record(self, rec: InvocationRecord) -> None:
-        from wasmscope.runtime.record import Outcome
-
-        key = (mapping.span_name(rec), rec.outcome)
+        key = (rec.module.name or rec.module.sha256[:12] or "wasm", rec.outcome)
+        execute = init = 0
+        has_execute = has_init = False
+        for p in rec.phases:
+            if p.name == "execute":
+                execute, has_execute = p.end_ns - p.start_ns, True
+            elif p.name in _INIT:
+                init += p.end_ns - p.start_ns
+                has_init = True
+        ok = rec.outcome == "ok"
+        error_type = None if ok else _error_type(rec)
         with self._lock:
             s = self._series.get(key)
             if s is None:
                 s = self._series[key] = _Series()
-            if rec.outcome == Outcome.OK:
+            if ok:
                 s.invocations += 1
             else:
-                fail = mapping.failure(rec)
-                et = fail.error_type if fail is not None else rec.outcome
-                s.errors[et] = s.errors.get(et, 0) + 1
-                if rec.outcome == Outcome.TIMEOUT:
+                s.errors[error_type] = s.errors.get(error_type, 0) + 1  # type: ignore[index]
+                if rec.outcome == "timeout":
                     s.timeouts += 1
             if rec.cold_start:
                 s.coldstarts += 1
-            phases = {p.name: p for p in rec.phases}
-            execute = phases.get("execute")
-            if execute is not None:
-                s.invoke.add((execute.end_ns - execute.start_ns) / 1e9)
-            elif rec.outcome != Outcome.ERROR:
+            if has_execute:
+                s.invoke.add(execute / 1e9)
+            elif rec.outcome != "error":
                 s.invoke.add(max(rec.duration_seconds, 0.0))
-            init = [phases[n] for n in mapping.INIT_PHASES if n in phases]
-            if init:
-                s.init.add(sum((p.end_ns - p.start_ns) for p in init) / 1e9)
+            if has_init:
+                s.init.add(init / 1e9)
             if rec.peak_memory is not None:
                 s.mem.add(rec.peak_memory)
                 s.peak = rec.peak_memory
@@ -866,7 +959,7 @@ class DirectPipeline:
         self._queue.append(item)
         if self._thread is None:
             self._start_thread()
-        if len(self._queue) >= self.batch:
+        if len(self._queue) == self.batch:
             self._wake.set()
 
     def _items(self, item: Item) -> tuple[list[SpanData], list[LogData]]:

@@ -89,36 +89,51 @@ def _key_value(key: str, value: Any) -> bytes:
     return varint(len(kv)) + kv
 
 
-_KV_CACHE: dict[tuple[str, Any, type], bytes] = {}
-_KV_CACHE_MAX = 8192
-
-
-def _kv_cached(key: str, value: Any) -> bytes:
-    t = type(value)
-    if t is str:
-        if len(value) > 128:
-            return _key_value(key, value)
-    elif t is bool or (t is int and -(1 << 20) < value < (1 << 20)):
-        pass
-    else:
-        return _key_value(key, value)
-    ck = (key, value, t)
-    hit = _KV_CACHE.get(ck)
-    if hit is None:
-        if len(_KV_CACHE) >= _KV_CACHE_MAX:
-            _KV_CACHE.clear()
-        hit = _KV_CACHE[ck] = _key_value(key, value)
-    return hit
+_KV_STR: dict[str, dict[str, bytes]] = {}  # key -> value -> encoded KeyValue (length-prefixed)
+_KV_INT: dict[str, dict[int, bytes]] = {}
+_KV_BOOL: dict[tuple[str, bool], bytes] = {}
+_KV_PER_KEY_MAX = 1024  # distinct values cached per key (then that key's cache restarts)
 
 
 def attributes(tag: bytes, attrs: Mapping[str, Any] | Iterable[tuple[str, Any]], out: list[bytes]) -> None:
     """Append to ``out`` one repeated ``KeyValue`` field (``tag``, already encoded) per
-    attribute; ``None`` values are left out."""
+    attribute; ``None`` values are left out. Strings up to 128 bytes, bools and ints
+    below 2**20 are encoded once per key and value."""
     items = attrs.items() if isinstance(attrs, Mapping) else attrs
+    append = out.append
     for key, value in items:
-        if value is not None:
-            out.append(tag)
-            out.append(_kv_cached(key, value))
+        t = type(value)
+        if t is str:
+            if len(value) > 128:
+                enc = _key_value(key, value)
+            else:
+                d = _KV_STR.get(key)
+                if d is None:
+                    d = _KV_STR[key] = {}
+                enc = d.get(value)  # type: ignore[assignment]
+                if enc is None:
+                    if len(d) >= _KV_PER_KEY_MAX:
+                        d.clear()
+                    enc = d[value] = _key_value(key, value)
+        elif t is bool:
+            enc = _KV_BOOL.get((key, value))  # type: ignore[assignment]
+            if enc is None:
+                enc = _KV_BOOL[(key, value)] = _key_value(key, value)
+        elif t is int and -(1 << 20) < value < (1 << 20):
+            di = _KV_INT.get(key)
+            if di is None:
+                di = _KV_INT[key] = {}
+            enc = di.get(value)  # type: ignore[assignment]
+            if enc is None:
+                if len(di) >= _KV_PER_KEY_MAX:
+                    di.clear()
+                enc = di[value] = _key_value(key, value)
+        elif value is None:
+            continue
+        else:
+            enc = _key_value(key, value)
+        append(tag)
+        append(enc)
 
 
 # --- resource and scope -------------------------------------------------------------------
