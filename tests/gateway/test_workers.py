@@ -17,10 +17,12 @@ def test_sequential_requests_share_one_thread() -> None:
     names: list[str] = []
     released: list[int] = []
 
+    def name() -> str:
+        return threading.current_thread().name
+
     async def main() -> None:
         for i in range(50):
-            assert await workers.submit(lambda: threading.current_thread().name, done=lambda i=i: released.append(i)) is not None
-            names.append(await workers.submit(lambda: threading.current_thread().name))
+            names.append(await workers.submit(name, done=lambda i=i: released.append(i)))
 
     asyncio.run(main())
     workers.shutdown()
