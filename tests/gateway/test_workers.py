@@ -4,6 +4,7 @@ No test asserts a wall-clock time: they wait on events, with generous timeouts."
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from typing import Any
 
@@ -22,7 +23,7 @@ def test_sequential_requests_share_one_thread() -> None:
 
     async def main() -> None:
         for i in range(50):
-            names.append(await workers.submit(name, done=lambda i=i: released.append(i)))
+            names.append(await workers.submit(name, done=functools.partial(released.append, i)))
 
     asyncio.run(main())
     workers.shutdown()
