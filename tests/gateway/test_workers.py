@@ -101,10 +101,9 @@ def test_shutdown_cancels_waiting_requests_and_refuses_new_ones() -> None:
         first = workers.submit(block, done=lambda: released.append("first"))
         second = workers.submit(lambda: "never", done=lambda: released.append("second"))
         await asyncio.to_thread(running.wait, 60)
-        stopper = asyncio.create_task(asyncio.to_thread(workers.shutdown, True, cancel_futures=True))
-        await asyncio.sleep(0)
+        workers.shutdown(wait=False, cancel_futures=True)
         gate.set()
-        await stopper
+        await asyncio.to_thread(workers.shutdown)  # joins the thread
         assert await first == "ran"
         with pytest.raises(asyncio.CancelledError):
             await second
