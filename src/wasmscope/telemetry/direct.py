@@ -33,6 +33,7 @@ import logging
 import os
 import random
 import ssl
+import struct
 import threading
 import time
 import urllib.parse
@@ -117,6 +118,14 @@ def make_sampler(name: str | None = None, arg: str | None = None) -> Callable[[i
 
 
 # --- plain data ---------------------------------------------------------------------------------
+_fixed64 = struct.Struct("<Q").pack
+_NAMES: dict[str, bytes] = {}  # span name -> its encoded field
+_KINDS = {k: b"\x30" + bytes([k]) for k in (wire.KIND_INTERNAL, wire.KIND_SERVER)}
+# flags = 16 (fixed32): sampled, has-is-remote, and is-remote for a remote parent
+_FLAGS_LOCAL = b"\x85\x01" + struct.pack("<I", wire.FLAGS_HAS_IS_REMOTE | 1)
+_FLAGS_REMOTE = b"\x85\x01" + struct.pack("<I", wire.FLAGS_HAS_IS_REMOTE | wire.FLAGS_IS_REMOTE | 1)
+
+
 class SpanData:
     """A finished span, as plain data."""
 
@@ -147,23 +156,36 @@ class SpanData:
         self.static = static  # attributes shared by many spans: (as a dict, encoded once)
 
     def encode(self) -> bytes:
-        """The OTLP ``Span`` message."""
-        return wire.span(
-            trace_id=self.trace_id.to_bytes(16, "big"),
-            span_id=self.span_id.to_bytes(8, "big"),
-            parent_span_id=self.parent_span_id.to_bytes(8, "big") if self.parent_span_id else b"",
-            trace_state=self.trace_state,
-            name=self.name,
-            kind=self.kind,
-            start_ns=self.start_ns,
-            end_ns=self.end_ns,
-            attrs=self.attrs,
-            encoded_attrs=(self.static[1],) if self.static is not None else (),
-            events=[wire.span_event(n, t, a) for n, t, a in self.events] if self.events else (),
-            status_code=self.status_code,
-            status_message=self.status_message,
-            flags=wire.FLAGS_HAS_IS_REMOTE | (wire.FLAGS_IS_REMOTE if self.remote_parent else 0) | 1,
-        )
+        """The OTLP ``Span`` message (see :func:`wire.span`; inlined: this runs for every span)."""
+        out = [b"\x0a\x10", self.trace_id.to_bytes(16, "big"), b"\x12\x08", self.span_id.to_bytes(8, "big")]
+        if self.trace_state:
+            ts = self.trace_state.encode("latin-1", "replace")
+            out += (b"\x1a", wire.varint(len(ts)), ts)
+        if self.parent_span_id:
+            out += (b"\x22\x08", self.parent_span_id.to_bytes(8, "big"))
+        name = _NAMES.get(self.name)
+        if name is None:
+            nb = self.name.encode("utf-8", "replace")
+            name = b"\x2a" + wire.varint(len(nb)) + nb
+            if len(_NAMES) < 4096:
+                _NAMES[self.name] = name
+        out += (name, _KINDS[self.kind], b"\x39", _fixed64(self.start_ns), b"\x41", _fixed64(self.end_ns))
+        if self.static is not None:
+            out.append(self.static[1])
+        wire.attributes(b"\x4a", self.attrs, out)
+        for n, t, a in self.events:
+            ev = wire.span_event(n, t, a)
+            out += (b"\x5a", wire.varint(len(ev)), ev)
+        if self.status_code or self.status_message:
+            st = b""
+            if self.status_message:
+                mb = self.status_message.encode("utf-8", "replace")
+                st += b"\x12" + wire.varint(len(mb)) + mb
+            if self.status_code:
+                st += b"\x18" + bytes([self.status_code])
+            out += (b"\x7a", wire.varint(len(st)), st)
+        out.append(_FLAGS_REMOTE if self.remote_parent else _FLAGS_LOCAL)
+        return b"".join(out)
 
     def to_json(self, resource: dict[str, Any], scope: str) -> dict[str, Any]:
         """The JSONL view (the same shape as :func:`exporters.span_to_json`)."""
@@ -478,7 +500,14 @@ def _span_count(item: Item) -> int:
     if not item.sampled:
         return 0
     rec = item.record
-    return 1 + (len(rec.phases) if rec is not None else 0)
+    if rec is None:
+        return 1
+    if rec.cold_start or rec.cache != "memory":
+        return 1 + len(rec.phases)
+    kept = sum(1 for p in rec.phases if p.name in _SPAN_PHASES)
+    if rec.failed and rec.phases and rec.phases[-1].name not in _SPAN_PHASES:
+        kept += 1
+    return 1 + kept
 
 
 # --- sinks -----------------------------------------------------------------------------------------
@@ -863,7 +892,14 @@ def merge_metrics(data: Any, extra: list[Any], resource: Any, scope: Any) -> Any
     if data is None or not data.resource_metrics:
         return MetricsData(resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=[sm], schema_url="")])
     first = data.resource_metrics[0]
-    merged = ResourceMetrics(resource=first.resource, scope_metrics=[*first.scope_metrics, sm], schema_url=first.schema_url)
+    scopes = list(first.scope_metrics)
+    for i, other in enumerate(scopes):
+        if other.scope.name == scope.name:  # one ScopeMetrics per scope (the OTLP encoder keys by scope)
+            scopes[i] = ScopeMetrics(scope=other.scope, metrics=[*other.metrics, *extra], schema_url=other.schema_url)
+            break
+    else:
+        scopes.append(sm)
+    merged = ResourceMetrics(resource=first.resource, scope_metrics=scopes, schema_url=first.schema_url)
     return MetricsData(resource_metrics=[merged, *data.resource_metrics[1:]])
 
 
