@@ -132,5 +132,7 @@ def test_demo_script_end_to_end(tmp_path: Path) -> None:
     assert "=== where to look" in out
     spans = [json.loads(line) for line in (tmp_path / "telemetry.jsonl").read_text().splitlines()]
     servers = {s["span_id"]: s for s in spans if s.get("signal") == "span" and s["name"] == "GET /hello"}
-    children = [s for s in spans if s.get("signal") == "span" and s.get("parent_span_id") in servers and s["name"] == "hello.wasm"]
+    # the invocation is folded into the server span; its children are the phases
+    assert servers and all(s["attributes"]["faas.trigger"] == "http" and s["attributes"]["faas.invocation_id"] for s in servers.values())
+    children = [s for s in spans if s.get("signal") == "span" and s.get("parent_span_id") in servers and s["name"] == "execute"]
     assert children and all(c["trace_id"] == servers[c["parent_span_id"]]["trace_id"] for c in children)
