@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import serve as bench  # noqa: E402  (benchmarks/serve.py)
+import serve as bench  # benchmarks/serve.py
 
 
 def cpu_per_request(app: Any, n: int, flush: Any = None) -> float:

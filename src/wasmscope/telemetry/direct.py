@@ -796,7 +796,7 @@ class ServeMetrics:
                 init += p.end_ns - p.start_ns
                 has_init = True
         ok = rec.outcome == "ok"
-        error_type = None if ok else _error_type(rec)
+        error_type = "" if ok else _error_type(rec)
         with self._lock:
             s = self._series.get(key)
             if s is None:
@@ -804,7 +804,7 @@ class ServeMetrics:
             if ok:
                 s.invocations += 1
             else:
-                s.errors[error_type] = s.errors.get(error_type, 0) + 1  # type: ignore[index]
+                s.errors[error_type] = s.errors.get(error_type, 0) + 1
                 if rec.outcome == "timeout":
                     s.timeouts += 1
             if rec.cold_start:
@@ -875,7 +875,7 @@ class ServeMetrics:
             Metric(
                 name=spec.name, description=spec.description, unit=spec.unit,
                 data=Histogram(data_points=points[spec.name], aggregation_temporality=AggregationTemporality.CUMULATIVE),
-            )  # fmt: skip
+            )
             for spec in sc.METRICS
             if spec.name in points
         ]

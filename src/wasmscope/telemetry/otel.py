@@ -325,7 +325,7 @@ class OtelSdk:
         groups: dict[tuple[str, ...], list[ex.GuardedMetricExporter]] = {}
         for m in metric_exporters:
             groups.setdefault(ex.temporality_key(m.inner), []).append(m)
-        extra: Callable[[], list[Any]] | None = None
+        extra: Callable[[Any], Any] | None = None
         if self.direct is not None:
             from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
