@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
+from wasmscope.runtime.held import held
 
 if TYPE_CHECKING:
     import wasmtime
@@ -125,7 +126,8 @@ def export_func(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -
 
     raw = name.encode()
     item = ffi.wasmtime_extern_t()
-    if not ffi.wasmtime_instance_export_get(store._context(), ctypes.byref(instance._instance), raw, len(raw), ctypes.byref(item)):
+    export_get = held().instance_export_get  # the GIL stays (wasmscope.runtime.held)
+    if not export_get(store._context(), ctypes.byref(instance._instance), raw, len(raw), ctypes.byref(item)):
         return None
     if int(item.kind) != ffi.WASMTIME_EXTERN_FUNC.value:
         return None

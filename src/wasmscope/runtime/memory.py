@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from wasmscope.runtime.held import held
+
 if TYPE_CHECKING:
     import wasmtime
 
@@ -333,10 +335,11 @@ def exported_memories(store: wasmtime.Store, instance: wasmtime.Instance, names:
     out: list[Any] = []
     ctx = store._context()
     memory_kind = ffi.WASMTIME_EXTERN_MEMORY.value
+    export_get = held().instance_export_get  # the GIL stays (wasmscope.runtime.held)
     for name in names:
         raw = name.encode()
         item = ffi.wasmtime_extern_t()
-        found = ffi.wasmtime_instance_export_get(ctx, ctypes.byref(instance._instance), raw, len(raw), ctypes.byref(item))
+        found = export_get(ctx, ctypes.byref(instance._instance), raw, len(raw), ctypes.byref(item))
         if found and int(item.kind) == memory_kind:
             copy = ffi.wasmtime_memory_t()
             ctypes.memmove(ctypes.byref(copy), ctypes.byref(item.of.memory), ctypes.sizeof(copy))
@@ -346,7 +349,5 @@ def exported_memories(store: wasmtime.Store, instance: wasmtime.Instance, names:
 
 def memory_sizes(ctx: Any, mems: Sequence[Any]) -> list[int]:
     """Byte sizes of raw memories, through the store context ``ctx``."""
-    from wasmtime import _ffi as ffi
-
-    size = ffi.wasmtime_memory_data_size
+    size = held().memory_data_size  # the GIL stays (wasmscope.runtime.held)
     return [int(size(ctx, ctypes.byref(m))) for m in mems]

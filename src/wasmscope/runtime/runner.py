@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from wasmscope.errors import UsageError
-from wasmscope.runtime import watchdog
+from wasmscope.runtime import held, watchdog
 from wasmscope.runtime.books import BooksObserver, BooksPlan, BooksSession, plan_for
 from wasmscope.runtime.cache import CacheResult, CompiledCache, DiskCache
 from wasmscope.runtime.calls import RawFunc, Signature, export_func, func_signature, parse_value
@@ -538,7 +538,7 @@ class Runtime:
             stdin=stdin,
         )
         capture = self._capture(lim.max_output)
-        store = wasmtime.Store(handle.engine)
+        store = held.new_store(handle.engine)  # short calls keep the GIL (runtime.held)
         tracker = MemoryTracker(self.memory_stats, limit=lim.memory_limit if self.memory_stats == "exact" else None)
         watch = watchdog.Watch(timeout=lim.timeout, capture=capture, tracker=tracker)
         guard = watchdog.SigintGuard(watch)
@@ -549,10 +549,10 @@ class Runtime:
         results: list[Any] | None = None
         try:
             if lim.memory_limit is not None and self.memory_stats != "exact":
-                store.set_limits(memory_size=lim.memory_limit)
+                held.limit_memory(store, lim.memory_limit)
             if lim.fuel is not None:
                 store.set_fuel(lim.fuel)
-            store.set_wasi(build_wasi_config(wasi, capture))  # before instantiating: see EngineHandle.linker
+            held.set_wasi(store, build_wasi_config(wasi, capture))  # before instantiating: see EngineHandle.linker
             watchdog.arm(store, watch)
             guard.__enter__()
             handle.ticker.acquire()
@@ -650,7 +650,7 @@ class Runtime:
                 pump.finish()
             self._collect_output(rec, capture)
             del instance
-            del store  # frees the guest's memories now, not at some later GC
+            held.drop_store(store)  # frees the guest's memories now, not at some later GC
         if watch.reason == watchdog.INTERRUPTED:
             raise KeyboardInterrupt
 

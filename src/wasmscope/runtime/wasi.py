@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from wasmscope.errors import UsageError
+from wasmscope.runtime.held import held
 
 if TYPE_CHECKING:
     import wasmtime
@@ -128,7 +129,8 @@ class OutputCapture:
         self._closed = False
 
     def sizes(self) -> tuple[int, int]:
-        return os.fstat(self.fds[0]).st_size, os.fstat(self.fds[1]).st_size
+        size = held().file_size
+        return size(self.fds[0]), size(self.fds[1])
 
     def over_cap(self) -> bool:
         if self.cap is None:
@@ -139,12 +141,13 @@ class OutputCapture:
     def read(self, which: int, start: int = 0) -> tuple[bytes, int, bool]:
         """(bytes from ``start`` up to the cap, total size written, truncated?)."""
         fd = self.fds[which]
-        size = os.fstat(fd).st_size
+        files = held()  # short reads with the GIL held (see wasmscope.runtime.held)
+        size = files.file_size(fd)
         end = size if self.cap is None else min(size, self.cap)
         chunks = []
         pos = start
         while pos < end:
-            chunk = os.pread(fd, min(end - pos, 1 << 24), pos)
+            chunk = files.read_at(fd, min(end - pos, 1 << 24), pos)
             if not chunk:
                 break
             chunks.append(chunk)
@@ -153,8 +156,9 @@ class OutputCapture:
 
     def reset(self, cap: int | None) -> None:
         self.cap = cap
+        files = held()
         for fd in self.fds:
-            os.ftruncate(fd, 0)
+            files.truncate(fd)
 
     def close(self) -> None:
         if not self._closed:
@@ -178,42 +182,6 @@ class WasiSpec:
     stdin: Stdin = None  # bytes, a file path, "inherit" (ours), or None (empty)
 
 
-class _Raw:
-    """wasmtime's WASI setters with plain ``void *`` arguments: the argv and environment
-    go as arrays of pre-encoded ``char *`` (wasmtime copies them), not through
-    wasmtime-py's per-string ``c_char_p`` conversion (22 variables: ~35 -> ~10 µs)."""
-
-    def __init__(self) -> None:
-        from wasmtime import _ffi as ffi
-
-        dll = ffi.dll
-        vp, size, flag = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_bool
-
-        def fn(name: str, restype: Any, *argtypes: Any) -> Any:
-            f = dll[name]  # a new function object: wasmtime-py's own keeps its argtypes
-            f.restype = restype
-            f.argtypes = list(argtypes)
-            return f
-
-        self.set_argv = fn("wasi_config_set_argv", flag, vp, size, vp)
-        self.set_env = fn("wasi_config_set_env", flag, vp, size, vp, vp)
-        self.set_stdout_file = fn("wasi_config_set_stdout_file", flag, vp, ctypes.c_char_p)
-        self.set_stderr_file = fn("wasi_config_set_stderr_file", flag, vp, ctypes.c_char_p)
-        self.byte_vec_new = ffi.wasm_byte_vec_new
-        self.byte_vec_t = ffi.wasm_byte_vec_t
-        self.set_stdin_bytes = ffi.wasi_config_set_stdin_bytes
-
-
-_RAW: _Raw | None = None
-
-
-def _raw() -> _Raw:
-    global _RAW
-    if _RAW is None:
-        _RAW = _Raw()
-    return _RAW
-
-
 def _strings(values: Iterable[str]) -> Any:
     """A ``char *[]`` over UTF-8 copies of ``values`` (they live as long as the array)."""
     data = [v.encode() for v in values]
@@ -221,8 +189,10 @@ def _strings(values: Iterable[str]) -> Any:
 
 
 def _set_stdin_bytes(config: wasmtime.WasiConfig, data: bytes) -> None:
-    raw = _raw()
-    vec = raw.byte_vec_t()
+    from wasmtime import _ffi as ffi
+
+    raw = held()
+    vec = ffi.wasm_byte_vec_t()
     buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data) if data else None
     raw.byte_vec_new(ctypes.byref(vec), len(data), buf)
     # wasmtime takes ownership of the vector's contents.
@@ -233,8 +203,9 @@ def build_wasi_config(spec: WasiSpec, capture: OutputCapture | None) -> wasmtime
     """A fresh ``WasiConfig`` (one per store: ``set_wasi`` consumes it)."""
     import wasmtime
 
-    raw = _raw()
-    cfg = wasmtime.WasiConfig()
+    raw = held()
+    cfg = wasmtime.WasiConfig.__new__(wasmtime.WasiConfig)  # wasi_config_new without a GIL release
+    cfg._set_ptr(raw.wasi_config_new())
     ptr = cfg.ptr()
     if spec.argv and not raw.set_argv(ptr, len(spec.argv), _strings(spec.argv)):
         raise wasmtime.WasmtimeError("failed to configure argv")

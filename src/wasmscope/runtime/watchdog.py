@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from wasmscope.runtime.held import held
 from wasmscope.runtime.memory import MemoryTracker, memory_sizes
 
 if TYPE_CHECKING:
@@ -158,15 +159,14 @@ def _make_callback() -> Any:
 def arm(store: wasmtime.Store, watch: Watch) -> None:
     """Install ``watch`` on ``store`` (before instantiation: a start function may loop)."""
     global _CALLBACK, _NO_FINALIZER
-    from wasmtime import _ffi as ffi
-
     with _LOCK:
         if _CALLBACK is None:
             _CALLBACK, _NO_FINALIZER = _make_callback()
         watch.id = next(_IDS)
         _WATCHES[watch.id] = watch
-    ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), _CALLBACK, watch.id, _NO_FINALIZER)
-    store.set_epoch_deadline(1)
+    h = held()  # short calls: the GIL stays (wasmscope.runtime.held)
+    h.epoch_deadline_callback(store.ptr(), _CALLBACK, watch.id, _NO_FINALIZER)
+    h.set_epoch_deadline(store._context(), 1)
 
 
 def disarm(watch: Watch) -> None:
