@@ -112,10 +112,12 @@ class TracingMiddleware:
     async def _direct(self, start: Any, scope: Scope, receive: Receive, send: Send) -> None:
         """A ``trigger="http"`` Telemetry: the span is plain data (telemetry/direct.py)
         and the invocation is folded into it."""
-        headers = [(bytes(k), bytes(v)) for k, v in scope.get("headers") or ()]
+        headers = scope.get("headers") or ()
         incoming = tracestate = host = agent = None
         forwarded = []
         for k, v in headers:
+            if type(k) is not bytes or type(v) is not bytes:
+                k, v = bytes(k), bytes(v)
             lk = k.lower()
             if lk == b"traceparent":
                 incoming = v.decode("latin-1")
@@ -136,8 +138,8 @@ class TracingMiddleware:
         if base is None:
             if len(self._attr_cache) >= 4096:
                 self._attr_cache.clear()
-            base = self._attr_cache[key] = _attributes({**scope, "client": None, "query_string": b""}, headers, method, path, route)
-        attrs = dict(base)
+            base = self._attr_cache[key] = _attributes({**scope, "client": None, "query_string": b""}, [(bytes(k), bytes(v)) for k, v in headers], method, path, route)
+        attrs: dict[str, Any] = {}
         query = scope.get("query_string")
         if query:
             attrs[URL_QUERY] = bytes(query).decode("latin-1")
@@ -146,7 +148,7 @@ class TracingMiddleware:
             attrs[CLIENT_ADDRESS] = str(client[0])
             if len(client) > 1 and client[1] is not None:
                 attrs[CLIENT_PORT] = int(client[1])
-        span = start(f"{method} {route}" if route else method, attrs, incoming, tracestate)
+        span = start(f"{method} {route}" if route else method, attrs, incoming, tracestate, base)
         if span is None:  # not serve's Telemetry (trigger "http"), or shut down meanwhile
             await self._sdk(scope, receive, send)
             return

@@ -138,7 +138,7 @@ class SpanData:
         self, trace_id: int, span_id: int, parent_span_id: int, name: str, kind: int, start_ns: int, end_ns: int,
         attrs: dict[str, Any], *, events: Sequence[tuple[str, int, Mapping[str, Any]]] = (), status_code: int = 0,
         status_message: str = "", trace_state: str = "", remote_parent: bool = False,
-        static: tuple[dict[str, Any], bytes] | None = None,
+        static: Sequence[tuple[Mapping[str, Any], bytes]] = (),
     ) -> None:  # fmt: skip
         self.trace_id = trace_id
         self.span_id = span_id
@@ -153,7 +153,7 @@ class SpanData:
         self.status_message = status_message
         self.trace_state = trace_state
         self.remote_parent = remote_parent
-        self.static = static  # attributes shared by many spans: (as a dict, encoded once)
+        self.static = static  # blocks of attributes shared by many spans: (as a dict, encoded once)
 
     def encode(self) -> bytes:
         """The OTLP ``Span`` message (see :func:`wire.span`; inlined: this runs for every span)."""
@@ -170,8 +170,8 @@ class SpanData:
             if len(_NAMES) < 4096:
                 _NAMES[self.name] = name
         out += (name, _KINDS[self.kind], b"\x39", _fixed64(self.start_ns), b"\x41", _fixed64(self.end_ns))
-        if self.static is not None:
-            out.append(self.static[1])
+        for block in self.static:
+            out.append(block[1])
         wire.attributes(b"\x4a", self.attrs, out)
         for n, t, a in self.events:
             ev = wire.span_event(n, t, a)
@@ -199,7 +199,7 @@ class SpanData:
             "start_ns": self.start_ns,
             "end_ns": self.end_ns,
             "status": {"code": _STATUS_NAMES[self.status_code], "description": self.status_message or None},
-            "attributes": _json_attrs({**self.static[0], **self.attrs} if self.static is not None else self.attrs),
+            "attributes": _json_attrs(_merged(self.static, self.attrs)),
             "events": [{"name": n, "time_ns": t, "attributes": _json_attrs(a)} for n, t, a in self.events],
             "resource": resource,
             "scope": scope,
@@ -254,6 +254,14 @@ class LogData:
         }
 
 
+def _merged(blocks: Sequence[tuple[Mapping[str, Any], bytes]], attrs: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for block in blocks:
+        out.update(block[0])
+    out.update(attrs)
+    return out
+
+
 def _json_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items() if v is not None}
 
@@ -262,18 +270,22 @@ class RequestSpan:
     """The open HTTP server span of one request (see :meth:`DirectPipeline.start_request`)."""
 
     __slots__ = (
-        "attrs", "end_ns", "error", "exception", "name", "parent_span_id", "record", "sampled", "span_id",
+        "attrs", "base", "end_ns", "error", "exception", "name", "parent_span_id", "record", "sampled", "span_id",
         "start_ns", "status", "trace_id", "trace_state", "traceparent",
     )  # fmt: skip
 
-    def __init__(self, trace_id: int, span_id: int, parent_span_id: int, sampled: bool, trace_state: str, name: str, attrs: dict[str, Any]) -> None:
+    def __init__(
+        self, trace_id: int, span_id: int, parent_span_id: int, sampled: bool, trace_state: str, name: str,
+        attrs: dict[str, Any], base: tuple[Mapping[str, Any], bytes] | None = None,
+    ) -> None:  # fmt: skip
         self.trace_id = trace_id
         self.span_id = span_id
         self.parent_span_id = parent_span_id
         self.sampled = sampled
         self.trace_state = trace_state
         self.name = name
-        self.attrs = attrs
+        self.attrs = attrs  # this request's own attributes
+        self.base = base  # attributes shared with other requests (a dict made once, encoded once)
         self.start_ns = _time_ns()
         self.end_ns = 0
         self.record: InvocationRecord | None = None
@@ -288,6 +300,9 @@ class RequestSpan:
 
 
 # --- records -> spans and logs -------------------------------------------------------------------
+_PHASE_BLOCKS: dict[str, tuple[Mapping[str, Any], bytes]] = {}  # phase name -> its wasm.phase attribute
+
+
 def _phase_spans(
     rec: InvocationRecord, trace_id: int, parent: int, fail: mapping.Failure | None, out: list[SpanData]
 ) -> None:
@@ -298,17 +313,23 @@ def _phase_spans(
         failed_here = fail is not None and i == last
         if p.name not in _SPAN_PHASES and not cold and not failed_here:
             continue
-        attrs: dict[str, Any] = {sc.WASM_PHASE: p.name}
-        if p.attributes:
-            for k, v in mapping.clean_attributes(p.attributes).items():
-                attrs.setdefault(k, v)
-        out.append(
-            SpanData(
-                trace_id, _getrandbits(64) or 1, parent, p.name, wire.KIND_INTERNAL, p.start_ns, max(p.end_ns, p.start_ns), attrs,
-                status_code=wire.STATUS_ERROR if failed_here else 0,
-                status_message=fail.description if (failed_here and fail is not None) else "",
-            )
-        )  # fmt: skip
+        block = _PHASE_BLOCKS.get(p.name)
+        if block is None:
+            enc: list[bytes] = []
+            wire.attributes(b"\x4a", {sc.WASM_PHASE: p.name}, enc)
+            block = _PHASE_BLOCKS[p.name] = ({sc.WASM_PHASE: p.name}, b"".join(enc))
+        attrs = mapping.clean_attributes(p.attributes) if p.attributes else {}
+        attrs.pop(sc.WASM_PHASE, None)
+        if failed_here:
+            out.append(
+                SpanData(
+                    trace_id, _getrandbits(64) or 1, parent, p.name, wire.KIND_INTERNAL, p.start_ns, max(p.end_ns, p.start_ns),
+                    attrs, static=(block,), status_code=wire.STATUS_ERROR,
+                    status_message=fail.description if fail is not None else "",
+                )
+            )  # fmt: skip
+        else:
+            out.append(SpanData(trace_id, _getrandbits(64) or 1, parent, p.name, wire.KIND_INTERNAL, p.start_ns, max(p.end_ns, p.start_ns), attrs, static=(block,)))
 
 
 def _stderr_logs(
@@ -374,7 +395,10 @@ def _static_attrs(rec: InvocationRecord, trigger: str) -> tuple[dict[str, Any], 
     return hit
 
 
-def _invocation_attrs(rec: InvocationRecord, attrs: dict[str, Any], fail: mapping.Failure | None) -> None:
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _invocation_attrs(rec: InvocationRecord, attrs: dict[str, Any], fail: mapping.Failure | None, base: Mapping[str, Any] = _EMPTY) -> None:
     """The per-invocation attributes of :func:`mapping.span_attributes` (without the
     static ones), into ``attrs`` (the server span's: its keys win, but ``error.type``)."""
     attrs[sc.FAAS_INVOCATION_ID] = rec.invocation_id
@@ -409,7 +433,7 @@ def _invocation_attrs(rec: InvocationRecord, attrs: dict[str, Any], fail: mappin
         attrs[sc.ERROR_TYPE] = fail.error_type  # the trap code says more than "500"
     if rec.attributes:
         for k, v in rec.attributes.items():
-            if k not in attrs:
+            if k not in attrs and k not in base:
                 clean = mapping._clean_value(v)
                 if clean is not None:
                     attrs[str(k)] = clean
@@ -424,12 +448,12 @@ def request_items(req: RequestSpan, max_lines: int, max_bytes: int) -> tuple[lis
     status_code = wire.STATUS_ERROR if req.error else 0
     message = ""
     rec = req.record
-    static = None
+    static: list[tuple[Mapping[str, Any], bytes]] = [req.base] if req.base is not None else []
     fail = None
     if rec is not None:
         fail = mapping.failure(rec)
-        static = _static_attrs(rec, sc.TRIGGER_HTTP)
-        _invocation_attrs(rec, attrs, fail)
+        static.append(_static_attrs(rec, sc.TRIGGER_HTTP))
+        _invocation_attrs(rec, attrs, fail, req.base[0] if req.base is not None else _EMPTY)
         if fail is not None:
             events.append((sc.EXCEPTION_EVENT, rec.end_ns or req.end_ns, fail.exception))
             if req.error:
@@ -928,7 +952,10 @@ class DirectPipeline:
         self.sampler = sampler or make_sampler()
         self.metrics = ServeMetrics(trigger)
         self.pending: dict[str, RequestSpan] = {}  # traceparent -> open request span
+        self._bases: dict[int, tuple[Mapping[str, Any], bytes]] = {}  # id(base) -> (base, encoded)
         self.dropped = 0
+        self.export_cpu = 0.0  # CPU seconds of the exporter thread (encoding and sending)
+        self.exported_items = 0  # requests and invocations it handled
         self._dropping = False
         self._queue: deque[Item | threading.Event] = deque()
         self._wake = threading.Event()
@@ -937,17 +964,31 @@ class DirectPipeline:
         self._thread_lock = threading.Lock()
 
     # --- the request path --------------------------------------------------------------------
-    def start_request(self, name: str, attrs: dict[str, Any], traceparent: str | None = None, tracestate: str | None = None) -> RequestSpan:
+    def start_request(
+        self, name: str, attrs: dict[str, Any], traceparent: str | None = None, tracestate: str | None = None,
+        base: Mapping[str, Any] | None = None,
+    ) -> RequestSpan:  # fmt: skip
         """Open the server span of a request (under ``traceparent`` when valid);
-        ``record_invocation(rec, parent=span.traceparent)`` folds an invocation in."""
+        ``record_invocation(rec, parent=span.traceparent)`` folds an invocation in.
+        ``base``: more attributes, in a dict that the caller hands again for other
+        requests (never changed afterwards): encoded once."""
+        block = None
+        if base is not None:
+            block = self._bases.get(id(base))
+            if block is None or block[0] is not base:
+                out: list[bytes] = []
+                wire.attributes(b"\x4a", base, out)
+                if len(self._bases) >= 1024:
+                    self._bases.clear()
+                block = self._bases[id(base)] = (base, b"".join(out))
         parent = parse_traceparent(traceparent)
         if parent is None:
             trace_id = _getrandbits(128) or 1
             sampled = self.sampler(trace_id, None)
-            req = RequestSpan(trace_id, _getrandbits(64) or 1, 0, sampled, "", name, attrs)
+            req = RequestSpan(trace_id, _getrandbits(64) or 1, 0, sampled, "", name, attrs, block)
         else:
             sampled = self.sampler(parent[0], parent[2])
-            req = RequestSpan(parent[0], _getrandbits(64) or 1, parent[1], sampled, (tracestate or "").strip(), name, attrs)
+            req = RequestSpan(parent[0], _getrandbits(64) or 1, parent[1], sampled, (tracestate or "").strip(), name, attrs, block)
         self.pending[req.traceparent] = req
         return req
 
@@ -1052,6 +1093,14 @@ class DirectPipeline:
             self._dropping = False
 
     def _export(self, items: list[Item]) -> None:
+        t0 = time.thread_time()
+        try:
+            self._export_batch(items)
+        finally:
+            self.export_cpu += time.thread_time() - t0
+            self.exported_items += len(items)
+
+    def _export_batch(self, items: list[Item]) -> None:
         spans: list[SpanData] = []
         logs: list[LogData] = []
         for item in items:

@@ -239,18 +239,21 @@ class Telemetry:
 
     # --- serve's request spans ----------------------------------------------------------------
     def start_request(
-        self, name: str, attributes: dict[str, Any], traceparent: str | None = None, tracestate: str | None = None
+        self, name: str, attributes: dict[str, Any], traceparent: str | None = None, tracestate: str | None = None,
+        base: dict[str, Any] | None = None,
     ) -> RequestSpan | None:
         """Open the HTTP server span of one request (``trigger="http"`` only; None
         otherwise or after :meth:`shutdown`): a child of ``traceparent`` when it is valid,
         else the root of a new trace. Hand its ``.traceparent`` on (to the gateway, to
         the guest): :meth:`record_invocation` with that parent folds the invocation into
         this span (``faas.*``, ``wasm.*`` attributes, ``instantiate``/``execute`` children,
-        stderr log records). End it with :meth:`end_request`."""
+        stderr log records). End it with :meth:`end_request`. ``base``: attributes that
+        repeat across requests, in a dict the caller reuses and never changes (encoded
+        once per dict)."""
         direct = self._sdk.direct
         if direct is None or self._closed:
             return None
-        return direct.start_request(name, attributes, traceparent, tracestate)
+        return direct.start_request(name, attributes, traceparent, tracestate, base)
 
     def end_request(self, span: RequestSpan) -> None:
         """End a span from :meth:`start_request`; set its ``attrs``, ``error`` (status
