@@ -396,9 +396,20 @@ def _static_attrs(rec: InvocationRecord, trigger: str) -> tuple[dict[str, Any], 
 
 
 _EMPTY: Mapping[str, Any] = {}
+# every attribute that the server span gets from the record or the HTTP request:
+# extra attributes of the same name are left out (the conventions win)
+_TAKEN = frozenset({
+    sc.FAAS_TRIGGER, sc.FAAS_NAME, sc.FAAS_INVOCATION_ID, sc.FAAS_COLDSTART, sc.FAAS_MAX_MEMORY, sc.ERROR_TYPE,
+    sc.WASM_MODULE_SHA256, sc.WASM_MODULE_NAME, sc.WASM_MODULE_SIZE, sc.WASM_MODULE_KIND, sc.WASM_ENTRY,
+    sc.WASM_OUTCOME, sc.WASM_CACHE, sc.WASM_STDOUT_BYTES, sc.WASM_STDERR_BYTES, sc.WASM_EXIT_CODE,
+    sc.WASM_FUEL_CONSUMED, sc.WASM_FUEL_LIMIT, sc.WASM_MEMORY_PEAK, sc.WASM_MEMORY_GROW_COUNT, sc.WASM_TIMEOUT,
+    sc.WASM_CPU_TIME, sc.WASM_STDOUT_TRUNCATED, sc.WASM_STDERR_TRUNCATED, sc.WASM_TRAP_CODE,
+    sc.WASM_TRAP_FRAMES_TRUNCATED, sc.WASM_CALLS_TOTAL, sc.WASM_CALLS_TOP, sc.WASM_HOST_CALLS_TOTAL, sc.WASM_HOST_CALLS,
+    "http.response.status_code", "client.address", "client.port", "url.query",
+})  # fmt: skip
 
 
-def _invocation_attrs(rec: InvocationRecord, attrs: dict[str, Any], fail: mapping.Failure | None, base: Mapping[str, Any] = _EMPTY) -> None:
+def _invocation_attrs(rec: InvocationRecord, attrs: dict[str, Any], fail: mapping.Failure | None) -> None:
     """The per-invocation attributes of :func:`mapping.span_attributes` (without the
     static ones), into ``attrs`` (the server span's: its keys win, but ``error.type``)."""
     attrs[sc.FAAS_INVOCATION_ID] = rec.invocation_id
@@ -431,12 +442,40 @@ def _invocation_attrs(rec: InvocationRecord, attrs: dict[str, Any], fail: mappin
                 attrs[k] = v
     if fail is not None:
         attrs[sc.ERROR_TYPE] = fail.error_type  # the trap code says more than "500"
-    if rec.attributes:
-        for k, v in rec.attributes.items():
-            if k not in attrs and k not in base:
-                clean = mapping._clean_value(v)
-                if clean is not None:
-                    attrs[str(k)] = clean
+
+
+
+_EXTRAS: dict[tuple[Any, ...], tuple[Mapping[str, Any], bytes]] = {}
+
+
+def _extra_attrs(rec: InvocationRecord, taken: Mapping[str, Any], base: Mapping[str, Any]) -> tuple[Mapping[str, Any], bytes] | None:
+    """The caller's and the runtime's extra attributes of the record (``wasm.runtime``,
+    ``wasm.engine.fingerprint``, ``wasm.memory.*``, the gateway's ``http.*``...), those
+    not already set: they repeat from one invocation of a route to the next, so they
+    are encoded once per distinct set (None when there are none)."""
+    if not rec.attributes:
+        return None
+    try:
+        key: tuple[Any, ...] = tuple(rec.attributes.items())
+        hit = _EXTRAS.get(key)
+    except TypeError:  # an unhashable value: no cache
+        key, hit = (), None
+    if hit is not None:
+        return hit
+    attrs: dict[str, Any] = {}
+    for k, v in rec.attributes.items():
+        if k not in taken and k not in base:
+            clean = mapping._clean_value(v)
+            if clean is not None:
+                attrs[str(k)] = clean
+    out: list[bytes] = []
+    wire.attributes(b"\x4a", attrs, out)
+    block = (attrs, b"".join(out))
+    if key:
+        if len(_EXTRAS) >= 256:
+            _EXTRAS.clear()
+        _EXTRAS[key] = block
+    return block
 
 
 def request_items(req: RequestSpan, max_lines: int, max_bytes: int) -> tuple[list[SpanData], list[LogData]]:
@@ -453,7 +492,10 @@ def request_items(req: RequestSpan, max_lines: int, max_bytes: int) -> tuple[lis
     if rec is not None:
         fail = mapping.failure(rec)
         static.append(_static_attrs(rec, sc.TRIGGER_HTTP))
-        _invocation_attrs(rec, attrs, fail, req.base[0] if req.base is not None else _EMPTY)
+        _invocation_attrs(rec, attrs, fail)
+        extras = _extra_attrs(rec, _TAKEN, req.base[0] if req.base is not None else _EMPTY)
+        if extras is not None:
+            static.append(extras)
         if fail is not None:
             events.append((sc.EXCEPTION_EVENT, rec.end_ns or req.end_ns, fail.exception))
             if req.error:

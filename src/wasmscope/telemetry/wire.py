@@ -93,6 +93,8 @@ _KV_STR: dict[str, dict[str, bytes]] = {}  # key -> value -> encoded KeyValue (l
 _KV_INT: dict[str, dict[int, bytes]] = {}
 _KV_BOOL: dict[tuple[str, bool], bytes] = {}
 _KV_PER_KEY_MAX = 1024  # distinct values cached per key (then that key's cache restarts)
+# keys whose values are (nearly) never seen twice: encoded each time, not cached
+UNCACHED_KEYS = {"faas.invocation_id", "client.port", "url.query"}
 
 
 def attributes(tag: bytes, attrs: Mapping[str, Any] | Iterable[tuple[str, Any]], out: list[bytes]) -> None:
@@ -104,7 +106,7 @@ def attributes(tag: bytes, attrs: Mapping[str, Any] | Iterable[tuple[str, Any]],
     for key, value in items:
         t = type(value)
         if t is str:
-            if len(value) > 128:
+            if len(value) > 128 or key in UNCACHED_KEYS:
                 enc = _key_value(key, value)
             else:
                 d = _KV_STR.get(key)
@@ -119,7 +121,7 @@ def attributes(tag: bytes, attrs: Mapping[str, Any] | Iterable[tuple[str, Any]],
             enc = _KV_BOOL.get((key, value))  # type: ignore[assignment]
             if enc is None:
                 enc = _KV_BOOL[(key, value)] = _key_value(key, value)
-        elif t is int and -(1 << 20) < value < (1 << 20):
+        elif t is int and -(1 << 20) < value < (1 << 20) and key not in UNCACHED_KEYS:
             di = _KV_INT.get(key)
             if di is None:
                 di = _KV_INT[key] = {}
