@@ -38,7 +38,7 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from wasmscope.telemetry import mapping, wire
@@ -163,13 +163,7 @@ class SpanData:
             out += (b"\x1a", wire.varint(len(ts)), ts)
         if self.parent_span_id:
             out += (b"\x22\x08", self.parent_span_id.to_bytes(8, "big"))
-        name = _NAMES.get(self.name)
-        if name is None:
-            nb = self.name.encode("utf-8", "replace")
-            name = b"\x2a" + wire.varint(len(nb)) + nb
-            if len(_NAMES) < 4096:
-                _NAMES[self.name] = name
-        out += (name, _KINDS[self.kind], b"\x39", _fixed64(self.start_ns), b"\x41", _fixed64(self.end_ns))
+        out += (_name_field(self.name), _KINDS[self.kind], b"\x39", _fixed64(self.start_ns), b"\x41", _fixed64(self.end_ns))
         for block in self.static:
             out.append(block[1])
         wire.attributes(b"\x4a", self.attrs, out)
@@ -177,13 +171,7 @@ class SpanData:
             ev = wire.span_event(n, t, a)
             out += (b"\x5a", wire.varint(len(ev)), ev)
         if self.status_code or self.status_message:
-            st = b""
-            if self.status_message:
-                mb = self.status_message.encode("utf-8", "replace")
-                st += b"\x12" + wire.varint(len(mb)) + mb
-            if self.status_code:
-                st += b"\x18" + bytes([self.status_code])
-            out += (b"\x7a", wire.varint(len(st)), st)
+            out.append(_status_field(self.status_code, self.status_message))
         out.append(_FLAGS_REMOTE if self.remote_parent else _FLAGS_LOCAL)
         return b"".join(out)
 
@@ -448,11 +436,14 @@ def _invocation_attrs(rec: InvocationRecord, attrs: dict[str, Any], fail: mappin
 _EXTRAS: dict[tuple[Any, ...], tuple[Mapping[str, Any], bytes]] = {}
 
 
-def _extra_attrs(rec: InvocationRecord, taken: Mapping[str, Any], base: Mapping[str, Any]) -> tuple[Mapping[str, Any], bytes] | None:
+def _extra_attrs(rec: InvocationRecord, taken: Collection[str], base: Mapping[str, Any]) -> tuple[Mapping[str, Any], bytes] | None:
     """The caller's and the runtime's extra attributes of the record (``wasm.runtime``,
     ``wasm.engine.fingerprint``, ``wasm.memory.*``, the gateway's ``http.*``...), those
     not already set: they repeat from one invocation of a route to the next, so they
-    are encoded once per distinct set (None when there are none)."""
+    are encoded once per distinct set (None when there are none). The cache is keyed
+    by the record's attributes alone: ``taken`` is always the same set, and the keys of
+    ``base`` that the record also has (the gateway's ``http.request.method``,
+    ``http.route``, ``url.path``) are in every request's ``base``."""
     if not rec.attributes:
         return None
     try:
@@ -517,6 +508,101 @@ def request_items(req: RequestSpan, max_lines: int, max_bytes: int) -> tuple[lis
     if rec is not None:
         _stderr_logs(rec, req.trace_id, req.span_id, req.sampled, max_lines, max_bytes, logs)
     return spans, logs
+
+
+def _name_field(name: str) -> bytes:
+    field = _NAMES.get(name)
+    if field is None:
+        nb = name.encode("utf-8", "replace")
+        field = b"\x2a" + wire.varint(len(nb)) + nb
+        if len(_NAMES) < 4096:
+            _NAMES[name] = field
+    return field
+
+
+def _status_field(code: int, message: str) -> bytes:
+    st = b""
+    if message:
+        mb = message.encode("utf-8", "replace")
+        st += b"\x12" + wire.varint(len(mb)) + mb
+    if code:
+        st += b"\x18" + bytes([code])
+    return b"\x7a" + wire.varint(len(st)) + st
+
+
+def encode_request(req: RequestSpan) -> list[bytes]:
+    """The OTLP ``Span`` messages of a sampled, finished request: the same bytes as
+    :func:`request_items` then :meth:`SpanData.encode`, in one pass without the
+    intermediate objects (this is the OTLP exporter's per-request work)."""
+    rec = req.record
+    tid = req.trace_id.to_bytes(16, "big")
+    sid = req.span_id.to_bytes(8, "big")
+    out = [b"\x0a\x10", tid, b"\x12\x08", sid]
+    if req.trace_state:
+        ts = req.trace_state.encode("latin-1", "replace")
+        out += (b"\x1a", wire.varint(len(ts)), ts)
+    if req.parent_span_id:
+        out += (b"\x22\x08", req.parent_span_id.to_bytes(8, "big"))
+    out += (_name_field(req.name), _KINDS[wire.KIND_SERVER], b"\x39", _fixed64(req.start_ns), b"\x41", _fixed64(req.end_ns))
+    base = req.base
+    if base is not None:
+        out.append(base[1])
+    attrs = req.attrs
+    fail = None
+    message = ""
+    events: list[tuple[str, int, Mapping[str, Any]]] = []
+    if rec is not None:
+        fail = mapping.failure(rec)
+        out.append(_static_attrs(rec, sc.TRIGGER_HTTP)[1])
+        _invocation_attrs(rec, attrs, fail)
+        extras = _extra_attrs(rec, _TAKEN, base[0] if base is not None else _EMPTY)
+        if extras is not None:
+            out.append(extras[1])
+        if fail is not None:
+            events.append((sc.EXCEPTION_EVENT, rec.end_ns or req.end_ns, fail.exception))
+            if req.error:
+                message = fail.description
+    wire.attributes(b"\x4a", attrs, out)
+    if req.exception is not None:
+        exc = req.exception
+        events.append((sc.EXCEPTION_EVENT, req.end_ns, {sc.EXCEPTION_TYPE: type(exc).__qualname__, sc.EXCEPTION_MESSAGE: str(exc)}))
+        message = message or f"{type(exc).__name__}: {exc}"
+    for n, t, a in events:
+        ev = wire.span_event(n, t, a)
+        out += (b"\x5a", wire.varint(len(ev)), ev)
+    if req.error or message:
+        out.append(_status_field(wire.STATUS_ERROR if req.error else 0, message))
+    out.append(_FLAGS_REMOTE if req.parent_span_id else _FLAGS_LOCAL)
+    spans = [b"".join(out)]
+    if rec is None:
+        return spans
+    phases = rec.phases
+    last = len(phases) - 1
+    cold = rec.cold_start or rec.cache != "memory"
+    head = b"\x0a\x10" + tid + b"\x12\x08"
+    parent = b"\x22\x08" + sid
+    for i, p in enumerate(phases):
+        failed_here = fail is not None and i == last
+        if p.name not in _SPAN_PHASES and not cold and not failed_here:
+            continue
+        block = _PHASE_BLOCKS.get(p.name)
+        if block is None:
+            enc: list[bytes] = []
+            wire.attributes(b"\x4a", {sc.WASM_PHASE: p.name}, enc)
+            block = _PHASE_BLOCKS[p.name] = ({sc.WASM_PHASE: p.name}, b"".join(enc))
+        child = [
+            head, (_getrandbits(64) or 1).to_bytes(8, "big"), parent, _name_field(p.name), _KINDS[wire.KIND_INTERNAL],
+            b"\x39", _fixed64(p.start_ns), b"\x41", _fixed64(max(p.end_ns, p.start_ns)), block[1],
+        ]  # fmt: skip
+        if p.attributes:
+            pa = mapping.clean_attributes(p.attributes)
+            pa.pop(sc.WASM_PHASE, None)
+            wire.attributes(b"\x4a", pa, child)
+        if failed_here:
+            child.append(_status_field(wire.STATUS_ERROR, fail.description if fail is not None else ""))
+        child.append(_FLAGS_LOCAL)
+        spans.append(b"".join(child))
+    return spans
 
 
 class Invocation:
@@ -766,9 +852,13 @@ class OtlpSink(Sink):
         raise NotImplementedError  # deliver() is overridden: spans and logs fail apart
 
     def deliver(self, spans: Sequence[SpanData], logs: Sequence[LogData]) -> None:
+        self.deliver_encoded([s.encode() for s in spans], logs)
+
+    def deliver_encoded(self, spans: Sequence[bytes], logs: Sequence[LogData]) -> None:
+        """``spans``: OTLP ``Span`` messages already encoded."""
         if spans:
             try:
-                self.post(self.traces_url, "TRACES", wire.export_trace_request(self._resource, self._scope, [s.encode() for s in spans]))
+                self.post(self.traces_url, "TRACES", wire.export_trace_request(self._resource, self._scope, spans))
             except Exception as exc:
                 self.dest.fail("spans", len(spans), exc)
             else:
@@ -1143,19 +1233,41 @@ class DirectPipeline:
             self.exported_items += len(items)
 
     def _export_batch(self, items: list[Item]) -> None:
-        spans: list[SpanData] = []
-        logs: list[LogData] = []
-        for item in items:
-            try:
-                s, lg = self._items(item)
-            except Exception as exc:  # a bug or a bad record: counted, never raised
-                for sink in self.batch_sinks:
-                    sink.dest.fail("spans", _span_count(item), exc)
-                continue
-            spans += s
-            logs += lg
-        for sink in self.batch_sinks:
-            sink.deliver(spans, logs)
+        otlp = [s for s in self.batch_sinks if isinstance(s, OtlpSink)]
+        others = [s for s in self.batch_sinks if not isinstance(s, OtlpSink)]
+        if others:
+            spans: list[SpanData] = []
+            logs: list[LogData] = []
+            for item in items:
+                try:
+                    s, lg = self._items(item)
+                except Exception as exc:  # a bug or a bad record: counted, never raised
+                    for sink in others:
+                        sink.dest.fail("spans", _span_count(item), exc)
+                    continue
+                spans += s
+                logs += lg
+            for sink in others:
+                sink.deliver(spans, logs)
+        if otlp:
+            encoded: list[bytes] = []
+            records: list[LogData] = []
+            for item in items:
+                try:
+                    if isinstance(item, RequestSpan):
+                        if item.sampled:
+                            encoded += encode_request(item)
+                        if item.record is not None:
+                            _stderr_logs(item.record, item.trace_id, item.span_id, item.sampled, self.max_log_lines, self.max_log_bytes, records)
+                    else:
+                        s, lg = self._items(item)
+                        encoded += [x.encode() for x in s]
+                        records += lg
+                except Exception as exc:  # a bug or a bad record: counted, never raised
+                    for sink in otlp:
+                        sink.dest.fail("spans", _span_count(item), exc)
+            for sink in otlp:
+                sink.deliver_encoded(encoded, records)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def force_flush(self, timeout: float) -> bool:
