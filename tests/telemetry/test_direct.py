@@ -286,3 +286,35 @@ def test_serve_spans_and_logs_arrive_at_rotel(collector: Rotel) -> None:  # noqa
     assert log.fields["Body"] == "Str(handler log line)"
     assert log.fields["Trace ID"] == trace_id and log.fields["Span ID"] == ok.fields["ID"]
     assert "service.name: Str(wasmscope-serve-e2e)" in collector.text()
+
+
+def test_the_one_pass_encoder_writes_what_the_span_data_path_writes() -> None:
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    def norm(encoded: list[bytes]) -> list[bytes]:
+        out = []
+        for raw in encoded:
+            m = Span()
+            m.ParseFromString(raw)
+            if m.kind == 1:  # children get random span ids
+                m.span_id = b""
+            out.append(m.SerializeToString())
+        return out
+
+    with Telemetry.from_options(in_memory=True, trigger="http") as t:
+        d = t._sdk.direct
+        assert d is not None
+        for rec, status, parent in (
+            (warm(), 200, None),
+            (make_record(), 200, TRACEPARENT),  # cold: load and compile too
+            (make_record(Outcome.TRAP, cold_start=False, cache="memory"), 500, TRACEPARENT),
+        ):
+            span = d.start_request("GET /hello", {"client.port": 5000}, parent, "k=v", base=http_attrs())
+            d.attach(span.traceparent, rec)
+            span.attrs["http.response.status_code"] = status
+            span.error = status >= 500
+            span.end_ns = span.start_ns + 1000
+            fused = dx.encode_request(span)
+            spans, _ = dx.request_items(span, 10, 1000)
+            assert norm(fused) == norm([s.encode() for s in spans])
+            assert len(fused) == (5 if rec.cold_start else 3)
