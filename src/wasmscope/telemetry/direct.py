@@ -63,6 +63,8 @@ log = logging.getLogger("wasmscope.telemetry")
 DEFAULT_MAX_QUEUE = 4096  # finished requests waiting for the exporter thread
 DEFAULT_BATCH = 256  # requests per export batch
 DEFAULT_DELAY = 1.0  # seconds between two exports when the batch is not full
+_YIELD_EVERY = 16  # requests encoded between two GIL releases of the exporter thread
+_sleep = time.sleep
 _getrandbits = random.getrandbits
 _time_ns = time.time_ns
 _KIND_NAMES = {wire.KIND_INTERNAL: "INTERNAL", wire.KIND_SERVER: "SERVER"}
@@ -1238,7 +1240,9 @@ class DirectPipeline:
         if others:
             spans: list[SpanData] = []
             logs: list[LogData] = []
-            for item in items:
+            for n, item in enumerate(items, 1):
+                if not n % _YIELD_EVERY:
+                    _sleep(0)
                 try:
                     s, lg = self._items(item)
                 except Exception as exc:  # a bug or a bad record: counted, never raised
@@ -1252,7 +1256,9 @@ class DirectPipeline:
         if otlp:
             encoded: list[bytes] = []
             records: list[LogData] = []
-            for item in items:
+            for n, item in enumerate(items, 1):
+                if not n % _YIELD_EVERY:
+                    _sleep(0)  # let the request threads have the GIL: encoding a batch takes milliseconds
                 try:
                     if isinstance(item, RequestSpan):
                         if item.sampled:
