@@ -647,10 +647,25 @@ def invocation_items(inv: Invocation, max_lines: int, max_bytes: int) -> tuple[l
     return spans, logs
 
 
-Item = RequestSpan | Invocation
+class _Encoded:
+    """A request already encoded for OTLP (the queue's item when OTLP is the only batch output)."""
+
+    __slots__ = ("logs", "spans")
+
+    def __init__(self, spans: list[bytes], logs: list[LogData]) -> None:
+        self.spans = spans
+        self.logs = logs
+
+    sampled = True
+    record = None
+
+
+Item = RequestSpan | Invocation | _Encoded
 
 
 def _span_count(item: Item) -> int:
+    if isinstance(item, _Encoded):
+        return len(item.spans)
     if not item.sampled:
         return 0
     rec = item.record
@@ -1086,6 +1101,7 @@ class DirectPipeline:
         self.sampler = sampler or make_sampler()
         self.metrics = ServeMetrics(trigger)
         self.pending: dict[str, RequestSpan] = {}  # traceparent -> open request span
+        self._otlp_only = bool(self.batch_sinks) and all(isinstance(x, OtlpSink) for x in self.batch_sinks)
         self._bases: dict[int, tuple[Mapping[str, Any], bytes]] = {}  # id(base) -> (base, encoded)
         self.dropped = 0
         self.export_cpu = 0.0  # CPU seconds of the exporter thread (encoding and sending)
@@ -1093,6 +1109,7 @@ class DirectPipeline:
         self._dropping = False
         self._queue: deque[Item | threading.Event] = deque()
         self._wake = threading.Event()
+        self._flush_requested = False
         self._stop = False
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
@@ -1167,13 +1184,24 @@ class DirectPipeline:
         if len(self._queue) >= self.max_queue:
             self._drop(item)
             return
-        self._queue.append(item)
+        if self._otlp_only and isinstance(item, RequestSpan):
+            # encoded now, while the record is in the cache, and let go: the queue
+            # holds bytes, not the request's objects
+            rec = item.record
+            records: list[LogData] = []
+            if rec is not None and (rec.stderr or rec.stderr_truncated):
+                _stderr_logs(rec, item.trace_id, item.span_id, item.sampled, self.max_log_lines, self.max_log_bytes, records)
+            self._queue.append(_Encoded(encode_request(item) if item.sampled else [], records))
+        else:
+            self._queue.append(item)
         if self._thread is None:
             self._start_thread()
         if len(self._queue) == self.batch:
             self._wake.set()
 
     def _items(self, item: Item) -> tuple[list[SpanData], list[LogData]]:
+        if isinstance(item, _Encoded):
+            raise TypeError("an encoded request only goes to OTLP outputs")
         if isinstance(item, RequestSpan):
             return request_items(item, self.max_log_lines, self.max_log_bytes)
         return invocation_items(item, self.max_log_lines, self.max_log_bytes)
@@ -1201,16 +1229,19 @@ class DirectPipeline:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self.delay)
+            woke = self._wake.wait(self.delay)
             self._wake.clear()
-            self._drain()
+            flush, self._flush_requested = self._flush_requested, False
+            # woken by a full batch: export full batches only (each export is one POST:
+            # the requests that arrive meanwhile wait for the next full batch or the delay)
+            self._drain(full_only=woke and not flush and not self._stop)
             if self._stop:
                 self._drain()
                 return
 
-    def _drain(self) -> None:
+    def _drain(self, full_only: bool = False) -> None:
         q = self._queue
-        while q:
+        while q and (not full_only or len(q) >= self.batch):
             items: list[Item] = []
             marker: threading.Event | None = None
             while q and len(items) < self.batch:
@@ -1260,7 +1291,10 @@ class DirectPipeline:
                 if not n % _YIELD_EVERY:
                     _sleep(0)  # let the request threads have the GIL: encoding a batch takes milliseconds
                 try:
-                    if isinstance(item, RequestSpan):
+                    if isinstance(item, _Encoded):
+                        encoded += item.spans
+                        records += item.logs
+                    elif isinstance(item, RequestSpan):
                         if item.sampled:
                             encoded += encode_request(item)
                         if item.record is not None:
@@ -1281,6 +1315,7 @@ class DirectPipeline:
             return True
         marker = threading.Event()
         self._queue.append(marker)
+        self._flush_requested = True
         self._wake.set()
         return marker.wait(timeout)
 
