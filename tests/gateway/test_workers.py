@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ def test_sequential_requests_share_one_thread() -> None:
 
     asyncio.run(main())
     workers.shutdown()
-    assert workers.threads == 1 and len(set(names)) == 1
+    assert workers.started == 1 and len(set(names)) == 1
     assert released == list(range(50))  # done() once per request, on completion
 
 
@@ -39,7 +40,7 @@ def test_short_concurrent_requests_stay_on_few_threads() -> None:
 
     assert asyncio.run(main()) == [k * 2 for k in range(200)]
     workers.shutdown()
-    assert workers.threads == 1
+    assert workers.started == 1
 
 
 def test_stuck_threads_make_room_up_to_the_limit() -> None:
@@ -66,8 +67,30 @@ def test_stuck_threads_make_room_up_to_the_limit() -> None:
     finally:
         gate.set()
         workers.shutdown()
-    assert workers.threads == 3
+    assert workers.started == 3
     assert started.acquire(timeout=0) and started.acquire(timeout=0)
+
+
+def test_extra_threads_end_once_nothing_waits() -> None:
+    workers = Workers(3, "t", stuck_after=0.001)
+    gate = threading.Event()
+
+    async def main() -> None:
+        blocked = [workers.submit(gate.wait, 60) for _ in range(3)]
+        while workers.started < 3:  # the checks start threads while every one is stuck
+            await asyncio.sleep(0.001)
+        gate.set()
+        assert await asyncio.gather(*blocked) == [True, True, True]
+
+    try:
+        asyncio.run(main())
+        deadline = time.monotonic() + 60  # a guard, not a measure
+        while workers.threads > 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert workers.threads == 1  # the first thread stays
+    finally:
+        gate.set()
+        workers.shutdown()
 
 
 def test_exceptions_reach_the_awaiting_request() -> None:

@@ -29,6 +29,17 @@ Error bodies are a short JSON object (``error``, ``outcome``, ``invocation_id``,
 ``/healthz`` answers 200 while the process runs, ``/readyz`` 200 once every route's
 module is compiled (503 before; it stays 200 during a reload).
 
+Small handlers run inline: a route without preopened directories first runs its
+handler on the event loop's own thread, stopped at the first epoch tick past
+``inline_budget`` (2 ms; the loop waits at most that plus one tick, 5 ms); one that
+finishes in time answers with no thread hop at all (the hop and the GIL hand-offs
+around it cost more than the C hello itself), one that does not is run again, from
+scratch, on the route's threads with its full limits; after two such runs within
+``INLINE_STRIKES`` seconds, the route runs there for the next ``INLINE_BACKOFF``
+seconds (a slow handler costs the loop two budgets every 5 s at most). Only the
+final run is reported (telemetry, metrics, logs); what the stopped attempt wrote is
+dropped, and it had no other way out (no preopened directory, no network).
+
 Each route runs the module version compiled at start or at the last reload (held in
 memory, never re-read from disk per request); :meth:`Gateway.reload` and the watcher
 started with ``reload_interval`` swap in a new version without dropping a request
@@ -38,6 +49,7 @@ started with ``reload_interval`` swap in a new version without dropping a reques
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import threading
@@ -74,6 +86,9 @@ log = logging.getLogger("wasmscope.gateway")
 access_log = logging.getLogger("wasmscope.access")
 
 MAX_STDERR_LOG = 2048  # bytes of a handler's stderr logged per request
+INLINE_BUDGET = 0.002  # seconds a handler may run on the event loop's thread (see above)
+INLINE_BACKOFF = 5.0  # seconds a route runs on its threads after two handlers ran past the budget
+INLINE_STRIKES = 1.0  # ... within this many seconds (a lone one may be the machine, not the handler)
 _FAILURES = {
     Outcome.TIMEOUT: (504, "the handler ran past its time limit"),
     Outcome.TRAP: (500, "the handler trapped"),
@@ -113,6 +128,8 @@ class _RouteState:
     def __init__(self, route: Route) -> None:
         self.limit = route.settings.max_concurrency
         self.in_flight = 0
+        self.inline_after = 0.0  # time.monotonic() from which handlers may run inline again
+        self.inline_strike = -INLINE_STRIKES  # when a handler last ran past the inline budget
         self._holders = 0  # requests between their route match and their response
         self._retired = False
         self.shut = False
@@ -191,7 +208,9 @@ class Gateway:
     :meth:`reload` still works). ``pooling``: the Runtime made here takes instances
     from wasmtime's pooling allocator (:class:`~wasmscope.runtime.engine.Pooling`:
     cheaper per-request instances; falls back to on-demand allocation, with a warning,
-    where the pools cannot be reserved)."""
+    where the pools cannot be reserved). ``inline_budget``: seconds a handler may first
+    run on the event loop's thread (None: always on the route's threads; see the module
+    docstring)."""
 
     def __init__(
         self,
@@ -203,10 +222,12 @@ class Gateway:
         cache_dir: str | None = None,
         reload_interval: float | None = None,
         pooling: bool = True,
+        inline_budget: float | None = INLINE_BUDGET,
     ) -> None:
         from wasmscope.gateway.reload import Reloader
 
         self.telemetry = telemetry
+        self.inline_budget = inline_budget
         self._own_runtime = runtime is None
         if runtime is None:
             from wasmscope.runtime.engine import Pooling
@@ -404,6 +425,20 @@ class Gateway:
             res = _error(503, "too many concurrent requests for this route; retry later")
             res.route = route.path
             return res, len(body)
+        if self._inline(route, state, source):
+            try:
+                inline = self._invoke(route, source, scope, body, self.inline_budget)
+            except BaseException:
+                state.release()
+                raise
+            if inline is not None:
+                state.release()
+                inline.route = route.path
+                return inline, len(body)
+            now = time.monotonic()  # past the budget: again on a thread, from scratch
+            if now - state.inline_strike < INLINE_STRIKES:
+                state.inline_after = now + INLINE_BACKOFF
+            state.inline_strike = now
         try:
             future = state.executor.submit(self._invoke, route, source, scope, body, done=state.release)
         except BaseException:
@@ -413,8 +448,23 @@ class Gateway:
         result.route = route.path
         return result, len(body)
 
-    # -- on the worker thread -----------------------------------------------------------------
-    def _invoke(self, route: Route, source: ModuleSource | None, scope: Scope, body: bytes) -> _Result:
+    def _inline(self, route: Route, state: _RouteState, source: ModuleSource | None) -> bool:
+        """May this request first run on the event loop's thread?"""
+        budget = self.inline_budget
+        if budget is None or source is None or source.kind != "module" or route.dirs:
+            return False
+        timeout = route.settings.timeout
+        if timeout is not None and timeout <= budget:
+            return False
+        # A Runtime's own telemetry would also see the stopped attempts.
+        return self.runtime.telemetry is None and time.monotonic() >= state.inline_after
+
+    # -- on the worker thread (or inline, see _inline) -------------------------------------------
+    def _invoke(
+        self, route: Route, source: ModuleSource | None, scope: Scope, body: bytes, budget: float | None = None
+    ) -> _Result | None:
+        """Run the handler for the request and make the response. ``budget``: the run
+        is stopped past that many seconds and None returned (nothing reported)."""
         path = str(scope.get("path") or "/")
         query = bytes(scope.get("query_string") or b"").decode("latin-1")
         path_info = _raw_path(scope)[len(route.prefix) :] if route.wildcard else ""
@@ -424,10 +474,15 @@ class Gateway:
         method = str(scope.get("method") or "GET")
         # The pinned source (the version compiled at start or at the last reload); before
         # prepare() there is none and the file is read as it is.
+        limits = route.limits if budget is None else dataclasses.replace(route.limits, timeout=budget)
         rec = self.runtime.run(
-            source if source is not None else str(route.module), args, argv0=argv0, env=env, dirs=route.dirs, stdin=body, limits=route.limits,
+            source if source is not None else str(route.module), args, argv0=argv0, env=env, dirs=route.dirs, stdin=body, limits=limits,
             attributes={"http.request.method": method, "http.route": route.path, "url.path": path},
         )  # fmt: skip
+        if budget is not None:
+            if rec.outcome == Outcome.TIMEOUT:
+                return None
+            rec.timeout = route.settings.timeout  # the record tells the route's limit, not the budget
         traceparent = valid_traceparent(_header(scope, b"traceparent"))
         trace_id = traceparent.split("-")[1] if traceparent else None
         if self.telemetry is not None:

@@ -12,9 +12,11 @@ and starts another one (up to ``limit``, the route's ``max_concurrency``) only w
 every thread has been busy with its current request for ``stuck_after`` seconds while
 requests wait: a handler that loops until its timeout (or a long, CPU-bound one)
 delays the route's other requests by at most ``stuck_after`` (plus one check), and
-long handlers still run in parallel (Wasm runs without the GIL). Threads, once
-started, stay until :meth:`shutdown`. The route's concurrency limit (503 past it) is
-counted by the caller, not here: nothing queues beyond it.
+long handlers still run in parallel (Wasm runs without the GIL). The extra threads
+end as soon as they find nothing waiting (a stall of the machine must not leave the
+route with 8 threads handing the GIL around); the first stays until :meth:`shutdown`.
+The route's concurrency limit (503 past it) is counted by the caller, not here:
+nothing queues beyond it.
 
 Results go straight to an asyncio future through ``loop.call_soon_threadsafe``
 (no ``concurrent.futures.Future`` and ``asyncio.wrap_future`` in between).
@@ -87,6 +89,7 @@ class Workers:
         self._queue: collections.deque[_Item] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
         self._threads: list[threading.Thread] = []
+        self.started = 0  # threads started so far
         self._idle = 0
         self._busy_since: dict[int, float] = {}  # thread ident -> when its current item started
         self._check_pending = False
@@ -95,7 +98,7 @@ class Workers:
 
     @property
     def threads(self) -> int:
-        """Threads started so far."""
+        """Threads running now."""
         return len(self._threads)
 
     def submit(self, fn: Callable[..., Any], *args: Any, done: Callable[[], None] | None = None) -> asyncio.Future[Any]:
@@ -123,8 +126,9 @@ class Workers:
 
     def _start(self) -> None:
         # With the lock held.
-        t = threading.Thread(target=self._work, name=f"{self.name}-{len(self._threads)}")
+        t = threading.Thread(target=self._work, args=(not self._threads,), name=f"{self.name}-{self.started}")
         self._threads.append(t)
+        self.started += 1
         t.start()
 
     def _check(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -148,15 +152,17 @@ class Workers:
         if self._check_pending:
             loop.call_later(self.stuck_after, self._check, loop)
 
-    def _work(self) -> None:
+    def _work(self, first: bool) -> None:
         me = threading.get_ident()
         cond = self._cond
         queue = self._queue
         while True:
             with cond:
                 while not queue:
-                    if self._shutdown:
+                    if self._shutdown or not first:
                         self._busy_since.pop(me, None)
+                        if not first:
+                            self._threads.remove(threading.current_thread())
                         return
                     self._busy_since.pop(me, None)
                     self._idle += 1
