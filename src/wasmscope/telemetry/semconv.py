@@ -33,6 +33,13 @@ message, the error line or "exit code N") and one ``exception`` event carrying
 Guest output: one log record per stdout/stderr line, severity INFO (stdout) or WARN
 (stderr), ``log.iostream`` = "stdout"/"stderr", ``faas.invocation_id``; trace and span
 ids of the invocation span.
+
+``wasmscope serve`` (``faas.trigger`` = "http", :mod:`wasmscope.telemetry.direct`): the
+invocation is folded into the HTTP server span (kind SERVER, named "GET /route", the
+HTTP conventions plus every attribute above; ``error.type`` is the FaaS one on a failed
+invocation, else the 5xx status); its children are ``instantiate`` and ``execute``
+(``load`` and ``compile`` too on a cold start or when the invocation failed there); only
+stderr lines become log records (stdout is the HTTP response).
 """
 
 from __future__ import annotations
