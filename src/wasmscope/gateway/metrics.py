@@ -83,6 +83,7 @@ REJECT_REASONS = {
 }
 UNMATCHED = "(unmatched)"  # the route label of a path no route serves (bounded cardinality)
 _SPECIAL = ("/healthz", "/readyz", "/metrics")
+_OK = "ok"  # wasmscope.runtime.record.Outcome.OK (not imported here: no runtime for /metrics)
 
 
 def require() -> None:
@@ -119,31 +120,39 @@ class Metrics:
         self.coldstarts = Counter(M_COLDSTARTS, "Handler runs that had to compile their module, by route.", ["route"], registry=reg)
         self.in_flight = Gauge(M_IN_FLIGHT, "Requests being answered now, by route.", ["route"], multiprocess_mode="livesum", registry=reg)
         self.rejected = Counter(M_REJECTED, "Requests refused before any handler ran, by route and reason.", ["route", "reason"], registry=reg)
+        # The labelled children, kept: labels() validates and locks on every call.
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once per distinct label values."""
+        key = (metric, values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
 
     # -- recording ----------------------------------------------------------------------
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route=route, method=method, status=str(status)).inc()
-        self.duration.labels(route=route).observe(max(seconds, 0.0))
+        self.child(self.requests, route, method, str(status)).inc()
+        self.child(self.duration, route).observe(max(seconds, 0.0))
 
     def observe_rejected(self, route: str, reason: str) -> None:
-        self.rejected.labels(route=route, reason=reason).inc()
+        self.child(self.rejected, route, reason).inc()
 
     def observe_error(self, route: str, outcome: str) -> None:
-        self.errors.labels(route=route, outcome=outcome).inc()
+        self.child(self.errors, route, outcome).inc()
 
     def observe_record(self, record: InvocationRecord) -> None:
         """The invocation metrics of one handler run (route from ``http.route``)."""
-        from wasmscope.runtime.record import Outcome
-
         route = str(record.attributes.get("http.route") or UNMATCHED)
-        if record.outcome != Outcome.OK:
+        if record.outcome != _OK:
             self.observe_error(route, record.outcome)
         if record.fuel_consumed is not None:
-            self.fuel.labels(route=route).inc(max(record.fuel_consumed, 0))
+            self.child(self.fuel, route).inc(max(record.fuel_consumed, 0))
         if record.peak_memory is not None:
-            self.memory.labels(route=route).observe(record.peak_memory)
+            self.child(self.memory, route).observe(record.peak_memory)
         if record.cold_start:
-            self.coldstarts.labels(route=route).inc()
+            self.child(self.coldstarts, route).inc()
 
     # -- exposition ---------------------------------------------------------------------
     def exposition(self) -> bytes:
@@ -233,7 +242,7 @@ class MetricsMiddleware:
                 invoked.append(any(bytes(k).lower() == b"x-wasmscope-invocation" for k, _ in message.get("headers") or ()))
             await send(message)
 
-        gauge = self.metrics.in_flight.labels(route=route)
+        gauge = self.metrics.child(self.metrics.in_flight, route)
         gauge.inc()
         try:
             await self.app(scope, receive, send_observed)
