@@ -72,6 +72,7 @@ from wasmscope.runtime.record import Outcome
 
 if TYPE_CHECKING:
     from wasmscope.runtime.identity import ModuleSource
+    from wasmscope.runtime.limits import Limits
     from wasmscope.runtime.record import InvocationRecord
     from wasmscope.runtime.runner import Runtime
 
@@ -228,6 +229,7 @@ class Gateway:
 
         self.telemetry = telemetry
         self.inline_budget = inline_budget
+        self._inline_limits: dict[tuple[Any, float], Limits] = {}
         self._own_runtime = runtime is None
         if runtime is None:
             from wasmscope.runtime.engine import Pooling
@@ -448,6 +450,14 @@ class Gateway:
         result.route = route.path
         return result, len(body)
 
+    def _budget_limits(self, route: Route, budget: float) -> Limits:
+        """The route's limits with the inline budget as the timeout (made once per settings)."""
+        key = (route.settings, budget)
+        limits = self._inline_limits.get(key)
+        if limits is None:
+            limits = self._inline_limits[key] = dataclasses.replace(route.limits, timeout=budget)
+        return limits
+
     def _inline(self, route: Route, state: _RouteState, source: ModuleSource | None) -> bool:
         """May this request first run on the event loop's thread?"""
         budget = self.inline_budget
@@ -474,7 +484,7 @@ class Gateway:
         method = str(scope.get("method") or "GET")
         # The pinned source (the version compiled at start or at the last reload); before
         # prepare() there is none and the file is read as it is.
-        limits = route.limits if budget is None else dataclasses.replace(route.limits, timeout=budget)
+        limits = route.limits if budget is None else self._budget_limits(route, budget)
         rec = self.runtime.run(
             source if source is not None else str(route.module), args, argv0=argv0, env=env, dirs=route.dirs, stdin=body, limits=limits,
             attributes={"http.request.method": method, "http.route": route.path, "url.path": path},
