@@ -318,3 +318,33 @@ def test_the_one_pass_encoder_writes_what_the_span_data_path_writes() -> None:
             spans, _ = dx.request_items(span, 10, 1000)
             assert norm(fused) == norm([s.encode() for s in spans])
             assert len(fused) == (5 if rec.cold_start else 3)
+
+
+class SlowSink(dx.Sink):
+    def __init__(self, dest: Destination) -> None:
+        super().__init__(dest)
+        self.got = 0
+
+    def _deliver(self, spans: Sequence[dx.SpanData], logs: Sequence[dx.LogData]) -> None:
+        import time
+
+        time.sleep(0.02)
+        self.got += len(spans)
+
+
+def test_bursts_are_exported_in_full_batches_without_waiting_for_the_delay() -> None:
+    import time
+
+    sink = SlowSink(Destination("jsonl", "test", ExportCounter()))
+    pipe = dx.DirectPipeline(sync_sinks=[], batch_sinks=[sink], max_log_lines=10, max_log_bytes=1000, max_queue=1000, batch=4, delay=60)
+    try:
+        for _ in range(40):  # while the exporter sleeps in a batch, the queue passes the batch size
+            span = pipe.start_request("GET /hello", http_attrs())
+            pipe.attach(span.traceparent, warm())
+            pipe.end_request(span)
+        deadline = time.monotonic() + 20
+        while sink.got < 40 * 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sink.got == 40 * 3 and pipe.dropped == 0
+    finally:
+        assert pipe.shutdown(10)

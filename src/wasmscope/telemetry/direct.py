@@ -1196,7 +1196,7 @@ class DirectPipeline:
             self._queue.append(item)
         if self._thread is None:
             self._start_thread()
-        if len(self._queue) == self.batch:
+        if len(self._queue) >= self.batch and not self._wake.is_set():
             self._wake.set()
 
     def _items(self, item: Item) -> tuple[list[SpanData], list[LogData]]:
