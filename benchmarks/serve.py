@@ -14,7 +14,7 @@ no access log, no ``server`` header, log level warning) and the same worker coun
   c. ``wasm+tel``: the same with full telemetry: ``--otlp`` to a real local OpenTelemetry
      receiver (``rotel-agent`` from PyPI ``rotel``, blackhole exporter, started here on
      free ports; ``--exporter jsonl`` writes a JSON-lines file instead), i.e. per request
-     an HTTP server span, the invocation span and its four phase spans, the guest's
+     an HTTP server span (the invocation folded in) with instantiate and execute children, the guest's
      stdout lines as log records and the invocation metrics, all exported.
 
 Each server is checked first (20 ``GET /hello``: 200 and the same body), warmed up
@@ -80,7 +80,7 @@ PY = sys.executable
 CLANG = "clang-19"
 TARGET_RATIO = 0.60
 TARGET_TELEMETRY = 0.90  # telemetry on / off: costs at most 10%
-SPANS_PER_REQUEST = 6  # server span, invocation span, load/compile/instantiate/execute
+SPANS_PER_REQUEST = 3  # the server span (the invocation folded in), instantiate, execute (warm)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ROTEL_SPANS = re.compile(r"Received traces\..*?\bspans=(\d+)")
 MANIFEST = """\
