@@ -178,6 +178,9 @@ def test_ctrl_c_stops_the_guest(env: dict[str, str], c_modules: dict[str, Path])
     proc = subprocess.Popen(
         [sys.executable, "-c", CLI, "run", str(c_modules["loop"])],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        # as at a terminal: a test run started in the background (`cmd &`) ignores SIGINT,
+        # and the child would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         assert proc.stdout is not None
