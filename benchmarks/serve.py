@@ -53,25 +53,24 @@ import argparse
 import asyncio
 import contextlib
 import datetime
-import http.client
 import os
 import platform
 import re
 import shutil
-import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _servers
 from _hello_asgi import BODY
-from _wrk import WrkResult, run_wrk, wrk_path
+from _servers import free_port, http_request
+from _servers import median as _median
+from _wrk import run_wrk, wrk_path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -92,114 +91,14 @@ module = "hello.wasm"
 
 
 # --- processes ---------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
-def _ticks(pid: int) -> int:
-    """utime + stime of one process, in clock ticks (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
-
-
-def _tree(root: int) -> list[int]:
-    """``root`` and its descendants (uvicorn's worker processes)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            ppid = int(Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, ()))
-    return out
-
-
-def cpu_seconds(root: int) -> float:
-    return sum(_ticks(p) for p in _tree(root)) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class Server:
-    name: str
-    label: str
-    cmd: list[str]
-    port: int
-    ready_path: str
-    log: Path
-    cwd: Path
-    proc: subprocess.Popen[bytes] | None = None
-    results: list[WrkResult] = field(default_factory=list)
-    cpu_per_request_us: list[float] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hello"
-
-    def start(self, deadline_s: float = 120.0) -> None:
-        with self.log.open("wb") as sink:
-            self.proc = subprocess.Popen(
-                self.cmd, cwd=self.cwd, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.label} exited with {self.proc.returncode}:\n{self.log.read_text()[-2000:]}")
-            with contextlib.suppress(OSError):
-                if _http_get(self.port, self.ready_path, timeout=2)[0] == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.label} was not ready on port {self.port} after {deadline_s:.0f} s")
-
-    def stop(self) -> None:
-        """SIGINT (a clean stop: telemetry flushed), SIGKILL to the group after 20 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+class Server(_servers.Server):
+    """A server of this benchmark: answers ``GET /hello`` like the plain peer."""
 
     def check(self) -> None:
         for _ in range(20):
-            status, headers, body = _http_get(self.port, "/hello")
+            status, headers, body = http_request(self.port, "GET", "/hello", timeout=5)
             if status != 200 or body != BODY or headers.get("content-type") != "text/plain":
                 raise RuntimeError(f"{self.label}: GET /hello answered {status} {headers} {body!r}, expected 200 text/plain {BODY!r}")
-
-    def measure(self, seconds: float, connections: int, threads: int) -> WrkResult:
-        assert self.proc is not None
-        c0 = cpu_seconds(self.proc.pid)
-        result = run_wrk(self.url, seconds=seconds, connections=connections, threads=threads)
-        cpu = cpu_seconds(self.proc.pid) - c0
-        self.results.append(result)
-        self.cpu_per_request_us.append(cpu / max(result.requests, 1) * 1e6)
-        return result
 
 
 @contextlib.contextmanager
@@ -283,9 +182,6 @@ def servers(tmp: Path, workers: int, telemetry: list[str], nodelay_fix: bool) ->
     ]
 
 
-def _median(xs: list[float]) -> float:
-    return statistics.median(xs) if xs else float("nan")
-
 
 def http_round(args: argparse.Namespace, tmp: Path, workers: int, telemetry: list[str], rotel_out: Path | None) -> dict[str, Any]:
     trio = servers(tmp, workers, telemetry, args.nodelay_fix)
@@ -306,7 +202,7 @@ def http_round(args: argparse.Namespace, tmp: Path, workers: int, telemetry: lis
                 r = s.measure(args.seconds, args.connections, args.threads)
                 if s.name == "tel":
                     served_tel += r.requests
-                print(f"  rep {rep + 1}  {s.label:32s} {r.line()}   cpu {s.cpu_per_request_us[-1]:6.0f} us/req")
+                print(f"  rep {rep + 1}  {s.label:32s} {r.line()}   cpu {s.cpu_us[-1]:6.0f} us/req")
     finally:
         for s in trio:
             s.stop()
@@ -317,7 +213,7 @@ def http_round(args: argparse.Namespace, tmp: Path, workers: int, telemetry: lis
         print(
             f"  {s.label:32s} {_median([r.requests_per_s for r in s.results]):9.0f} req/s   "
             f"p50 {_median([r.p50_ms for r in s.results]):7.2f} ms   p99 {_median([r.p99_ms for r in s.results]):7.2f} ms   "
-            f"cpu {_median(s.cpu_per_request_us):6.0f} us/req"
+            f"cpu {_median(s.cpu_us):6.0f} us/req"
         )
         bad = sum(r.non_2xx + r.socket_errors for r in s.results)
         if bad:

@@ -54,17 +54,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import http.client
 import os
 import platform
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -73,7 +69,10 @@ for _p in (str(BENCH), str(ROOT)):  # _wrk and _common; tests.componentize
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+import _servers  # noqa: E402
 from _common import native_wasmtime  # noqa: E402
+from _servers import free_port, http_request  # noqa: E402
+from _servers import median as _median  # noqa: E402
 from _wrk import WrkResult, run_wrk, wrk_path  # noqa: E402
 
 TARGET = 0.80
@@ -100,97 +99,13 @@ module = "{wasm}"
 
 
 # --- processes ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def http_request(port: int, method: str, path: str, headers: dict[str, str], body: bytes, timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body or None, headers=headers)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
-def _ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
-
-
-def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, ()))
-    return out
-
-
-def cpu_seconds(root: int) -> float:
-    """utime + stime of ``root`` and its descendants (uvicorn's worker processes)."""
-    return sum(_ticks(p) for p in _tree(root)) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
-class Server:
-    name: str
-    label: str
-    cmd: list[str]
-    port: int
-    ready_path: str
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-    results: list[WrkResult] = field(default_factory=list)
-    cpu_us: list[float] = field(default_factory=list)
+class Server(_servers.Server):
+    """A server of this benchmark: wrk asks for :data:`BENCH_PATH`; ``single`` is its
+    one-request-at-a-time run."""
+
+    bench_path: str = BENCH_PATH
     single: WrkResult | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{BENCH_PATH}"
-
-    def start(self, deadline_s: float = 600.0) -> float:
-        """Start and wait until ``ready_path`` answers 200; the seconds it took."""
-        t0 = time.monotonic()
-        with self.log.open("wb") as sink:
-            self.proc = subprocess.Popen(
-                self.cmd, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
-        while time.monotonic() - t0 < deadline_s:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.label} exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-            with contextlib.suppress(OSError):
-                if http_request(self.port, "GET", self.ready_path, {}, b"", timeout=5)[0] == 200:
-                    return time.monotonic() - t0
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.label} was not ready on port {self.port} after {deadline_s:.0f} s")
-
-    def stop(self) -> None:
-        """SIGINT (both stop cleanly on it: telemetry flushed), SIGKILL after 20 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
 
     def answers(self) -> list[tuple[int, str, bytes]]:
         out = []
@@ -198,17 +113,6 @@ class Server:
             status, got_headers, content = http_request(self.port, method, path, headers, body)
             out.append((status, got_headers.get("content-type", ""), content))
         return out
-
-    def measure(self, seconds: float, connections: int, threads: int) -> WrkResult:
-        assert self.proc is not None
-        c0 = cpu_seconds(self.proc.pid)
-        result = run_wrk(self.url, seconds=seconds, connections=connections, threads=threads)
-        self.cpu_us.append((cpu_seconds(self.proc.pid) - c0) / max(result.requests, 1) * 1e6)
-        return result
-
-
-def _median(xs: list[float]) -> float:
-    return statistics.median(xs) if xs else float("nan")
 
 
 # --- building ----------------------------------------------------------------------------------
@@ -274,7 +178,6 @@ def http_round(args: argparse.Namespace, wt: Server, mine: list[Server]) -> dict
         for s in trio[rep % 3 :] + trio[: rep % 3]:
             time.sleep(args.pause)
             r = s.measure(args.seconds, args.connections, args.threads)
-            s.results.append(r)
             print(f"  rep {rep + 1}  {s.label:38s} {r.line()}   cpu {s.cpu_us[-1]:6.0f} us/req")
     print(f"wrk -t1 -c1 -d{args.seconds:g}s: one request at a time (p50: the latency of one request)")
     for s in trio:
@@ -409,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         wt = peer(tmp, proxy, wasmtime, args.wasmtime_option)
         summary: list[tuple[int, dict[str, float]]] = []
         try:
-            took = wt.start()
+            took = wt.start(deadline_s=600.0)
             print(f"  {wt.label:38s} ready in {took:5.1f} s")
             reference = wt.answers()
             print(f"  GET {BENCH_PATH} answers {reference[0][0]} {reference[0][1]}:")
@@ -418,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                 mine = ours(args, tmp, wagi, cache, w)
                 try:
                     for s in mine:
-                        took = s.start()
+                        took = s.start(deadline_s=600.0)
                         print(f"  {s.label:38s} ready in {took:5.1f} s")
                         if not same_answers(reference, s):
                             print(f"{s.label.strip()} does not answer as wasmtime serve does", file=sys.stderr)
