@@ -38,14 +38,14 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from wasmscope.telemetry import mapping, wire
 from wasmscope.telemetry import semconv as sc
 
 if TYPE_CHECKING:
-    from wasmscope.runtime.record import InvocationRecord
+    from wasmscope.runtime.record import InvocationRecord, Phase
     from wasmscope.telemetry.exporters import Destination, JsonlWriter
 
 __all__ = [
@@ -293,9 +293,10 @@ class RequestSpan:
 _PHASE_BLOCKS: dict[str, tuple[Mapping[str, Any], bytes]] = {}  # phase name -> its wasm.phase attribute
 
 
-def _phase_spans(
-    rec: InvocationRecord, trace_id: int, parent: int, fail: mapping.Failure | None, out: list[SpanData]
-) -> None:
+def _phases_sent(rec: InvocationRecord, fail: mapping.Failure | None) -> Iterator[tuple[Phase, bool, tuple[Mapping[str, Any], bytes]]]:
+    """The phases that become child spans (``_SPAN_PHASES``, all of them on a cold start,
+    the last one of a failed run), whether each is where the run failed, and its
+    encoded ``wasm.phase`` attribute."""
     phases = rec.phases
     last = len(phases) - 1
     cold = rec.cold_start or rec.cache != "memory"
@@ -308,6 +309,13 @@ def _phase_spans(
             enc: list[bytes] = []
             wire.attributes(b"\x4a", {sc.WASM_PHASE: p.name}, enc)
             block = _PHASE_BLOCKS[p.name] = ({sc.WASM_PHASE: p.name}, b"".join(enc))
+        yield p, failed_here, block
+
+
+def _phase_spans(
+    rec: InvocationRecord, trace_id: int, parent: int, fail: mapping.Failure | None, out: list[SpanData]
+) -> None:
+    for p, failed_here, block in _phases_sent(rec, fail):
         attrs = mapping.clean_attributes(p.attributes) if p.attributes else {}
         attrs.pop(sc.WASM_PHASE, None)
         if failed_here:
@@ -578,20 +586,9 @@ def encode_request(req: RequestSpan) -> list[bytes]:
     spans = [b"".join(out)]
     if rec is None:
         return spans
-    phases = rec.phases
-    last = len(phases) - 1
-    cold = rec.cold_start or rec.cache != "memory"
     head = b"\x0a\x10" + tid + b"\x12\x08"
     parent = b"\x22\x08" + sid
-    for i, p in enumerate(phases):
-        failed_here = fail is not None and i == last
-        if p.name not in _SPAN_PHASES and not cold and not failed_here:
-            continue
-        block = _PHASE_BLOCKS.get(p.name)
-        if block is None:
-            enc: list[bytes] = []
-            wire.attributes(b"\x4a", {sc.WASM_PHASE: p.name}, enc)
-            block = _PHASE_BLOCKS[p.name] = ({sc.WASM_PHASE: p.name}, b"".join(enc))
+    for p, failed_here, block in _phases_sent(rec, fail):
         child = [
             head, (_getrandbits(64) or 1).to_bytes(8, "big"), parent, _name_field(p.name), _KINDS[wire.KIND_INTERNAL],
             b"\x39", _fixed64(p.start_ns), b"\x41", _fixed64(max(p.end_ns, p.start_ns)), block[1],
