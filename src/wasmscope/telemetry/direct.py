@@ -346,18 +346,8 @@ def _stderr_logs(
     for i, line in enumerate(g.lines):
         out.append(LogData(at - (n - i), now, SEVERITY_WARN, "WARN", line, base, trace_id, span_id, sampled))
     if g.truncated:
-        parts = []
-        if g.dropped_lines:
-            parts.append(f"{g.dropped_lines} more lines ({g.dropped_bytes} bytes) not exported")
-        if g.capped:
-            parts.append("the runtime's output cap was reached")
-        attrs = {
-            **base,
-            sc.WASM_LOG_TRUNCATED: True,
-            sc.WASM_LOG_DROPPED_LINES: g.dropped_lines,
-            sc.WASM_LOG_DROPPED_BYTES: g.dropped_bytes,
-        }
-        out.append(LogData(at - 1, now, SEVERITY_WARN, "WARN", f"[stderr truncated: {'; '.join(parts)}]", attrs, trace_id, span_id, sampled))
+        body, attrs = g.truncation_notice(base)
+        out.append(LogData(at - 1, now, SEVERITY_WARN, "WARN", body, attrs, trace_id, span_id, sampled))
 
 
 _STATIC: dict[tuple[Any, ...], tuple[dict[str, Any], bytes]] = {}

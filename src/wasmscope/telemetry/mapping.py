@@ -262,6 +262,21 @@ class GuestLines:
     def truncated(self) -> bool:
         return self.dropped_lines > 0 or self.capped
 
+    def truncation_notice(self, base: Mapping[str, AttributeValue]) -> tuple[str, Attributes]:
+        """The body and attributes of the record that says what was not exported."""
+        parts = []
+        if self.dropped_lines:
+            parts.append(f"{self.dropped_lines} more lines ({self.dropped_bytes} bytes) not exported")
+        if self.capped:
+            parts.append("the runtime's output cap was reached")
+        attrs: Attributes = {
+            **base,
+            sc.WASM_LOG_TRUNCATED: True,
+            sc.WASM_LOG_DROPPED_LINES: self.dropped_lines,
+            sc.WASM_LOG_DROPPED_BYTES: self.dropped_bytes,
+        }
+        return f"[{self.stream} truncated: {'; '.join(parts)}]", attrs
+
 
 def guest_lines(
     stream: str,

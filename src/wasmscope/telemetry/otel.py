@@ -462,21 +462,10 @@ class OtelSdk:
                     severity_number=severity, severity_text=severity_text, body=line, attributes=base,
                 )  # fmt: skip
             if g.truncated:
-                parts = []
-                if g.dropped_lines:
-                    parts.append(f"{g.dropped_lines} more lines ({g.dropped_bytes} bytes) not exported")
-                if g.capped:
-                    parts.append("the runtime's output cap was reached")
+                body, attrs = g.truncation_notice(base)
                 self.logger.emit(
                     timestamp=at - 1, observed_timestamp=now, context=ctx,
-                    severity_number=SeverityNumber.WARN, severity_text="WARN",
-                    body=f"[{stream} truncated: {'; '.join(parts)}]",
-                    attributes={
-                        **base,
-                        sc.WASM_LOG_TRUNCATED: True,
-                        sc.WASM_LOG_DROPPED_LINES: g.dropped_lines,
-                        sc.WASM_LOG_DROPPED_BYTES: g.dropped_bytes,
-                    },
+                    severity_number=SeverityNumber.WARN, severity_text="WARN", body=body, attributes=attrs,
                 )  # fmt: skip
 
     def _record_metrics(self, record: InvocationRecord, trigger: str) -> None:
