@@ -13,13 +13,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from tests.gateway.serving import free_port, wait_ready
 from tests.runtime.conftest import _kept_dir
 
 httpx = pytest.importorskip("httpx")
@@ -170,31 +170,14 @@ def test_parallel_requests(gateway: Gateway) -> None:
     assert gateway.in_flight("/py/...") == 0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_cli_end_to_end(site: Path, compiled_cache: Path) -> None:
     pytest.importorskip("uvicorn")
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "wasmscope", "serve", str(site), "--port", str(port), "--cache-dir", str(compiled_cache)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        deadline = time.monotonic() + READY_WAIT
+        wait_ready(proc, f"http://127.0.0.1:{port}/readyz", READY_WAIT)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60.0) as client:
-            while True:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not become ready"
-                time.sleep(0.05)
             r = client.get("/py/e2e?name=cli", headers={"x-greeting": "over tcp"})
             assert r.status_code == 200 and lines(r.text)["greeting"] == "over tcp" and lines(r.text)["count"] == "1"
             invocation = r.headers["x-wasmscope-invocation"]

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
+from tests.gateway.serving import free_port
 from tests.gateway.test_reload import manifest_text, replace_atomically, rewrite_in_place, route
 from tests.gateway.test_reload import versions as versions
-from tests.gateway.test_serve_cli import _free_port
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
@@ -56,7 +56,7 @@ def wait_until(check: Callable[[], bool], what: str, server: Server) -> None:
 def serving(site: Path, *extra: str) -> Iterator[Server]:
     """``wasmscope serve`` on a free port, ready; stopped with SIGINT at the end of the
     block (exit status 0 checked), killed if the block failed."""
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable, "-m", "wasmscope", "serve", str(site / "app.toml"), "--port", str(port),
         "--cache-dir", str(site / "cache"), "--no-access-log", "--reload-interval", "0.1", *extra,

@@ -6,26 +6,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.gateway.serving import free_port, wait_ready
 from wasmscope.cli import main
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
 READY_WAIT = 120.0  # seconds; a generous bound on compiling the modules, not a measurement
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_serve_end_to_end(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
@@ -36,23 +29,14 @@ def test_serve_end_to_end(wagi_modules: dict[str, Path], tmp_path: Path) -> None
         f'[[route]]\npath = "/echo/..."\nmodule = "{wagi_modules["echo"]}"\n\n'
         f'[[route]]\npath = "/spin"\nmodule = "{wagi_modules["spin"]}"\ntimeout = "300ms"\n'
     )
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(port), "--cache-dir", str(tmp_path / "cache")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + READY_WAIT
+        wait_ready(proc, base + "/readyz", READY_WAIT)
         with httpx.Client(base_url=base, timeout=30.0) as client:
-            while True:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not become ready"
-                time.sleep(0.05)
             assert client.get("/healthz").json() == {"status": "ok"}
             r = client.get("/hello?e2e")
             assert r.status_code == 200 and r.text == "hello e2e\n"
@@ -102,7 +86,7 @@ def test_serve_stops_when_a_module_does_not_compile(tmp_path: Path) -> None:
     (tmp_path / "bad.wasm").write_bytes(b"\0asm\1\0\0\0\xff")
     manifest = tmp_path / "bad.toml"
     manifest.write_text('[[route]]\npath = "/bad"\nmodule = "bad.wasm"\n')
-    cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(_free_port()), "--cache-dir", str(tmp_path / "cache")]
+    cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(free_port()), "--cache-dir", str(tmp_path / "cache")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _, err = proc.communicate(timeout=120)

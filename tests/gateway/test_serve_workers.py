@@ -21,15 +21,11 @@ pytest.importorskip("prometheus_client")
 
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
+from tests.gateway.serving import free_port, wait_ready  # noqa: E402
+
 READY_WAIT = 120.0  # seconds; a generous bound on compiling the modules, not a measurement
 SCRAPE_WAIT = 60.0  # seconds; a generous bound on Prometheus scraping, not a measurement
 N = 24
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _requests_total(text: str, route: str) -> float:
@@ -46,7 +42,7 @@ def test_metrics_are_summed_over_workers(wagi_modules: dict[str, Path], tmp_path
     manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\n')
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(port), "--workers", "2",
            "--cache-dir", str(tmp_path / "cache"), "--no-access-log"]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)}
@@ -54,16 +50,7 @@ def test_metrics_are_summed_over_workers(wagi_modules: dict[str, Path], tmp_path
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + READY_WAIT
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            try:
-                if httpx.get(base + "/readyz", timeout=30.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.05)
+        wait_ready(proc, base + "/readyz", READY_WAIT)
         assert len(list(tmp.iterdir())) == 1  # the metrics folder
         for i in range(N):  # a new connection each: the workers share the socket
             r = httpx.get(f"{base}/hello?n{i}", timeout=30.0)
@@ -79,26 +66,13 @@ def test_metrics_are_summed_over_workers(wagi_modules: dict[str, Path], tmp_path
         _stop(proc)
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], url: str) -> None:
-    deadline = time.monotonic() + READY_WAIT
-    while True:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        try:
-            if httpx.get(url, timeout=30.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"{url} did not become ready"
-        time.sleep(0.1)
-
-
 def test_a_real_prometheus_scrapes_the_workers(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         pytest.skip("the prometheus binary is absent (Debian package prometheus: make sysdeps)")
     manifest = tmp_path / "app.toml"
     manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\n')
-    port, prom_port = _free_port(), _free_port()
+    port, prom_port = free_port(), free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
@@ -111,7 +85,7 @@ def test_a_real_prometheus_scrapes_the_workers(wagi_modules: dict[str, Path], tm
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     prom: subprocess.Popen[bytes] | None = None
     try:
-        _wait_ready(server, f"http://127.0.0.1:{port}/readyz")
+        wait_ready(server, f"http://127.0.0.1:{port}/readyz", READY_WAIT)
         for i in range(N):
             assert httpx.get(f"http://127.0.0.1:{port}/hello?p{i}", timeout=30.0).status_code == 200
         prom = subprocess.Popen(
@@ -119,7 +93,7 @@ def test_a_real_prometheus_scrapes_the_workers(wagi_modules: dict[str, Path], tm
              f"--web.listen-address=127.0.0.1:{prom_port}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        _wait_ready(prom, f"http://127.0.0.1:{prom_port}/-/ready")
+        wait_ready(prom, f"http://127.0.0.1:{prom_port}/-/ready", READY_WAIT)
         query = 'sum(wasmscope_http_requests_total{route="/hello",status="200"})'
         deadline = time.monotonic() + SCRAPE_WAIT
         got: list[object] = []
@@ -168,7 +142,7 @@ def test_workers_flush_their_telemetry(wagi_modules: dict[str, Path], tmp_path: 
     manifest = tmp_path / "app.toml"
     manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\n')
     out = tmp_path / "t.jsonl"
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(port), "--workers", "2",
            "--cache-dir", str(tmp_path / "cache"), "--no-access-log", "--telemetry", f"jsonl:{out}"]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -176,7 +150,7 @@ def test_workers_flush_their_telemetry(wagi_modules: dict[str, Path], tmp_path: 
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     try:
-        _wait_ready(proc, f"http://127.0.0.1:{port}/readyz")
+        wait_ready(proc, f"http://127.0.0.1:{port}/readyz", READY_WAIT)
         for i in range(8):
             r = httpx.get(f"http://127.0.0.1:{port}/hello?t{i}", headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"}, timeout=30.0)
             assert r.status_code == 200
@@ -198,7 +172,6 @@ def test_workers_flush_their_telemetry(wagi_modules: dict[str, Path], tmp_path: 
 def test_the_workers_listener_is_a_tcp_socket() -> None:
     """uvicorn's bind_socket() (the --workers path) leaves proto at 0, and asyncio only
     sets TCP_NODELAY on IPPROTO_TCP sockets: keep-alive requests would wait ~40 ms."""
-    import socket
 
     import uvicorn
 

@@ -11,12 +11,12 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.gateway.test_serve_cli import READY_WAIT, _free_port
+from tests.gateway.serving import free_port, wait_ready
+from tests.gateway.test_serve_cli import READY_WAIT
 from wasmscope.cli import main
 from wasmscope.gateway.auth import hash_key
 
@@ -48,23 +48,14 @@ def test_serve_over_tls_with_an_api_key(wagi_modules: dict[str, Path], tmp_path:
         f'[[route]]\npath = "/open"\nmodule = "{wagi_modules["hello"]}"\n\n'
         f'[[key]]\nid = "tls-client"\nhash = "{hash_key(KEY, n=1024)}"\nroutes = ["/hello"]\n'
     )
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(port), "--cache-dir", str(tmp_path / "cache"),
            "--tls-cert", str(cert), "--tls-key", str(key)]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     verify = ssl.create_default_context(cafile=str(cert))
     try:
-        deadline = time.monotonic() + READY_WAIT
+        wait_ready(proc, f"https://127.0.0.1:{port}/readyz", READY_WAIT, verify=verify)
         with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=verify, timeout=30.0) as client:
-            while True:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not become ready"
-                time.sleep(0.05)
             r = client.get("/hello?tls", headers={"authorization": f"Bearer {KEY}"})
             assert r.status_code == 200 and r.text == "hello tls\n"
             assert client.get("/hello").status_code == 401

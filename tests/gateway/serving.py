@@ -1,0 +1,33 @@
+"""For the tests that start ``wasmscope serve`` as a process: a free loopback port, and
+waiting until the server answers."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str, seconds: float, **get: Any) -> None:
+    """Until ``url`` (its ``/readyz``) answers 200; fails with the server's stderr if it
+    exits first, or after ``seconds`` (a bound, not a measurement). ``get``: more
+    arguments of ``httpx.get`` (e.g. ``verify``)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        try:
+            if httpx.get(url, timeout=30.0, **get).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{url} did not become ready"
+        time.sleep(0.05)
