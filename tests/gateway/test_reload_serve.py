@@ -242,5 +242,8 @@ def test_reload_with_workers(site: Path, versions: dict[str, bytes]) -> None:
         wait_until(lambda: fresh() == V1, "v1", server)
         replace_atomically(site / "version.wasm", versions["v2"])
         wait_until(lambda: all(fresh() == V2 for _ in range(20)), "every worker to serve v2", server)
+        # the kernel may have handed those 20 connections to one worker: each logs its reload
+        wait_until(lambda: server.log().count("INFO: serve: reloaded") == 2, "both workers to log their reload", server)
+        assert all(fresh() == V2 for _ in range(10))
     assert {a[0] for a in answers} == {200}
     assert server.log().count("INFO: serve: reloaded") == 2, server.log()[-3000:]

@@ -70,6 +70,15 @@ def test_host_fallbacks_and_bad_traceparent() -> None:
     assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("::1", "443")
 
 
+def test_the_server_spans_traceparent_replaces_the_callers() -> None:
+    ours = "00-4bf92f3577b34da6a3ce929d0e0e4736-1122334455667788-01"
+    scope = _scope(headers=[(b"traceparent", TRACEPARENT.encode()), (b"tracestate", b"k=v")])
+    env = cgi_environ(scope, route_path="/x", script_name="/x", path_info_raw="", content_length=0, traceparent=ours)
+    assert env["TRACEPARENT"] == env["HTTP_TRACEPARENT"] == ours and env["TRACESTATE"] == "k=v"
+    env = cgi_environ(_scope(headers=[]), route_path="/x", script_name="/x", path_info_raw="", content_length=0, traceparent=ours)
+    assert env["TRACEPARENT"] == env["HTTP_TRACEPARENT"] == ours and "TRACESTATE" not in env
+
+
 def test_valid_traceparent() -> None:
     assert valid_traceparent(TRACEPARENT) == TRACEPARENT
     assert valid_traceparent("00-" + "0" * 32 + "-00f067aa0ba902b7-01") is None

@@ -245,6 +245,28 @@ def test_direct_otlp_to_a_stub_with_env_headers(stub: OtlpStub, monkeypatch: pyt
     assert {"faas.invocations", "faas.invoke_duration", "faas.mem_usage"} <= metrics
 
 
+def _spans_at(stub: OtlpStub) -> list[Any]:
+    return [s for req in stub.of("/v1/traces") for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
+
+
+def test_requests_encoded_a_few_at_a_time_all_arrive(stub: OtlpStub) -> None:
+    import time
+
+    n = 2 * dx._ENCODE_BATCH + 6  # two batches encoded by the request thread, 6 left over
+    with Telemetry.from_options(otlp=stub.url, trigger="http") as t:
+        ids = {serve_request(t, warm(invocation_id=f"inv-{i}")) for i in range(n)}
+        assert t.force_flush(10)
+        spans = _spans_at(stub)
+        assert len(spans) == 3 * n and {s.trace_id.hex() for s in spans} == ids
+        # low traffic: a lone request is sent after the exporter's delay, with no flush
+        lone = serve_request(t, warm())
+        deadline = time.monotonic() + 10
+        while lone not in {s.trace_id.hex() for s in _spans_at(stub)}:
+            assert time.monotonic() < deadline, "a lone request's spans were not sent"
+            time.sleep(0.05)
+    assert t.stats.exported("spans", "otlp") == 3 * (n + 1) and t.stats.failed() == 0
+
+
 def test_direct_otlp_to_a_dead_receiver_is_counted_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, "wasmscope.telemetry")
     t = Telemetry.from_options(otlp=f"http://127.0.0.1:{closed_port()}", otlp_timeout=1.0, trigger="http")
@@ -298,6 +320,9 @@ def test_the_one_pass_encoder_writes_what_the_span_data_path_writes() -> None:
             m.ParseFromString(raw)
             if m.kind == 1:  # children get random span ids
                 m.span_id = b""
+            attrs = sorted(m.attributes, key=lambda kv: kv.key)  # the order of attributes carries no meaning
+            del m.attributes[:]
+            m.attributes.extend(attrs)
             out.append(m.SerializeToString())
         return out
 
@@ -306,6 +331,8 @@ def test_the_one_pass_encoder_writes_what_the_span_data_path_writes() -> None:
         assert d is not None
         for rec, status, parent in (
             (warm(), 200, None),
+            (warm(invocation_id="a" * 32), 200, None),  # the cached block again, another id
+            (warm(fuel_consumed=1234, cpu_seconds=None, stdout_truncated=True), 502, None),
             (make_record(), 200, TRACEPARENT),  # cold: load and compile too
             (make_record(Outcome.TRAP, cold_start=False, cache="memory"), 500, TRACEPARENT),
         ):

@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
 from wasmscope.gateway.manifest import Manifest, Route
+from wasmscope.gateway.tracing import REQUEST_SPAN
 from wasmscope.gateway.wagi import (
     BadResponse,
     argv_for,
@@ -478,7 +479,12 @@ class Gateway:
         path = str(scope.get("path") or "/")
         query = bytes(scope.get("query_string") or b"").decode("latin-1")
         path_info = _raw_path(scope)[len(route.prefix) :] if route.wildcard else ""
-        env = cgi_environ(scope, route_path=route.path, script_name=route.prefix, path_info_raw=path_info, content_length=len(body))
+        span = scope.get(REQUEST_SPAN)  # the tracing middleware's server span of this request
+        traceparent = span.traceparent if span is not None else valid_traceparent(_header(scope, b"traceparent"))
+        env = cgi_environ(
+            scope, route_path=route.path, script_name=route.prefix, path_info_raw=path_info, content_length=len(body),
+            traceparent=traceparent,
+        )  # fmt: skip
         env.update(route.env)  # the operator's variables win over the request's
         argv0, args = argv_for(path, query, route.argv)
         method = str(scope.get("method") or "GET")
@@ -493,11 +499,13 @@ class Gateway:
             if rec.outcome == Outcome.TIMEOUT:
                 return None
             rec.timeout = route.settings.timeout  # the record tells the route's limit, not the budget
-        traceparent = valid_traceparent(_header(scope, b"traceparent"))
         trace_id = traceparent.split("-")[1] if traceparent else None
         if self.telemetry is not None:
             try:
-                trace_id = self.telemetry.record_invocation(rec, parent=traceparent) or trace_id
+                if span is not None:
+                    trace_id = self.telemetry.record_invocation(rec, parent=traceparent, request=span) or trace_id
+                else:
+                    trace_id = self.telemetry.record_invocation(rec, parent=traceparent) or trace_id
             except Exception as exc:  # telemetry never fails a request
                 log.warning("serve: telemetry failed for invocation %s: %s", rec.invocation_id, exc)
         if rec.stderr:

@@ -12,7 +12,8 @@ when no route matches) with the OpenTelemetry HTTP semantic conventions
 ``user_agent.original``); status ERROR for a 5xx answer or an exception. An incoming
 valid W3C ``traceparent`` (with its ``tracestate``) is its parent; otherwise it starts
 a trace. The request forwarded to the gateway carries the server span's own
-``traceparent`` in place of the incoming one, so the invocation span, the guest's
+``traceparent`` in place of the incoming one (with serve's Telemetry: the open span
+itself, as the scope's ``REQUEST_SPAN`` key), so the invocation span, the guest's
 ``TRACEPARENT`` and the ``trace_id`` of error bodies all belong to the server span's
 trace. With serve's Telemetry (``trigger="http"``) the span is plain data
 (:mod:`wasmscope.telemetry.direct`) and the invocation is folded into it: the server
@@ -29,7 +30,11 @@ from typing import Any
 
 from wasmscope.gateway.wagi import valid_traceparent
 
-__all__ = ["TracingMiddleware"]
+__all__ = ["REQUEST_SPAN", "TracingMiddleware"]
+
+# The scope key of a request's open server span (a ``telemetry.direct.RequestSpan``):
+# the gateway hands its traceparent to the guest and folds the invocation into it.
+REQUEST_SPAN = "wasmscope.request_span"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -114,21 +119,16 @@ class TracingMiddleware:
         and the invocation is folded into it."""
         headers = scope.get("headers") or ()
         incoming = tracestate = host = agent = None
-        forwarded = []
         for k, v in headers:
-            if type(k) is not bytes or type(v) is not bytes:
-                k, v = bytes(k), bytes(v)
-            lk = k.lower()
-            if lk == b"traceparent":
-                incoming = v.decode("latin-1")
-                continue
-            if lk == b"tracestate":
-                tracestate = v.decode("latin-1")
-            elif lk == b"host":
-                host = v
+            lk = bytes(k).lower()
+            if lk == b"host":
+                host = bytes(v)
             elif lk == b"user-agent":
-                agent = v
-            forwarded.append((k, v))
+                agent = bytes(v)
+            elif lk == b"traceparent":
+                incoming = bytes(v).decode("latin-1")
+            elif lk == b"tracestate":
+                tracestate = bytes(v).decode("latin-1")
         path = str(scope.get("path") or "/")
         method = str(scope.get("method") or "GET")
         route = self._cached_route(scope, path)
@@ -152,7 +152,7 @@ class TracingMiddleware:
         if span is None:  # not serve's Telemetry (trigger "http"), or shut down meanwhile
             await self._sdk(scope, receive, send)
             return
-        forwarded.append((b"traceparent", span.traceparent.encode("latin-1")))
+        scope[REQUEST_SPAN] = span
         attrs = span.attrs
 
         async def send_observed(message: Message) -> None:
@@ -166,7 +166,7 @@ class TracingMiddleware:
             await send(message)
 
         try:
-            await self.app({**scope, "headers": forwarded}, receive, send_observed)
+            await self.app(scope, receive, send_observed)
         except BaseException as exc:
             span.exception = exc
             attrs[ERROR_TYPE] = type(exc).__qualname__

@@ -74,14 +74,19 @@ def cgi_environ(
     script_name: str,
     path_info_raw: str,
     content_length: int,
+    traceparent: str | None = None,
 ) -> dict[str, str]:
-    """The CGI/WAGI variables of one request (an ASGI HTTP ``scope``)."""
+    """The CGI/WAGI variables of one request (an ASGI HTTP ``scope``). ``traceparent``:
+    the request's server span, in place of the request's own ``traceparent`` header
+    (``HTTP_TRACEPARENT`` and ``TRACEPARENT`` are then that span's)."""
     headers: dict[str, str] = {}
     http_vars: dict[str, str] = {}
     for name_b, value_b in scope.get("headers") or ():
         name = bytes(name_b).decode("latin-1").lower()
         value = bytes(value_b).decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    if traceparent is not None:
+        headers["traceparent"] = traceparent
     for name, value in headers.items():
         if name in _SKIPPED_HEADERS or not _TOKEN.match(name):
             continue
@@ -120,7 +125,8 @@ def cgi_environ(
         "X_MATCHED_ROUTE": route_path,
         "X_RAW_PATH_INFO": path_info_raw,
     }
-    traceparent = valid_traceparent(headers.get("traceparent"))
+    if traceparent is None:
+        traceparent = valid_traceparent(headers.get("traceparent"))
     if traceparent:
         env["TRACEPARENT"] = traceparent
         if "tracestate" in headers:

@@ -505,6 +505,7 @@ class OtelSdk:
         ]
         direct = self.direct
         if direct is not None:
+            direct.settle()  # its metrics, before the metric readers collect
             calls.append(lambda: direct.force_flush(timeout))
         return _run_parallel(calls, timeout)
 
@@ -515,6 +516,7 @@ class OtelSdk:
         ]
         direct = self.direct
         if direct is not None:
+            direct.settle()
             calls.append(lambda: direct.shutdown(timeout))
         return _run_parallel(calls, timeout)
 

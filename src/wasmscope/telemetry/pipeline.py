@@ -185,15 +185,19 @@ class Telemetry:
         *,
         tracestate: str | None = None,
         spans: Sequence[SpanNode] = (),
+        request: RequestSpan | None = None,
     ) -> str:
         """Emit one invocation: its span (children per phase), metrics and guest
         output logs. ``parent`` is a W3C ``traceparent`` (an invalid one starts a new
-        trace); ``spans`` are extra child spans (under ``execute`` when there is one).
+        trace); ``spans`` are extra child spans (under ``execute`` when there is one);
+        ``request``: the open request span (:meth:`start_request`) to fold it into.
         Returns the trace id (32 hex digits). Never raises for telemetry failures;
         after :meth:`shutdown` it records nothing and returns the would-be trace id
         of the parent (or "")."""
         direct = self._sdk.direct
         if direct is not None:
+            if request is not None:
+                return direct.attach_request(request, record)
             return self._record_direct(direct, record, parent, tracestate)
         from wasmscope.telemetry import otel
 

@@ -23,6 +23,7 @@ __all__ = [
     "STATUS_OK",
     "STATUS_UNSET",
     "attributes",
+    "double_attribute",
     "export_logs_request",
     "export_trace_request",
     "instrumentation_scope",
@@ -30,6 +31,7 @@ __all__ = [
     "resource",
     "span",
     "span_event",
+    "string_attribute",
     "varint",
 ]
 
@@ -136,6 +138,34 @@ def attributes(tag: bytes, attrs: Mapping[str, Any] | Iterable[tuple[str, Any]],
             enc = _key_value(key, value)
         append(tag)
         append(enc)
+
+
+_PREFIXES: dict[tuple[bytes, str, int], bytes] = {}  # (tag, key, value bytes) -> all bytes before the value's
+
+
+def string_attribute(tag: bytes, key: str, value: str) -> bytes:
+    """One ``KeyValue`` field (``tag``, already encoded) with a string value that is
+    never seen twice (an invocation id): what comes before the value is made once per
+    key and value length."""
+    vb = value.encode("utf-8", "replace")
+    n = len(vb)
+    prefix = _PREFIXES.get((tag, key, n))
+    if prefix is None:
+        kb = key.encode("utf-8", "replace")
+        av_len = 1 + len(varint(n)) + n  # AnyValue { string_value = 1 }
+        kv_len = 1 + len(varint(len(kb))) + len(kb) + 1 + len(varint(av_len)) + av_len
+        prefix = tag + varint(kv_len) + b"\x0a" + varint(len(kb)) + kb + b"\x12" + varint(av_len) + b"\x0a" + varint(n)
+        if len(_PREFIXES) < 1024:
+            _PREFIXES[(tag, key, n)] = prefix
+    return prefix + vb
+
+
+def double_attribute(tag: bytes, key: str, value: float) -> bytes:
+    """One ``KeyValue`` field (``tag``, already encoded) with a double value."""
+    prefix = _PREFIXES.get((tag, key, -8))
+    if prefix is None:
+        prefix = _PREFIXES[(tag, key, -8)] = tag + _key_value(key, 0.0)[:-8]
+    return prefix + _double(value)
 
 
 # --- resource and scope -------------------------------------------------------------------
