@@ -107,6 +107,14 @@ def test_varint_and_attribute_caches_stay_correct() -> None:
     assert got["k"].WhichOneof("value") == "bool_value"
     assert got["k2"].WhichOneof("value") == "int_value"
     assert got["k3"].WhichOneof("value") == "double_value"
+    # ints that are not cached (a port, a large count) and strings and doubles met once
+    for key, value in (("client.port", 5), ("client.port", 50000), ("client.port", 1 << 40), ("big", -(1 << 33)), ("big", 1 << 21)):
+        out = []
+        wire.attributes(b"\x4a", {key: value}, out)
+        assert b"".join(out) == b"\x4a" + wire._key_value(key, value)
+    for text in ("", "x" * 32, "é" * 100):
+        assert wire.string_attribute(b"\x4a", "faas.invocation_id", text) == b"\x4a" + wire._key_value("faas.invocation_id", text)
+    assert wire.double_attribute(b"\x4a", "wasm.cpu.time", 1.5e-5) == b"\x4a" + wire._key_value("wasm.cpu.time", 1.5e-5)
 
 
 def test_parse_traceparent_and_samplers() -> None:

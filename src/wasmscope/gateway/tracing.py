@@ -75,7 +75,8 @@ class TracingMiddleware:
         self._gateway = gateway if callable(getattr(gateway, "manifest_for", None)) else None
         self._routes_of: Any = None
         self._routes: dict[str, str | None] = {}
-        self._attr_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._attr_cache: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}  # -> (base attributes, span name)
+        self._pipe: Any = getattr(telemetry, "direct", None)  # serve's Telemetry: plain-data spans
 
     @property
     def manifest(self) -> Any:
@@ -95,9 +96,8 @@ class TracingMiddleware:
         if scope.get("type") != "http" or getattr(self.telemetry, "closed", False):
             await self.app(scope, receive, send)
             return
-        start = getattr(self.telemetry, "start_request", None)
-        if start is not None:
-            await self._direct(start, scope, receive, send)
+        if self._pipe is not None:
+            await self._direct(self._pipe, scope, receive, send)
             return
         await self._sdk(scope, receive, send)
 
@@ -114,32 +114,64 @@ class TracingMiddleware:
             hit = self._routes[path] = self._route(scope, path)
         return hit  # type: ignore[return-value]
 
-    async def _direct(self, start: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        """A ``trigger="http"`` Telemetry: the span is plain data (telemetry/direct.py)
-        and the invocation is folded into it."""
+    async def _direct(self, pipe: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        """A ``trigger="http"`` Telemetry: the span is plain data (telemetry/direct.py),
+        the invocation is folded into it, and its name and attributes are made when it
+        is encoded (:meth:`_describe`, in a batch of requests)."""
+        incoming = tracestate = None
+        for k, v in scope.get("headers") or ():
+            if len(k) in (10, 11):  # only the trace context is needed now
+                lk = bytes(k).lower()
+                if lk == b"traceparent":
+                    incoming = bytes(v).decode("latin-1")
+                elif lk == b"tracestate":
+                    tracestate = bytes(v).decode("latin-1")
+        span = pipe.open_request(incoming, tracestate, self._describe, scope)
+        scope[REQUEST_SPAN] = span
+
+        async def send_observed(message: Message) -> None:
+            if message.get("type") == "http.response.start":
+                status = span.status = int(message["status"])
+                if status >= 500:
+                    span.error = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        except BaseException as exc:
+            span.exception = exc
+            span.error = True
+            raise
+        finally:
+            self.telemetry.end_request(span)
+
+    def _describe(self, span: Any) -> None:
+        """Name a span from :meth:`_direct` and set its HTTP attributes, from its scope."""
+        scope = span.context
         headers = scope.get("headers") or ()
-        incoming = tracestate = host = agent = None
+        host = agent = None
         for k, v in headers:
             lk = bytes(k).lower()
             if lk == b"host":
                 host = bytes(v)
             elif lk == b"user-agent":
                 agent = bytes(v)
-            elif lk == b"traceparent":
-                incoming = bytes(v).decode("latin-1")
-            elif lk == b"tracestate":
-                tracestate = bytes(v).decode("latin-1")
         path = str(scope.get("path") or "/")
         method = str(scope.get("method") or "GET")
         route = self._cached_route(scope, path)
         # the attributes that repeat from request to request, made once per combination
         key = (method, path, route, scope.get("scheme"), scope.get("http_version"), host, agent, scope.get("server"))
-        base = self._attr_cache.get(key)
-        if base is None:
+        hit = self._attr_cache.get(key)
+        if hit is None:
             if len(self._attr_cache) >= 4096:
                 self._attr_cache.clear()
-            base = self._attr_cache[key] = _attributes({**scope, "client": None, "query_string": b""}, [(bytes(k), bytes(v)) for k, v in headers], method, path, route)
-        attrs: dict[str, Any] = {}
+            hit = self._attr_cache[key] = (
+                _attributes({**scope, "client": None, "query_string": b""}, [(bytes(k), bytes(v)) for k, v in headers], method, path, route),
+                f"{method} {route}" if route else method,
+            )
+        span.base = self._pipe.base_block(hit[0])
+        span.name = hit[1]
+        attrs = span.attrs
         query = scope.get("query_string")
         if query:
             attrs[URL_QUERY] = bytes(query).decode("latin-1")
@@ -148,32 +180,12 @@ class TracingMiddleware:
             attrs[CLIENT_ADDRESS] = str(client[0])
             if len(client) > 1 and client[1] is not None:
                 attrs[CLIENT_PORT] = int(client[1])
-        span = start(f"{method} {route}" if route else method, attrs, incoming, tracestate, base)
-        if span is None:  # not serve's Telemetry (trigger "http"), or shut down meanwhile
-            await self._sdk(scope, receive, send)
-            return
-        scope[REQUEST_SPAN] = span
-        attrs = span.attrs
-
-        async def send_observed(message: Message) -> None:
-            if message.get("type") == "http.response.start":
-                status = int(message["status"])
-                span.status = status
-                attrs[HTTP_RESPONSE_STATUS_CODE] = status
-                if status >= 500:
-                    attrs[ERROR_TYPE] = str(status)
-                    span.error = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_observed)
-        except BaseException as exc:
-            span.exception = exc
-            attrs[ERROR_TYPE] = type(exc).__qualname__
-            span.error = True
-            raise
-        finally:
-            self.telemetry.end_request(span)
+        if span.status:
+            attrs[HTTP_RESPONSE_STATUS_CODE] = span.status
+        if span.exception is not None:
+            attrs[ERROR_TYPE] = type(span.exception).__qualname__
+        elif span.status >= 500:
+            attrs[ERROR_TYPE] = str(span.status)
 
     async def _sdk(self, scope: Scope, receive: Receive, send: Send) -> None:
         from opentelemetry.trace import SpanKind, Status, StatusCode

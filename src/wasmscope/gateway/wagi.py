@@ -77,15 +77,16 @@ def cgi_environ(
     traceparent: str | None = None,
 ) -> dict[str, str]:
     """The CGI/WAGI variables of one request (an ASGI HTTP ``scope``). ``traceparent``:
-    the request's server span, in place of the request's own ``traceparent`` header
-    (``HTTP_TRACEPARENT`` and ``TRACEPARENT`` are then that span's)."""
+    the request's server span: ``TRACEPARENT``, and ``HTTP_TRACEPARENT`` in place of
+    the caller's when the request has that header (a guest that passes its headers on
+    makes children of the server span)."""
     headers: dict[str, str] = {}
     http_vars: dict[str, str] = {}
     for name_b, value_b in scope.get("headers") or ():
         name = bytes(name_b).decode("latin-1").lower()
         value = bytes(value_b).decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    if traceparent is not None:
+    if traceparent is not None and "traceparent" in headers:
         headers["traceparent"] = traceparent
     for name, value in headers.items():
         if name in _SKIPPED_HEADERS or not _TOKEN.match(name):

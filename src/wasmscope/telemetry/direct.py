@@ -125,6 +125,8 @@ _fixed64 = struct.Struct("<Q").pack
 _NAMES: dict[str, bytes] = {}  # span name -> its encoded field
 _KINDS = {k: b"\x30" + bytes([k]) for k in (wire.KIND_INTERNAL, wire.KIND_SERVER)}
 # flags = 16 (fixed32): sampled, has-is-remote, and is-remote for a remote parent
+_times = struct.Struct("<BQBQ").pack  # start_time_unix_nano = 7, end_time_unix_nano = 8 (fixed64)
+_CHILD_PARTS: dict[str, tuple[bytes, bytes]] = {}  # phase -> (name and kind, wasm.phase and flags) of its span
 _FLAGS_LOCAL = b"\x85\x01" + struct.pack("<I", wire.FLAGS_HAS_IS_REMOTE | 1)
 _FLAGS_REMOTE = b"\x85\x01" + struct.pack("<I", wire.FLAGS_HAS_IS_REMOTE | wire.FLAGS_IS_REMOTE | 1)
 
@@ -261,8 +263,8 @@ class RequestSpan:
     """The open HTTP server span of one request (see :meth:`DirectPipeline.start_request`)."""
 
     __slots__ = (
-        "attrs", "base", "end_ns", "error", "exception", "name", "parent_span_id", "record", "sampled", "span_id",
-        "start_ns", "status", "trace_id", "trace_state", "traceparent",
+        "attrs", "base", "context", "describe", "end_ns", "error", "exception", "name", "parent_span_id", "record",
+        "sampled", "span_id", "start_ns", "status", "trace_id", "trace_state", "traceparent",
     )  # fmt: skip
 
     def __init__(
@@ -284,10 +286,14 @@ class RequestSpan:
         self.error = False  # status ERROR
         self.exception: BaseException | None = None
         self.traceparent = f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}"
+        # set by the opener to name the span and set its attributes later, from
+        # ``context``, when the span is encoded (off the request's path)
+        self.describe: Callable[[RequestSpan], None] | None = None
+        self.context: Any = None
 
     @property
     def trace_hex(self) -> str:
-        return f"{self.trace_id:032x}"
+        return self.traceparent[3:35]
 
 
 # --- records -> spans and logs -------------------------------------------------------------------
@@ -506,8 +512,17 @@ def _extra_attrs(rec: InvocationRecord, taken: Collection[str], base: Mapping[st
     return block
 
 
+def _described(req: RequestSpan) -> None:
+    describe = req.describe
+    if describe is not None:
+        req.describe = None
+        describe(req)
+        req.context = None
+
+
 def request_items(req: RequestSpan, max_lines: int, max_bytes: int) -> tuple[list[SpanData], list[LogData]]:
     """The spans (the server span first) and stderr log records of a finished request."""
+    _described(req)
     spans: list[SpanData] = []
     logs: list[LogData] = []
     attrs = req.attrs
@@ -571,6 +586,7 @@ def encode_request(req: RequestSpan) -> list[bytes]:
     """The OTLP ``Span`` messages of a sampled, finished request: the same bytes as
     :func:`request_items` then :meth:`SpanData.encode`, in one pass without the
     intermediate objects (this is the OTLP exporter's per-request work)."""
+    _described(req)
     rec = req.record
     tid = req.trace_id.to_bytes(16, "big")
     sid = req.span_id.to_bytes(8, "big")
@@ -580,7 +596,7 @@ def encode_request(req: RequestSpan) -> list[bytes]:
         out += (b"\x1a", wire.varint(len(ts)), ts)
     if req.parent_span_id:
         out += (b"\x22\x08", req.parent_span_id.to_bytes(8, "big"))
-    out += (_name_field(req.name), _KINDS[wire.KIND_SERVER], b"\x39", _fixed64(req.start_ns), b"\x41", _fixed64(req.end_ns))
+    out += (_name_field(req.name), _KINDS[wire.KIND_SERVER], _times(0x39, req.start_ns, 0x41, req.end_ns))
     base = req.base
     if base is not None:
         out.append(base[1])
@@ -617,6 +633,13 @@ def encode_request(req: RequestSpan) -> list[bytes]:
     head = b"\x0a\x10" + tid + b"\x12\x08"
     parent = b"\x22\x08" + sid
     for p, failed_here, block in _phases_sent(rec, fail):
+        if not failed_here and not p.attributes:  # the usual child: all but ids and times made once
+            parts = _CHILD_PARTS.get(p.name)
+            if parts is None:
+                parts = _CHILD_PARTS[p.name] = (_name_field(p.name) + _KINDS[wire.KIND_INTERNAL], block[1] + _FLAGS_LOCAL)
+            sid_child = (_getrandbits(64) or 1).to_bytes(8, "big")
+            spans.append(b"".join((head, sid_child, parent, parts[0], _times(0x39, p.start_ns, 0x41, max(p.end_ns, p.start_ns)), parts[1])))
+            continue
         child = [
             head, (_getrandbits(64) or 1).to_bytes(8, "big"), parent, _name_field(p.name), _KINDS[wire.KIND_INTERNAL],
             b"\x39", _fixed64(p.start_ns), b"\x41", _fixed64(max(p.end_ns, p.start_ns)), block[1],
@@ -1143,21 +1166,14 @@ class DirectPipeline:
     # --- the request path --------------------------------------------------------------------
     def start_request(
         self, name: str, attrs: dict[str, Any], traceparent: str | None = None, tracestate: str | None = None,
-        base: Mapping[str, Any] | None = None,
+        base: Mapping[str, Any] | None = None, register: bool = True,
     ) -> RequestSpan:  # fmt: skip
         """Open the server span of a request (under ``traceparent`` when valid);
-        ``record_invocation(rec, parent=span.traceparent)`` folds an invocation in.
+        ``record_invocation(rec, parent=span.traceparent)`` folds an invocation in
+        (``register=False``: only :meth:`attach_request` does, given the span).
         ``base``: more attributes, in a dict that the caller hands again for other
         requests (never changed afterwards): encoded once."""
-        block = None
-        if base is not None:
-            block = self._bases.get(id(base))
-            if block is None or block[0] is not base:
-                out: list[bytes] = []
-                wire.attributes(b"\x4a", base, out)
-                if len(self._bases) >= 1024:
-                    self._bases.clear()
-                block = self._bases[id(base)] = (base, b"".join(out))
+        block = self.base_block(base) if base is not None else None
         parent = parse_traceparent(traceparent)
         if parent is None:
             trace_id = _getrandbits(128) or 1
@@ -1166,12 +1182,46 @@ class DirectPipeline:
         else:
             sampled = self.sampler(parent[0], parent[2])
             req = RequestSpan(parent[0], _getrandbits(64) or 1, parent[1], sampled, (tracestate or "").strip(), name, attrs, block)
-        self.pending[req.traceparent] = req
+        if register:
+            self.pending[req.traceparent] = req
         return req
+
+    def open_request(
+        self, traceparent: str | None, tracestate: str | None, describe: Callable[[RequestSpan], None], context: Any
+    ) -> RequestSpan:
+        """Open the server span of a request whose name and attributes come later:
+        ``describe(span)`` sets them (``name``, ``attrs``, ``base`` through
+        :meth:`base_block`) from ``span.context`` when the span is encoded, in a batch
+        of requests. Fold the invocation in with :meth:`attach_request`."""
+        if traceparent is None:
+            trace_id = _getrandbits(128) or 1
+            req = RequestSpan(trace_id, _getrandbits(64) or 1, 0, self.sampler(trace_id, None), "", "", {})
+        else:
+            parent = parse_traceparent(traceparent)
+            if parent is None:
+                return self.open_request(None, None, describe, context)
+            sampled = self.sampler(parent[0], parent[2])
+            req = RequestSpan(parent[0], _getrandbits(64) or 1, parent[1], sampled, (tracestate or "").strip(), "", {})
+        req.describe = describe
+        req.context = context
+        return req
+
+    def base_block(self, base: Mapping[str, Any]) -> tuple[Mapping[str, Any], bytes]:
+        """``base`` (attributes in a dict that the caller hands again for other requests
+        and never changes) and its encoding, made once per dict."""
+        block = self._bases.get(id(base))
+        if block is None or block[0] is not base:
+            out: list[bytes] = []
+            wire.attributes(b"\x4a", base, out)
+            if len(self._bases) >= 1024:
+                self._bases.clear()
+            block = self._bases[id(base)] = (base, b"".join(out))
+        return block
 
     def end_request(self, req: RequestSpan) -> None:
         req.end_ns = _time_ns()
-        self.pending.pop(req.traceparent, None)
+        if self.pending:
+            self.pending.pop(req.traceparent, None)
         self._submit(req)
 
     def attach(self, traceparent: str, record: InvocationRecord) -> str | None:

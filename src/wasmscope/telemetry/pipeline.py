@@ -244,7 +244,7 @@ class Telemetry:
     # --- serve's request spans ----------------------------------------------------------------
     def start_request(
         self, name: str, attributes: dict[str, Any], traceparent: str | None = None, tracestate: str | None = None,
-        base: dict[str, Any] | None = None,
+        base: dict[str, Any] | None = None, register: bool = True,
     ) -> RequestSpan | None:
         """Open the HTTP server span of one request (``trigger="http"`` only; None
         otherwise or after :meth:`shutdown`): a child of ``traceparent`` when it is valid,
@@ -253,11 +253,12 @@ class Telemetry:
         this span (``faas.*``, ``wasm.*`` attributes, ``instantiate``/``execute`` children,
         stderr log records). End it with :meth:`end_request`. ``base``: attributes that
         repeat across requests, in a dict the caller reuses and never changes (encoded
-        once per dict)."""
+        once per dict). ``register=False``: only ``record_invocation(record,
+        request=span)`` folds an invocation in (not ``parent=span.traceparent``)."""
         direct = self._sdk.direct
         if direct is None or self._closed:
             return None
-        return direct.start_request(name, attributes, traceparent, tracestate, base)
+        return direct.start_request(name, attributes, traceparent, tracestate, base, register)
 
     def end_request(self, span: RequestSpan) -> None:
         """End a span from :meth:`start_request`; set its ``attrs``, ``error`` (status
@@ -303,6 +304,11 @@ class Telemetry:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def direct(self) -> DirectPipeline | None:
+        """serve's pipeline of plain-data request spans (``trigger="http"``), else None."""
+        return self._sdk.direct
 
     def __enter__(self) -> Telemetry:
         return self

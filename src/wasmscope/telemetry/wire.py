@@ -95,6 +95,7 @@ _KV_STR: dict[str, dict[str, bytes]] = {}  # key -> value -> encoded KeyValue (l
 _KV_INT: dict[str, dict[int, bytes]] = {}
 _KV_BOOL: dict[tuple[str, bool], bytes] = {}
 _KV_PER_KEY_MAX = 1024  # distinct values cached per key (then that key's cache restarts)
+_INT_PREFIXES: dict[tuple[str, int], bytes] = {}  # (key, varint length) -> the KeyValue's bytes before the varint
 # keys whose values are (nearly) never seen twice: encoded each time, not cached
 UNCACHED_KEYS = {"faas.invocation_id", "client.port", "url.query"}
 
@@ -134,6 +135,12 @@ def attributes(tag: bytes, attrs: Mapping[str, Any] | Iterable[tuple[str, Any]],
                 enc = di[value] = _key_value(key, value)
         elif value is None:
             continue
+        elif t is int:
+            v = varint(value)
+            prefix = _INT_PREFIXES.get((key, len(v)))
+            if prefix is None:
+                prefix = _INT_PREFIXES[(key, len(v))] = _key_value(key, value)[: -len(v)]
+            enc = prefix + v
         else:
             enc = _key_value(key, value)
         append(tag)
