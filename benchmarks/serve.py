@@ -33,8 +33,8 @@ Then (``--no-breakdown`` to skip) an in-process breakdown of the cost of one req
 without HTTP, sequential (no concurrency), in microseconds: the plain app, the serve
 app with telemetry off and on (wall and process CPU, export threads included), and
 the layers in between (``Runtime.run`` with the gateway's arguments, the gateway's own
-Python around it, the thread hop and middlewares, ``Telemetry.record_invocation``, the
-HTTP server span, OTLP encoding), and the functions with the most own time in
+Python around it, the thread hop and middlewares; serve's telemetry alone in a tight
+loop, and the exporter thread's share), and the functions with the most own time in
 ``Runtime.run`` (cProfile, which inflates small calls).
 
 Last, when ``benchmarks/serve_components.py`` exists (``--no-components`` to skip),
@@ -355,7 +355,6 @@ def breakdown(tmp: Path, telemetry: list[str], n: int) -> None:
     import _hello_asgi
     from wasmscope.gateway.app import Gateway
     from wasmscope.gateway.manifest import load
-    from wasmscope.gateway.tracing import TracingMiddleware
 
     print(f"\nin-process breakdown of one request (no HTTP, sequential, best of 3 x {n}; us per request, wall / process CPU)")
     rows: list[tuple[str, tuple[float, float]]] = []
@@ -392,21 +391,17 @@ def breakdown(tmp: Path, telemetry: list[str], n: int) -> None:
 
     tel_asgi, tel_gateway, tel = _serve_app(tmp, telemetry)
 
-    async def _noop(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    spans_only = TracingMiddleware(_noop, tel, manifest=tel_gateway.manifest)
     rows.append(("serve app, telemetry on (all threads' CPU)", _per_call(lambda m: _asgi_loop(tel_asgi, m), n)))
     tel.force_flush()
-    rows.append(("  HTTP server span (TracingMiddleware, empty app)", _per_call(lambda m: _asgi_loop(spans_only, m), n)))
+    rows.append(("  its telemetry alone, in a tight loop (all threads' CPU)", _telemetry_alone(tel, tel_gateway, rec, n)))
     tel.force_flush()
+    direct = tel.direct
+    exported = (direct.export_cpu / direct.exported_items * 1e6) if direct is not None and direct.exported_items else 0.0
     tel_gateway.close()
     tel.shutdown()
     for label, (wall, cpu) in rows:
         print(f"  {label:52s} {wall:8.1f} {cpu:8.1f}")
-    for label, us in _telemetry_costs(rec, n):
-        print(f"  {label:52s} {us:8.1f}")
+    print(f"  {'    of which the exporter thread (sending)':52s} {'':8s} {exported:8.1f}")
     print(
         f"  a warm run's record: instantiate phase {rec.seconds('instantiate') * 1e6:.0f} us (store, WASI config, "
         f"instantiation), execute {rec.seconds('execute') * 1e6:.0f} us"
@@ -414,35 +409,26 @@ def breakdown(tmp: Path, telemetry: list[str], n: int) -> None:
     print(profile)
 
 
-def _telemetry_costs(rec: Any, n: int) -> list[tuple[str, float]]:
-    """Process CPU per invocation of ``Telemetry.record_invocation`` (the SDK work:
-    spans, logs, metrics; exported to memory) and of the OTLP protobuf encoding of
-    what it made (the exporter threads' work)."""
-    from wasmscope.telemetry import Telemetry
+def _telemetry_alone(tel: Any, gateway: Any, rec: Any, n: int) -> tuple[float, float]:
+    """What serve's telemetry costs per request with nothing else running: the HTTP
+    server span middleware around a stand-in for the gateway that folds a warm run's
+    record in and answers 200 (span, attributes, encoding, metrics, export to the
+    receiver). Between two guest runs the same work costs 2-5 times more (caches)."""
+    from wasmscope.gateway.tracing import REQUEST_SPAN, TracingMiddleware
 
-    out = []
-    with Telemetry.from_options(in_memory=True, trigger="http") as mem_tel:
-        for _ in range(100):
-            mem_tel.record_invocation(rec)
-        mem_tel.memory.clear()
-        t = time.process_time()
-        for _ in range(n):
-            mem_tel.record_invocation(rec)
-        out.append(("  Telemetry.record_invocation (SDK work, to memory)", (time.process_time() - t) / n * 1e6))
-        spans, logs = mem_tel.memory.spans(), mem_tel.memory.logs()
-    try:
-        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-    except ImportError:
-        return out
-    t = time.process_time()
-    encode_spans(spans).SerializeToString()
-    out.append((f"  OTLP encoding of its {len(spans) // n} spans (export thread)", (time.process_time() - t) / n * 1e6))
-    if logs:
-        t = time.process_time()
-        encode_logs(logs).SerializeToString()
-        out.append((f"  OTLP encoding of its {len(logs) // n} log records (export thread)", (time.process_time() - t) / n * 1e6))
-    return out
+    async def stand_in(scope: Any, receive: Any, send: Any) -> None:
+        span = scope[REQUEST_SPAN]
+        tel.record_invocation(rec, parent=span.traceparent, request=span)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = TracingMiddleware(stand_in, tel, gateway=gateway)
+
+    def batch(m: int) -> None:  # flushed: the exporter's work is counted, and nothing is dropped
+        _asgi_loop(app, m)
+        tel.force_flush()
+
+    return _per_call(batch, n)
 
 
 def _stdlib_cprofile() -> Any:
