@@ -315,6 +315,45 @@ def _bare_wasmtime(wasm: Path, a: tuple[Any, ...], k: dict[str, Any]) -> Callabl
     return loop
 
 
+def _floor(runtime: Any, limits: Any, a: tuple[Any, ...], k: dict[str, Any]) -> Callable[[int], None]:
+    """The floor of a fresh instance per request in wasmtime-py, with this machine's best
+    pieces and nothing else: the gateway's pooled engine and pre-linked module (after a
+    warm run), a store, a WASI config with the same argv, environment and stdin through
+    raw FFI, output to this thread's memfds, instantiation, ``_start`` through the raw
+    call, the output read back, the store dropped. No limits, watchdog, memory
+    statistics, record or telemetry: what any Python host pays, whatever it does."""
+    import wasmtime
+
+    from wasmscope.runtime import held
+    from wasmscope.runtime.calls import RawFunc, export_func
+    from wasmscope.runtime.engine import engine_for
+    from wasmscope.runtime.wasi import WasiSpec, build_wasi_config
+
+    handle = engine_for(runtime.engine_settings(limits))
+    (prepared,) = runtime._pres.values()  # the one module, linked by the warm run
+    spec = WasiSpec(argv=[k.get("argv0") or "/hello", *a[1]], env=k.get("env"), stdin=k.get("stdin") or b"")
+
+    def loop(m: int) -> None:
+        capture = runtime._capture(None)
+        for _ in range(m):
+            capture.reset(None)
+            store = held.new_store(handle.engine)
+            store.set_epoch_deadline(1 << 30)  # the engine interrupts by epochs; no deadline here
+            held.set_wasi(store, build_wasi_config(spec, capture))
+            instance = prepared.pre.instantiate(store)
+            start = export_func(store, instance, "_start")
+            assert start is not None
+            with contextlib.suppress(wasmtime.ExitTrap):
+                RawFunc(store, start, "_start", prepared.signature(store, start, "_start"))()
+            out = capture.read(0)[0]
+            del instance, start
+            held.drop_store(store)
+            if not out.endswith(BODY):
+                raise RuntimeError(f"the floor loop printed {out!r}")
+
+    return loop
+
+
 def _thread_hops(n: int) -> None:
     """What the gateway adds to hand a request to a route's worker thread and back."""
     import concurrent.futures
@@ -381,6 +420,8 @@ def breakdown(tmp: Path, telemetry: list[str], n: int) -> None:
     bare.prepare()
     rows.append(("bare wasmtime-py (Store, WasiConfig, InstancePre, _start)", _in_thread(lambda: _per_call(_bare_wasmtime(tmp / "hello.wasm", a, k), n))))
     rows.append(("Runtime.run (the gateway's arguments, a worker thread)", _in_thread(lambda: _per_call(runs, n))))
+    route = gateway.manifest.match("/hello")
+    rows.append(("  floor: pooled engine, raw FFI, nothing of ours", _in_thread(lambda: _per_call(_floor(gateway.runtime, route.limits, a, k), n))))
     rows.append(("worker thread hop (executor + wrap_future, no-op)", _per_call(_thread_hops, n)))
     rows.append(("Gateway ASGI (+ WAGI env and response, thread hop)", _per_call(lambda m: _asgi_loop(bare, m), n)))
     rows.append(("serve app, telemetry off (+ metrics middleware)", _per_call(lambda m: _asgi_loop(asgi, m), n)))
