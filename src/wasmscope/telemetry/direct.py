@@ -6,19 +6,23 @@ The SDK costs ~70-100 µs of Python per span made and encoded; a serve request c
 
 - :class:`RequestSpan`: the HTTP server span of one request, opened by
   :meth:`DirectPipeline.start_request` (W3C trace context in, the sampler's decision,
-  fresh ids: a few µs), ended by :meth:`DirectPipeline.end_request`. The invocation
-  record that :meth:`~wasmscope.telemetry.Telemetry.record_invocation` gets for the
-  request's ``traceparent`` is folded into it (``faas.*`` and ``wasm.*`` attributes:
+  fresh ids: a few µs) or :meth:`DirectPipeline.open_request` (serve's middleware: its
+  name and attributes are made later, with the encoding), ended by
+  :meth:`DirectPipeline.end_request`. The invocation record that
+  :meth:`~wasmscope.telemetry.Telemetry.record_invocation` gets for the span (or its
+  ``traceparent``) is folded into it (``faas.*`` and ``wasm.*`` attributes:
   the FaaS conventions put them on the server span of an HTTP-triggered function),
   and becomes its children ``instantiate`` and ``execute`` (``load`` and ``compile``
   too on a cold start, or when the invocation failed there).
 - The guest's stderr lines become log records with the trace and span ids; stdout is
   the HTTP response and is not logged.
 - Finished requests wait in a bounded queue (full: dropped and counted, the request
-  never waits) for a background thread that turns them into OTLP/HTTP protobuf
-  (:mod:`wasmscope.telemetry.wire`, sent with ``http.client`` on a kept-alive
-  connection) and JSON lines, in batches. The console and in-memory outputs get them
-  at once, on the request's thread.
+  never waits) for a background thread that sends them as OTLP/HTTP protobuf
+  (:mod:`wasmscope.telemetry.wire`, with ``http.client`` on a kept-alive connection)
+  or JSON lines, in batches. For OTLP they are encoded before, 32 at a time on a
+  request's thread (the exporter thread would have to take the GIL from the request
+  threads), their metrics counted then too. The console and in-memory outputs get
+  them at once, on the request's thread.
 - Metrics: :class:`ServeMetrics` aggregates the invocation metrics of
   :data:`semconv.METRICS` in plain counters and bucket arrays (a few µs per
   request), handed to the SDK's metric readers at each collection.
@@ -1266,8 +1270,8 @@ class DirectPipeline:
             self._drop(item)
             return
         if self._otlp_only and isinstance(item, RequestSpan):
-            # Encoded on the request's thread, a few at a time (one tight loop costs a
-            # third of what the same work costs between two guest runs), and let go:
+            # Encoded on the request's thread, a few at a time (in a tight loop the work
+            # costs about half what it costs between two guest runs), and let go:
             # the queue holds bytes. The exporter thread, which must take the GIL
             # from the request threads, only sends (and encodes what is left when
             # traffic is low).
