@@ -4,6 +4,7 @@ the end. The process is always killed in the end."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -192,3 +193,69 @@ def test_the_workers_listener_is_a_tcp_socket() -> None:
     finally:
         sock.close()
         raw.close()
+
+
+def _in_flight(text: str, route: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "wasmscope_requests_in_flight" and s.labels.get("route") == route:
+                return s.value
+    return 0.0
+
+
+def _workers(pid: int) -> list[int]:
+    """uvicorn's worker processes (spawned by multiprocessing) under the serve process."""
+    out = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"spawn_main" in cmdline:
+            out.append(int(child))
+    return out
+
+
+def test_a_crashed_workers_in_flight_requests_leave_the_gauge(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
+    """A worker killed while a request runs (uvicorn starts another): its in-flight
+    count does not stay in the sum."""
+    import threading
+
+    manifest = tmp_path / "app.toml"
+    manifest.write_text(f'[[route]]\npath = "/spin"\nmodule = "{wagi_modules["spin"]}"\ntimeout = "60s"\n')
+    port = free_port()
+    cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(port), "--workers", "2",
+           "--cache-dir", str(tmp_path / "cache"), "--no-access-log"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    base = f"http://127.0.0.1:{port}"
+
+    def spin() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # its worker is killed
+            httpx.get(f"{base}/spin", timeout=90.0)
+
+    client = threading.Thread(target=spin, daemon=True)
+    try:
+        wait_ready(proc, base + "/readyz", READY_WAIT)
+        client.start()
+        deadline = time.monotonic() + SCRAPE_WAIT
+        while _in_flight(httpx.get(base + "/metrics", timeout=30.0).text, "/spin") != 1:
+            assert time.monotonic() < deadline, "the spinning request never showed as in flight"
+            time.sleep(0.1)
+        old = _workers(proc.pid)
+        assert len(old) == 2
+        for pid in old:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + READY_WAIT
+        while True:  # uvicorn's supervisor replaces both
+            new = _workers(proc.pid)
+            if len(new) == 2 and not set(new) & set(old):
+                try:
+                    if httpx.get(base + "/readyz", timeout=5.0).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+            assert proc.poll() is None and time.monotonic() < deadline, "the workers were not replaced"
+            time.sleep(0.2)
+        assert _in_flight(httpx.get(base + "/metrics", timeout=30.0).text, "/spin") == 0
+    finally:
+        _stop(proc)
+        client.join(timeout=30)

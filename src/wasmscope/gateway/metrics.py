@@ -164,9 +164,39 @@ class Metrics:
             return generate_latest(self.registry)
         from prometheus_client import multiprocess
 
+        forget_dead_processes(self.multiprocess_dir)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
+
+
+def forget_dead_processes(multiprocess_dir: str) -> list[int]:
+    """Remove the live gauges (``in flight``) of worker processes that are gone, e.g. a
+    worker that crashed mid-request and that uvicorn replaced: without this its last
+    value stays in the sum forever. The pids whose gauges were removed."""
+    from prometheus_client import multiprocess
+
+    gone: list[int] = []
+    try:
+        names = os.listdir(multiprocess_dir)
+    except OSError:
+        return gone
+    for name in names:
+        # prometheus_client names them gauge_live{mode}_{pid}.db
+        if not (name.startswith("gauge_live") and name.endswith(".db")):
+            continue
+        pid_text = name[: -len(".db")].rpartition("_")[2]
+        if not pid_text.isdigit() or int(pid_text) in gone:
+            continue
+        pid = int(pid_text)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, multiprocess_dir)  # type: ignore[no-untyped-call]
+            gone.append(pid)
+        except PermissionError:  # alive, someone else's
+            continue
+    return gone
 
 
 class _Tap:
