@@ -234,6 +234,39 @@ def test_a_full_queue_drops_and_counts_never_blocks(caplog: pytest.LogCaptureFix
     assert sink.got == (20 - pipe.dropped) * 3
 
 
+class BlockingOtlpSink(dx.OtlpSink):
+    def __init__(self, dest: Destination) -> None:
+        super().__init__(dest, traces_url="http://127.0.0.1:9/v1/traces", logs_url="http://127.0.0.1:9/v1/logs", resource_msg=b"", scope_msg=b"")
+        self.release = threading.Event()
+        self.got = 0
+
+    def deliver_encoded(self, spans: Sequence[bytes], logs: Sequence[dx.LogData]) -> None:
+        self.release.wait(10)
+        self.got += len(spans)
+
+
+def test_a_full_otlp_queue_drops_spans_but_counts_every_invocation() -> None:
+    from wasmscope.telemetry import semconv as sc
+
+    counter = ExportCounter()
+    sink = BlockingOtlpSink(Destination("otlp", "test", counter))
+    pipe = dx.DirectPipeline(sync_sinks=[], batch_sinks=[sink], max_log_lines=10, max_log_bytes=1000, max_queue=4, batch=2, delay=0.01)
+    n = 3 * dx._ENCODE_BATCH
+    try:
+        for _ in range(n):
+            span = pipe.start_request("GET /hello", http_attrs())
+            pipe.attach(span.traceparent, warm())
+            pipe.end_request(span)
+        pipe.settle()
+        assert pipe.dropped > 0
+        assert sum(v for v, _ in pipe.metrics.observe(sc.M_FAAS_INVOCATIONS.name)) == n  # dropped ones too
+        assert counter.snapshot().failed("spans", "otlp") == pipe.dropped * 3
+    finally:
+        sink.release.set()
+        assert pipe.shutdown(10)
+    assert sink.got == (n - pipe.dropped) * 3
+
+
 # --- OTLP on the wire ---------------------------------------------------------------------------
 def test_direct_otlp_to_a_stub_with_env_headers(stub: OtlpStub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=secret")

@@ -1266,18 +1266,19 @@ class DirectPipeline:
             return
         if self._stop:
             return
-        if len(self._queue) >= self.max_queue:
-            self._drop(item)
-            return
         if self._otlp_only and isinstance(item, RequestSpan):
             # Encoded on the request's thread, a few at a time (in a tight loop the work
             # costs about half what it costs between two guest runs), and let go:
             # the queue holds bytes. The exporter thread, which must take the GIL
             # from the request threads, only sends (and encodes what is left when
-            # traffic is low).
+            # traffic is low). _encode_raw counts every request, then drops it if
+            # the queue is full.
             self._raw.append(item)
             if len(self._raw) >= _ENCODE_BATCH:
                 self._encode_raw()
+        elif len(self._queue) >= self.max_queue:
+            self._drop(item)
+            return
         else:
             self._queue.append(item)
         if self._thread is None:
