@@ -1170,24 +1170,14 @@ class DirectPipeline:
     # --- the request path --------------------------------------------------------------------
     def start_request(
         self, name: str, attrs: dict[str, Any], traceparent: str | None = None, tracestate: str | None = None,
-        base: Mapping[str, Any] | None = None, register: bool = True,
+        base: Mapping[str, Any] | None = None,
     ) -> RequestSpan:  # fmt: skip
         """Open the server span of a request (under ``traceparent`` when valid);
-        ``record_invocation(rec, parent=span.traceparent)`` folds an invocation in
-        (``register=False``: only :meth:`attach_request` does, given the span).
+        ``record_invocation(rec, parent=span.traceparent)`` folds an invocation in.
         ``base``: more attributes, in a dict that the caller hands again for other
         requests (never changed afterwards): encoded once."""
-        block = self.base_block(base) if base is not None else None
-        parent = parse_traceparent(traceparent)
-        if parent is None:
-            trace_id = _getrandbits(128) or 1
-            sampled = self.sampler(trace_id, None)
-            req = RequestSpan(trace_id, _getrandbits(64) or 1, 0, sampled, "", name, attrs, block)
-        else:
-            sampled = self.sampler(parent[0], parent[2])
-            req = RequestSpan(parent[0], _getrandbits(64) or 1, parent[1], sampled, (tracestate or "").strip(), name, attrs, block)
-        if register:
-            self.pending[req.traceparent] = req
+        req = self._span(name, attrs, traceparent, tracestate, self.base_block(base) if base is not None else None)
+        self.pending[req.traceparent] = req
         return req
 
     def open_request(
@@ -1197,18 +1187,22 @@ class DirectPipeline:
         ``describe(span)`` sets them (``name``, ``attrs``, ``base`` through
         :meth:`base_block`) from ``span.context`` when the span is encoded, in a batch
         of requests. Fold the invocation in with :meth:`attach_request`."""
-        if traceparent is None:
-            trace_id = _getrandbits(128) or 1
-            req = RequestSpan(trace_id, _getrandbits(64) or 1, 0, self.sampler(trace_id, None), "", "", {})
-        else:
-            parent = parse_traceparent(traceparent)
-            if parent is None:
-                return self.open_request(None, None, describe, context)
-            sampled = self.sampler(parent[0], parent[2])
-            req = RequestSpan(parent[0], _getrandbits(64) or 1, parent[1], sampled, (tracestate or "").strip(), "", {})
+        req = self._span("", {}, traceparent, tracestate, None)
         req.describe = describe
         req.context = context
         return req
+
+    def _span(
+        self, name: str, attrs: dict[str, Any], traceparent: str | None, tracestate: str | None,
+        block: tuple[Mapping[str, Any], bytes] | None,
+    ) -> RequestSpan:  # fmt: skip
+        """A child of ``traceparent`` when it is valid, else the root of a new trace."""
+        parent = parse_traceparent(traceparent) if traceparent else None
+        if parent is None:
+            trace_id = _getrandbits(128) or 1
+            return RequestSpan(trace_id, _getrandbits(64) or 1, 0, self.sampler(trace_id, None), "", name, attrs, block)
+        sampled = self.sampler(parent[0], parent[2])
+        return RequestSpan(parent[0], _getrandbits(64) or 1, parent[1], sampled, (tracestate or "").strip(), name, attrs, block)
 
     def base_block(self, base: Mapping[str, Any]) -> tuple[Mapping[str, Any], bytes]:
         """``base`` (attributes in a dict that the caller hands again for other requests

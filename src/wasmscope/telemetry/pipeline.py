@@ -244,7 +244,7 @@ class Telemetry:
     # --- serve's request spans ----------------------------------------------------------------
     def start_request(
         self, name: str, attributes: dict[str, Any], traceparent: str | None = None, tracestate: str | None = None,
-        base: dict[str, Any] | None = None, register: bool = True,
+        base: dict[str, Any] | None = None,
     ) -> RequestSpan | None:
         """Open the HTTP server span of one request (``trigger="http"`` only; None
         otherwise or after :meth:`shutdown`): a child of ``traceparent`` when it is valid,
@@ -253,12 +253,11 @@ class Telemetry:
         this span (``faas.*``, ``wasm.*`` attributes, ``instantiate``/``execute`` children,
         stderr log records). End it with :meth:`end_request`. ``base``: attributes that
         repeat across requests, in a dict the caller reuses and never changes (encoded
-        once per dict). ``register=False``: only ``record_invocation(record,
-        request=span)`` folds an invocation in (not ``parent=span.traceparent``)."""
+        once per dict)."""
         direct = self._sdk.direct
         if direct is None or self._closed:
             return None
-        return direct.start_request(name, attributes, traceparent, tracestate, base, register)
+        return direct.start_request(name, attributes, traceparent, tracestate, base)
 
     def end_request(self, span: RequestSpan) -> None:
         """End a span from :meth:`start_request`; set its ``attrs``, ``error`` (status
