@@ -95,7 +95,6 @@ _KV_STR: dict[str, dict[str, bytes]] = {}  # key -> value -> encoded KeyValue (l
 _KV_INT: dict[str, dict[int, bytes]] = {}
 _KV_BOOL: dict[tuple[str, bool], bytes] = {}
 _KV_PER_KEY_MAX = 1024  # distinct values cached per key (then that key's cache restarts)
-_INT_PREFIXES: dict[tuple[str, int], bytes] = {}  # (key, varint length) -> the KeyValue's bytes before the varint
 # keys whose values are (nearly) never seen twice: encoded each time, not cached
 UNCACHED_KEYS = {"faas.invocation_id", "client.port", "url.query"}
 
@@ -137,42 +136,39 @@ def attributes(tag: bytes, attrs: Mapping[str, Any] | Iterable[tuple[str, Any]],
             continue
         elif t is int:
             v = varint(value)
-            prefix = _INT_PREFIXES.get((key, len(v)))
-            if prefix is None:
-                prefix = _INT_PREFIXES[(key, len(v))] = _key_value(key, value)[: -len(v)]
-            enc = prefix + v
+            enc = _prefix(key, value, len(v)) + v
         else:
             enc = _key_value(key, value)
         append(tag)
         append(enc)
 
 
-_PREFIXES: dict[tuple[bytes, str, int], bytes] = {}  # (tag, key, value bytes) -> all bytes before the value's
+_PREFIXES: dict[tuple[str, type, int], bytes] = {}  # (key, value type, value bytes) -> what comes before them
+
+
+def _prefix(key: str, value: Any, n: int) -> bytes:
+    """``_key_value(key, value)`` without its last ``n`` bytes (the value's own): the
+    same for every value of that type whose encoding is ``n`` bytes long."""
+    k = (key, type(value), n)
+    prefix = _PREFIXES.get(k)
+    if prefix is None:
+        full = _key_value(key, value)
+        prefix = full[: len(full) - n]
+        if len(_PREFIXES) < 4096:
+            _PREFIXES[k] = prefix
+    return prefix
 
 
 def string_attribute(tag: bytes, key: str, value: str) -> bytes:
     """One ``KeyValue`` field (``tag``, already encoded) with a string value that is
-    never seen twice (an invocation id): what comes before the value is made once per
-    key and value length."""
+    never seen twice (an invocation id)."""
     vb = value.encode("utf-8", "replace")
-    n = len(vb)
-    prefix = _PREFIXES.get((tag, key, n))
-    if prefix is None:
-        kb = key.encode("utf-8", "replace")
-        av_len = 1 + len(varint(n)) + n  # AnyValue { string_value = 1 }
-        kv_len = 1 + len(varint(len(kb))) + len(kb) + 1 + len(varint(av_len)) + av_len
-        prefix = tag + varint(kv_len) + b"\x0a" + varint(len(kb)) + kb + b"\x12" + varint(av_len) + b"\x0a" + varint(n)
-        if len(_PREFIXES) < 1024:
-            _PREFIXES[(tag, key, n)] = prefix
-    return prefix + vb
+    return tag + _prefix(key, value, len(vb)) + vb
 
 
 def double_attribute(tag: bytes, key: str, value: float) -> bytes:
     """One ``KeyValue`` field (``tag``, already encoded) with a double value."""
-    prefix = _PREFIXES.get((tag, key, -8))
-    if prefix is None:
-        prefix = _PREFIXES[(tag, key, -8)] = tag + _key_value(key, 0.0)[:-8]
-    return prefix + _double(value)
+    return tag + _prefix(key, value, 8) + _double(value)
 
 
 # --- resource and scope -------------------------------------------------------------------
