@@ -22,7 +22,7 @@ CORPUS ?= $(HOME)/.cache/wasm-real-corpus
 
 # System packages the tests, the demo and the benchmarks need (C compiled to WASI, a real
 # Prometheus, wrk for HTTP load). Add to this one list.
-SYSDEPS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 llvm-19 prometheus wrk
+SYSDEPS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 llvm-19 prometheus wrk chromium
 
 # Only the folders that exist (an empty tools/ is not in a clone); relative to ROOT.
 LINT_PATHS := $(notdir $(wildcard $(addprefix $(ROOT)/,src tests benchmarks tools)))
