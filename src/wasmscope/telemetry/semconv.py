@@ -53,6 +53,9 @@ __all__ = [
     "CODE_LINE_NUMBER",
     "DURATION_BUCKETS",
     "ERROR_TYPE",
+    "EVENT_INSPECT_REPORT",
+    "EVENT_NAME",
+    "EVENT_PROFILE",
     "EXCEPTION_EVENT",
     "EXCEPTION_MESSAGE",
     "EXCEPTION_STACKTRACE",
@@ -172,6 +175,14 @@ WASM_CALLS_TOTAL = "wasm.calls.total"  # int, calls of the guest's own functions
 WASM_CALLS_TOP = "wasm.calls.top"  # str, JSON {function: calls} of the 10 most called
 WASM_HOST_CALLS_TOTAL = "wasm.host_calls.total"  # int, direct calls of imported (host) functions
 WASM_HOST_CALLS = "wasm.host_calls"  # str, JSON {"module.name": calls} of the 20 most called
+
+
+# --- reports pushed to `wasmscope collect` as OTLP log records ------------------------
+# `inspect --push URL` and `profile --push URL` send one log record each, its body a
+# JSON string, its `event.name` attribute one of these, with the wasm.module.* attributes.
+EVENT_NAME = "event.name"
+EVENT_INSPECT_REPORT = "wasmscope.inspect.report"  # body: the `inspect --json` report
+EVENT_PROFILE = "wasmscope.profile"  # body: {"format": "wasmscope.profile/1", ...} (see docs/collect.md)
 
 
 # --- metrics -------------------------------------------------------------------------
