@@ -1,0 +1,115 @@
+"""The one HTTP application of ``wasmscope collect``: OTLP/HTTP, ``/metrics``, health
+and the dashboard on one port.
+
+========================  ==============================================================
+``/v1/traces|metrics|logs``  the OTLP/HTTP receiver (404 with ``--no-receiver``)
+``/metrics``                 the collector's own counters, Prometheus text format
+``/healthz``                 200 while the process runs
+anything else                the dashboard (a ``Server-Timing`` header gives its time)
+========================  ==============================================================
+
+With a token, ``/metrics`` needs ``Authorization: Bearer TOKEN`` like OTLP (the
+receiver checks its own); the dashboard has its own login.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+
+from wasmscope._asgi import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["CollectApp"]
+
+METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+async def _plain(send: Send, status: int, body: bytes, content_type: bytes = b"text/plain; charset=utf-8",
+                 extra: list[tuple[bytes, bytes]] | None = None) -> None:  # fmt: skip
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
+               (b"x-content-type-options", b"nosniff"), *(extra or [])]  # fmt: skip
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def bearer_ok(scope: Scope, token: str | None) -> bool:
+    """True without a token, else when ``Authorization: Bearer TOKEN`` matches
+    (constant-time)."""
+    if token is None:
+        return True
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, given = value.decode("latin-1").partition(" ")
+            return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    return False
+
+
+class CollectApp:
+    """Routes one port's requests to the receiver, ``/metrics`` or the dashboard."""
+
+    def __init__(
+        self,
+        *,
+        dashboard: ASGIApp,
+        metrics: Callable[[], bytes],
+        receiver: ASGIApp | None = None,
+        token: str | None = None,
+        lifespan: ASGIApp | None = None,
+    ) -> None:
+        self.dashboard = dashboard
+        self.receiver = receiver
+        self.metrics = metrics
+        self.token = token
+        self._lifespan = lifespan
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan_events(scope, receive, send)
+            return
+        if kind != "http":
+            await self.dashboard(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith("/v1/"):
+            if self.receiver is None:
+                await _plain(send, 404, b"this collector runs without an OTLP receiver (--no-receiver)\n")
+            else:
+                await self.receiver(scope, receive, send)
+        elif path == "/metrics":
+            if not bearer_ok(scope, self.token):
+                await _plain(send, 401, b"missing or wrong bearer token\n", extra=[(b"www-authenticate", b"Bearer")])
+            else:
+                await _plain(send, 200, self.metrics(), METRICS_CONTENT_TYPE)
+        elif path == "/healthz":
+            await _plain(send, 200, b"ok\n")
+        else:
+            await self._timed(self.dashboard, scope, receive, send)
+
+    async def _timed(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Adds ``Server-Timing: app;dur=MS`` (time to the response start) so that a
+        browser's devtools and the benchmark read the server's share."""
+        t0 = time.perf_counter()
+
+        async def timed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ms = (time.perf_counter() - t0) * 1000.0
+                headers = list(message.get("headers", ()))
+                headers.append((b"server-timing", f"app;dur={ms:.1f}".encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, timed_send)
+
+    async def _lifespan_events(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._lifespan is not None:
+            await self._lifespan(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
