@@ -19,6 +19,7 @@ from wasmscope.cli import EXIT_DECODE, EXIT_OK, EXIT_USAGE, CommandError
 if TYPE_CHECKING:
     from wasmscope.analysis.report import InspectReport
     from wasmscope.cli.render import Style
+    from wasmscope.telemetry.reports import ReportRecord
 
 HELP = "describe a .wasm module or component: sizes, capabilities, toolchain, features"
 
@@ -61,10 +62,21 @@ examples:
       the full report of each core module inside it
   cat app.wasm | wasmscope inspect -
       read the binary from standard input
+  wasmscope inspect --push http://127.0.0.1:4318 app.wasm
+      print the report and also send it to `wasmscope collect` (or any
+      OTLP/HTTP collector) as one log record, event.name
+      "wasmscope.inspect.report", its body the --json document
+  WASMSCOPE_PUSH_TOKEN=secret wasmscope inspect --json --push https://collect.example:4318 app.wasm
+      the same with "Authorization: Bearer secret" (the variable keeps the
+      token out of the process list, unlike --push-token)
 
 exit status:
   0 report printed, 1 the file is not valid WebAssembly (the message names
   the byte offset where decoding failed), 2 usage error or unreadable file
+  (a --push URL that is not http:// or https:// included). A push that fails
+  (connection refused, timeout, an HTTP error) does not change the exit
+  status or the report printed: it adds one "wasmscope: warning:" line on
+  stderr naming the URL and the reason.
 """
 
 PROGRESS_THRESHOLD = 4 * 1024 * 1024  # bytes: smaller modules scan too fast to need a bar
@@ -113,6 +125,58 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="show a progress bar on stderr during --deep scans even if stderr is not a terminal",
     )
     bar.add_argument("--no-progress", dest="progress", action="store_false", help="never show a progress bar")
+    add_push_options(p, "report")
+
+
+def add_push_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``--push URL`` and ``--push-token TOKEN`` (shared with ``profile``)."""
+    g = p.add_argument_group("push to a collector")
+    g.add_argument(
+        "--push",
+        metavar="URL",
+        help=f"also send the {what} to `wasmscope collect` or any OTLP/HTTP collector: one log "
+        "record POSTed to URL/v1/logs, URL being a base such as http://127.0.0.1:4318; "
+        "a failed push is a warning on stderr, never a change of output or exit status",
+    )
+    g.add_argument(
+        "--push-token",
+        metavar="TOKEN",
+        help="send 'Authorization: Bearer TOKEN' with the push "
+        "(default: $WASMSCOPE_PUSH_TOKEN, which keeps it out of the process list)",
+    )
+
+
+def push_target(args: argparse.Namespace) -> str | None:
+    """The checked ``--push`` URL (``/v1/logs`` appended) or None; usage errors as
+    :class:`CommandError` before the command does any work."""
+    from wasmscope.telemetry.reports import logs_url
+
+    if args.push is None:
+        if args.push_token is not None:
+            raise CommandError("--push-token needs --push URL", EXIT_USAGE)
+        return None
+    try:
+        return logs_url(args.push)
+    except ValueError as exc:
+        raise CommandError(f"--push: {exc}", EXIT_USAGE) from None
+
+
+def push_report(args: argparse.Namespace, record: ReportRecord, what: str, *, service_name: str | None = None,
+                resource: dict[str, object] | None = None) -> bool:
+    """Push one report record to ``--push``; on failure one warning line on stderr.
+    True when it was delivered."""
+    from wasmscope.telemetry.reports import push, report_resource
+
+    result = push(args.push, [record], token=args.push_token,
+                  resource=resource if resource is not None else report_resource(service_name))  # fmt: skip
+    warning = result.warning(what)
+    if warning:
+        try:
+            sys.stderr.write(f"wasmscope: warning: {warning}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+    return result.ok and not result.rejected
 
 
 # -- reading ----------------------------------------------------------------------
@@ -162,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
 
     path: str = args.file
     display = "<stdin>" if path == "-" else path
+    push_target(args)
     data = _read(path)
     progress: Callable[[int, int], None] | None = None
     bar: ProgressBar | None = None
@@ -189,13 +254,22 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
 
     out = sys.stdout
-    if args.json:
-        json.dump(report.to_json(), out, indent=2)
+    doc = report.to_json() if args.json or args.push is not None else None
+    if doc is not None and args.json:
+        json.dump(doc, out, indent=2)
         out.write("\n")
     else:
         style = Style.for_stream(out)
         out.write(render_report(report, style, details=args.section_details, top=args.top))
     out.flush()
+    if doc is not None and args.push is not None:
+        import hashlib
+
+        from wasmscope.telemetry.reports import inspect_report_record
+
+        name = os.path.basename(path) if path != "-" else (report.debug.module_name or "<stdin>")
+        record = inspect_report_record(doc, sha256=hashlib.sha256(data).hexdigest(), name=name)
+        push_report(args, record, "the inspect report")
     return EXIT_OK
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.cli import EXIT_USAGE, CommandError
+from wasmscope.cli.inspect import add_push_options
 from wasmscope.cli.run import (
     add_engine_options,
     add_guest_options,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from wasmscope.cli.render import Style
     from wasmscope.profile.profile import Profile
     from wasmscope.runtime.record import Frame, InvocationRecord
+    from wasmscope.telemetry.pipeline import Telemetry
 
 HELP = "profile a WASI module: exact call counts, sampled stacks, flame graphs, full trap stacks"
 
@@ -71,10 +73,25 @@ examples:
   wasmscope profile --format collapsed app.wasm      writes app.folded (flamegraph.pl)
   wasmscope profile --rate 5000 --top 50 app.wasm
   wasmscope profile --spans-threshold 10 --otlp http://127.0.0.1:4318 app.wasm
+  wasmscope profile --push http://127.0.0.1:4318 app.wasm
+      also send the profile to `wasmscope collect` (or any OTLP/HTTP
+      collector) as one log record, event.name "wasmscope.profile", its body
+      the wasmscope.profile/1 JSON: exact calls, self and total samples per
+      function, every sampled stack
+  wasmscope profile --otlp http://127.0.0.1:4318 --push http://127.0.0.1:4318 app.wasm
+      the same, and the run's spans: the record carries the trace and span
+      ids of the invocation span, so collect links the profile to its trace
+  WASMSCOPE_PUSH_TOKEN=secret wasmscope profile --push https://collect.example:4318 app.wasm
+      with "Authorization: Bearer secret" (or --push-token, visible in ps)
 
 exit status:
   the guest's exit code; 1 trap, timeout, out of fuel/memory, output cap, or a
-  module that cannot start; 2 usage error (and components); 130 interrupted
+  module that cannot start; 2 usage error (and components, and a --push URL
+  that is not http:// or https://); 130 interrupted. A push that fails
+  (connection refused, timeout, an HTTP error) changes neither the exit status
+  nor the output: it adds one "wasmscope: warning:" line on stderr naming the
+  URL and the reason. A trapped run is pushed too; a module that cannot start
+  has no profile to push.
 """
 
 EXTENSIONS = {"speedscope": ".speedscope.json", "pprof": ".pb.gz", "collapsed": ".folded"}
@@ -106,6 +123,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--report", metavar="FILE", help="write the invocation record as JSON to FILE")
     g.add_argument("-q", "--quiet", action="store_true", help="print only the guest's output and the files written")
+    add_push_options(p, "profile")
     add_telemetry_options(p)
     add_engine_options(p)
 
@@ -222,6 +240,7 @@ def _write(path: str, payload: bytes, what: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wasmscope.cli.inspect import push_target
     from wasmscope.cli.render import Style
     from wasmscope.cli.run import _write_report, exit_status, setup
     from wasmscope.errors import UsageError
@@ -237,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output and fmt is None:
         fmt = next((f for f, ext in EXTENSIONS.items() if args.output.endswith(ext)), "speedscope")
     output = args.output or (_default_output(args.file, fmt) if fmt else None)
+    target = push_target(args)
 
     s = setup(args)
     from wasmscope.profile.api import profile
@@ -291,7 +311,23 @@ def run(args: argparse.Namespace) -> int:
         text += "".join(f"wrote {w}\n" for w in written)
     sys.stderr.write(text)
     sys.stderr.flush()
+    if target is not None and _push(args, rec, prof, s.telemetry):
+        sys.stderr.write(f"pushed the profile to {target}\n")
+        sys.stderr.flush()
     return exit_status(rec)
+
+
+def _push(args: argparse.Namespace, rec: InvocationRecord, prof: Profile, telemetry: Telemetry | None) -> bool:
+    """Push the profile record (see :mod:`wasmscope.telemetry.reports`), with the ids
+    of the invocation span and the telemetry's resource when the run had telemetry."""
+    from wasmscope.cli.inspect import push_report
+    from wasmscope.telemetry.reports import profile_report_record
+
+    ids = telemetry.invocation_span(rec.invocation_id) if telemetry is not None else None
+    trace_id, span_id = ids if ids is not None else ("", "")
+    record = profile_report_record(rec, prof, trace_id=trace_id, span_id=span_id)
+    resource = telemetry.resource_attributes if telemetry is not None else None
+    return push_report(args, record, "the profile", service_name=args.service_name, resource=resource)
 
 
 def _count_spans(nodes: Any) -> int:

@@ -1237,8 +1237,9 @@ class DirectPipeline:
             self.metrics.record(record)
         return req.trace_hex
 
-    def invocation(self, record: InvocationRecord, traceparent: str | None, tracestate: str | None = None) -> str:
-        """An invocation outside of a request span: its own SERVER span. Its trace id."""
+    def invocation(self, record: InvocationRecord, traceparent: str | None, tracestate: str | None = None) -> tuple[str, str]:
+        """An invocation outside of a request span: its own SERVER span. Its trace id
+        and span id (hex)."""
         parent = parse_traceparent(traceparent)
         if parent is None:
             trace_id = _getrandbits(128) or 1
@@ -1248,7 +1249,7 @@ class DirectPipeline:
             inv = Invocation(record, parent[0], _getrandbits(64) or 1, parent[1], sampled, (tracestate or "").strip(), self.trigger)
         self.metrics.record(record)
         self._submit(inv)
-        return f"{inv.trace_id:032x}"
+        return f"{inv.trace_id:032x}", f"{inv.span_id:016x}"
 
     def _submit(self, item: Item) -> None:
         if self.sync_sinks:

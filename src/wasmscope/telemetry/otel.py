@@ -387,7 +387,8 @@ class OtelSdk:
         spans: Sequence[SpanNode],
         max_log_lines: int,
         max_log_bytes: int,
-    ) -> str:
+    ) -> tuple[str, str]:
+        """Emit one invocation; its span's trace id (32 hex digits) and span id (16)."""
         from opentelemetry import trace
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -419,7 +420,8 @@ class OtelSdk:
         self._emit_logs(record, inv_ctx, end_ns, max_log_lines, max_log_bytes)
         self._record_metrics(record, trigger)
         inv.end(end_time=end_ns)
-        return f"{inv.get_span_context().trace_id:032x}"
+        c = inv.get_span_context()
+        return f"{c.trace_id:032x}", f"{c.span_id:016x}"
 
     def _emit_nodes(self, nodes: Sequence[SpanNode], ctx: Context) -> None:
         from opentelemetry import trace

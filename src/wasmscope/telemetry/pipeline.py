@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -40,6 +41,7 @@ log = logging.getLogger("wasmscope.telemetry")
 DEFAULT_MAX_LOG_LINES = 1000  # per stream and invocation
 DEFAULT_MAX_LOG_BYTES = 64 * 1024  # per stream and invocation
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0  # seconds
+_SPANS_KEPT = 256  # invocation span ids remembered for invocation_span()
 
 _LIVE: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 _ATEXIT_LOCK = threading.Lock()
@@ -95,6 +97,7 @@ class Telemetry:
         self._lock = threading.Lock()
         self._closed = False
         self._bad_parent_logged = False
+        self._spans: OrderedDict[str, tuple[str, str]] = OrderedDict()  # invocation id -> span ids
         _LIVE.add(self)
         global _ATEXIT_DONE
         with _ATEXIT_LOCK:
@@ -208,7 +211,7 @@ class Telemetry:
         if self._closed:
             return _trace_id_of(parent) if ctx is not None else ""
         try:
-            return self._sdk.emit(
+            ids = self._sdk.emit(
                 record,
                 parent=ctx,
                 trigger=self.trigger,
@@ -216,6 +219,8 @@ class Telemetry:
                 max_log_lines=self.max_log_lines,
                 max_log_bytes=self.max_log_bytes,
             )
+            self._remember(record, ids)
+            return ids[0]
         except Exception as exc:  # a bug or a bad record must not fail the run
             self._counter.fail("pipeline", "spans", 1, f"{type(exc).__name__}: {exc}")
             log.warning("telemetry: could not record invocation %s: %s", record.invocation_id, exc, exc_info=True)
@@ -235,11 +240,28 @@ class Telemetry:
         if self._closed:
             return _trace_id_of(parent) if valid else ""
         try:
-            return direct.invocation(record, parent if valid else None, tracestate)
+            ids = direct.invocation(record, parent if valid else None, tracestate)
+            self._remember(record, ids)
+            return ids[0]
         except Exception as exc:  # a bug or a bad record must not fail the run
             self._counter.fail("pipeline", "spans", 1, f"{type(exc).__name__}: {exc}")
             log.warning("telemetry: could not record invocation %s: %s", record.invocation_id, exc, exc_info=True)
             return _trace_id_of(parent) if valid else ""
+
+    def _remember(self, record: InvocationRecord, ids: tuple[str, str]) -> None:
+        with self._lock:
+            self._spans[record.invocation_id] = ids
+            while len(self._spans) > _SPANS_KEPT:
+                self._spans.popitem(last=False)
+
+    def invocation_span(self, invocation_id: str) -> tuple[str, str] | None:
+        """The trace id and span id (hex) of the invocation span that
+        :meth:`record_invocation` made for the record with this ``invocation_id``
+        (its own span, not one folded into a request span); None when unknown. The
+        latest few hundred are kept: reports pushed after a run (``profile --push``)
+        point at its span with them."""
+        with self._lock:
+            return self._spans.get(invocation_id)
 
     # --- serve's request spans ----------------------------------------------------------------
     def start_request(

@@ -182,7 +182,7 @@ WASM_HOST_CALLS = "wasm.host_calls"  # str, JSON {"module.name": calls} of the 2
 # JSON string, its `event.name` attribute one of these, with the wasm.module.* attributes.
 EVENT_NAME = "event.name"
 EVENT_INSPECT_REPORT = "wasmscope.inspect.report"  # body: the `inspect --json` report
-EVENT_PROFILE = "wasmscope.profile"  # body: {"format": "wasmscope.profile/1", ...} (see docs/collect.md)
+EVENT_PROFILE = "wasmscope.profile"  # body: {"format": "wasmscope.profile/1", ...} (docs/collect-reports.md)
 
 
 # --- metrics -------------------------------------------------------------------------
