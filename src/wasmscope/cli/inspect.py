@@ -161,22 +161,30 @@ def push_target(args: argparse.Namespace) -> str | None:
         raise CommandError(f"--push: {exc}", EXIT_USAGE) from None
 
 
-def push_report(args: argparse.Namespace, record: ReportRecord, what: str, *, service_name: str | None = None,
-                resource: dict[str, object] | None = None) -> bool:
-    """Push one report record to ``--push``; on failure one warning line on stderr.
-    True when it was delivered."""
+def push_report(args: argparse.Namespace, make: Callable[[], ReportRecord], what: str, *,
+                service_name: str | None = None, resource: dict[str, object] | None = None) -> bool:
+    """Push the report record that ``make`` builds to ``--push``; on failure one
+    warning line on stderr. True when it was delivered. Like telemetry, a push never
+    fails the command: even a bug in building the record is only a warning."""
     from wasmscope.telemetry.reports import push, report_resource
 
-    result = push(args.push, [record], token=args.push_token,
-                  resource=resource if resource is not None else report_resource(service_name))  # fmt: skip
-    warning = result.warning(what)
+    try:
+        result = push(args.push, [make()], token=args.push_token,
+                      resource=resource if resource is not None else report_resource(service_name))  # fmt: skip
+        warning = result.warning(what)
+        delivered = result.ok and not result.rejected
+    except Exception as exc:
+        if os.environ.get("WASMSCOPE_DEBUG"):
+            raise
+        warning = f"could not push {what}: internal error: {type(exc).__name__}: {exc} (set WASMSCOPE_DEBUG=1 for a traceback)"
+        delivered = False
     if warning:
         try:
             sys.stderr.write(f"wasmscope: warning: {warning}\n")
             sys.stderr.flush()
         except (OSError, ValueError):
             pass
-    return result.ok and not result.rejected
+    return delivered
 
 
 # -- reading ----------------------------------------------------------------------
@@ -268,8 +276,8 @@ def run(args: argparse.Namespace) -> int:
         from wasmscope.telemetry.reports import inspect_report_record
 
         name = os.path.basename(path) if path != "-" else (report.debug.module_name or "<stdin>")
-        record = inspect_report_record(doc, sha256=hashlib.sha256(data).hexdigest(), name=name)
-        push_report(args, record, "the inspect report")
+        sha256 = hashlib.sha256(data).hexdigest()
+        push_report(args, lambda: inspect_report_record(doc, sha256=sha256, name=name), "the inspect report")
     return EXIT_OK
 
 

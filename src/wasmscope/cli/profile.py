@@ -325,9 +325,11 @@ def _push(args: argparse.Namespace, rec: InvocationRecord, prof: Profile, teleme
 
     ids = telemetry.invocation_span(rec.invocation_id) if telemetry is not None else None
     trace_id, span_id = ids if ids is not None else ("", "")
-    record = profile_report_record(rec, prof, trace_id=trace_id, span_id=span_id)
     resource = telemetry.resource_attributes if telemetry is not None else None
-    return push_report(args, record, "the profile", service_name=args.service_name, resource=resource)
+    return push_report(
+        args, lambda: profile_report_record(rec, prof, trace_id=trace_id, span_id=span_id), "the profile",
+        service_name=args.service_name, resource=resource,
+    )  # fmt: skip
 
 
 def _count_spans(nodes: Any) -> int:

@@ -74,6 +74,7 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})  # OTLP/HTTP: retryable respons
 MAX_RETRIES = 3
 MAX_RETRY_AFTER = 5.0  # seconds: a longer Retry-After is waited for this long at most
 GZIP_ABOVE = 32 * 1024  # bytes: smaller requests are sent as they are
+MAX_STACK_BYTES = 8 * 1024 * 1024  # JSON bytes of a profile's stacks (a receiver takes ~20 MiB)
 LOGS_PATH = "/v1/logs"
 
 
@@ -137,14 +138,19 @@ def inspect_report_record(
     return ReportRecord(sc.EVENT_INSPECT_REPORT, _dumps(report), attrs, clock())
 
 
-def profile_body(prof: Profile) -> dict[str, Any]:
+def profile_body(prof: Profile, *, max_stack_bytes: int = MAX_STACK_BYTES) -> dict[str, Any]:
     """The ``wasmscope.profile/1`` document of a profile (see docs/collect-reports.md):
     every function that was called or sampled, with its exact calls (the module's
     counters) and its self and total samples (total counts a function once per sample
     even when it recurses); every distinct sampled stack, outermost frame first, with
     its samples. Functions are ordered as ``wasmscope profile`` ranks them, stacks by
     samples (then frames). Names are the profile's unique display names; a stack
-    deeper than the shadow stack's ring starts with ``[outer frames lost]``."""
+    deeper than the shadow stack's ring starts with ``[outer frames lost]``.
+
+    The stacks take at most ``max_stack_bytes`` of JSON: past it the rarest stacks are
+    left out and counted in ``"stacks_omitted": {"stacks": N, "value": SAMPLES}`` (a long
+    run of a big module has tens of thousands of distinct stacks; a collector takes
+    requests of 20 MiB or so)."""
     functions = [
         {"name": r.name, "calls": r.calls, "self": r.self_samples, "total": r.total_samples}
         for r in prof.top(len(prof.names) + len(prof.counts) + 1)
@@ -156,7 +162,19 @@ def profile_body(prof: Profile) -> dict[str, Any]:
         (([prof.unique_name(i, unique) for i in stack], n) for stack, n in prof.samples.items() if stack and n),
         key=lambda fn: (-fn[1], fn[0]),
     )
-    stacks = [{"frames": frames, "value": n} for frames, n in named]
+    stacks: list[dict[str, Any]] = []
+    used = 0
+    omitted = omitted_value = 0
+    for frames, n in named:
+        entry = {"frames": frames, "value": n}
+        if omitted:
+            omitted, omitted_value = omitted + 1, omitted_value + n
+            continue
+        used += len(_dumps(entry)) + 1
+        if used > max_stack_bytes:
+            omitted, omitted_value = 1, n
+            continue
+        stacks.append(entry)
     doc: dict[str, Any] = {
         "format": PROFILE_FORMAT,
         "module": {"name": prof.module, "sha256": prof.sha256},
@@ -166,6 +184,8 @@ def profile_body(prof: Profile) -> dict[str, Any]:
         "functions": functions,
         "stacks": stacks,
     }
+    if omitted:
+        doc["stacks_omitted"] = {"stacks": omitted, "value": omitted_value}
     return doc
 
 

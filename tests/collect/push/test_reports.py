@@ -277,3 +277,38 @@ def test_hang_up_and_silence() -> None:
     with raw_server("silent") as url:
         result = reports.push(url, [inspect_record()], resource={}, timeout=0.3)
     assert not result.ok and result.warning() == f"could not push the report to {url}/v1/logs: timed out"
+
+
+def test_rarest_stacks_are_left_out_past_the_budget() -> None:
+    whole = reports.profile_body(toy_profile())
+    assert "stacks_omitted" not in whole
+    one = len(json.dumps(whole["stacks"][0], separators=(",", ":"))) + 1
+    two = one + len(json.dumps(whole["stacks"][1], separators=(",", ":"))) + 1
+    cut = reports.profile_body(toy_profile(), max_stack_bytes=two)
+    assert cut["stacks"] == whole["stacks"][:2]
+    rest = whole["stacks"][2:]
+    assert cut["stacks_omitted"] == {"stacks": len(rest), "value": sum(s["value"] for s in rest)}
+    assert sum(s["value"] for s in cut["stacks"]) + cut["stacks_omitted"]["value"] == cut["samples"]
+    assert cut["functions"] == whole["functions"]
+    none = reports.profile_body(toy_profile(), max_stack_bytes=0)
+    assert none["stacks"] == [] and none["stacks_omitted"]["value"] == none["samples"]
+
+
+def test_a_bug_building_the_record_is_only_a_warning(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from wasmscope.cli.inspect import push_report
+
+    monkeypatch.delenv("WASMSCOPE_DEBUG", raising=False)
+
+    def boom() -> reports.ReportRecord:
+        raise ValueError("Out of range float values are not JSON compliant")
+
+    with scripted(Answer()) as srv:
+        assert not push_report(argparse.Namespace(push=srv.url, push_token=None), boom, "the report")
+        assert push_report(argparse.Namespace(push=srv.url, push_token=None), inspect_record, "the report")
+    assert len(srv.received) == 1
+    assert capsys.readouterr().err == (
+        "wasmscope: warning: could not push the report: internal error: ValueError: Out of range float "
+        "values are not JSON compliant (set WASMSCOPE_DEBUG=1 for a traceback)\n"
+    )
