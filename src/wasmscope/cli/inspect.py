@@ -136,6 +136,7 @@ def add_push_options(p: argparse.ArgumentParser, what: str) -> None:
         metavar="URL",
         help=f"also send the {what} to `wasmscope collect` or any OTLP/HTTP collector: one log "
         "record POSTed to URL/v1/logs, URL being a base such as http://127.0.0.1:4318; "
+        "429/502/503/504 are retried after their Retry-After, 5 s at most in all; "
         "a failed push is a warning on stderr, never a change of output or exit status",
     )
     g.add_argument(
