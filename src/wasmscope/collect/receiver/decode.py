@@ -1,0 +1,309 @@
+"""An OTLP request body to its opentelemetry-proto message: media type, content
+coding (with bounded inflation) and the two OTLP encodings.
+
+Encodings (the ``Content-Type``, parameters such as ``charset`` ignored):
+
+- ``application/x-protobuf``: binary protobuf. An empty body is a valid, empty
+  message (the OTLP specification: an empty request SHOULD get a success).
+- ``application/json``: the proto3 JSON mapping with OTLP's deviations: ``traceId``
+  and ``spanId`` (and ``parentSpanId``) are case-insensitive hex strings, not base64,
+  in every message that has them (span, link, log record, exemplar); unknown field
+  names are ignored; enums as integers (their names are accepted too, as proto3 JSON
+  allows: the MUST NOT is the sender's); 64-bit integers as strings or numbers;
+  lowerCamelCase keys and, as proto3 JSON parsers do, the original field names.
+  An empty body is not JSON and is answered 400.
+
+Content codings (``Content-Encoding``): ``identity`` (or none), ``gzip`` (``x-gzip``,
+several members allowed) and ``deflate`` (zlib). Anything else is 415 Unsupported
+Media Type (RFC 9110, 15.5.16: the answer to a content coding the server does not
+accept); OTLP requires only gzip.
+
+Limits (:class:`Limits`): the body as received (``max_body``, default 20 MiB: the
+OTLP specification's recommended request limit) and after decompression
+(``max_decoded``, default 64 MiB: the OpenTelemetry Python SDK's own limit on an
+uncompressed request, so any batch it sends fits). Both are answered 413. Inflation
+stops as soon as the output passes ``max_decoded``: a gzip bomb costs at most that
+much memory, never its inflated size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from wasmscope.collect.receiver.sink import Signal
+from wasmscope.errors import WasmscopeError
+
+try:
+    from google.protobuf import json_format
+    from google.protobuf.message import DecodeError as ProtobufDecodeError
+    from google.protobuf.message import Message
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+except ImportError as exc:  # pragma: no cover - the collect extra is missing
+    raise ImportError(
+        "the OTLP receiver needs opentelemetry-proto: install wasmscope[collect]"
+    ) from exc
+
+__all__ = [
+    "MIB",
+    "BadData",
+    "Encoding",
+    "Limits",
+    "RequestError",
+    "TooLarge",
+    "UnsupportedMedia",
+    "decode",
+    "decode_body",
+    "encoding_of",
+    "inflate",
+    "request_class",
+]
+
+MIB = 1024 * 1024
+_CHUNK = 1 * MIB  # inflated bytes produced per step: the memory a step may take beyond the output
+
+
+class RequestError(WasmscopeError):
+    """A request the receiver answers with a client error, never with a retry."""
+
+    http_status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadData(RequestError):
+    """The body cannot be decoded (400 Bad Request, gRPC INVALID_ARGUMENT)."""
+
+    http_status = 400
+
+
+class TooLarge(RequestError):
+    """The body, as received or inflated, is over its limit (413 Content Too Large)."""
+
+    http_status = 413
+
+
+class UnsupportedMedia(RequestError):
+    """A media type or content coding the receiver does not take (415)."""
+
+    http_status = 415
+
+
+class Encoding(enum.Enum):
+    """An OTLP/HTTP payload encoding; the value is its media type."""
+
+    PROTOBUF = "application/x-protobuf"
+    JSON = "application/json"
+
+
+_MEDIA = {e.value: e for e in Encoding}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bytes a request may take: as received, and after decompression."""
+
+    max_body: int = 20 * MIB
+    max_decoded: int = 64 * MIB
+
+    def __post_init__(self) -> None:
+        if self.max_body <= 0 or self.max_decoded <= 0:
+            raise ValueError("receiver limits must be positive")
+
+
+_REQUESTS: dict[Signal, type[Message]] = {
+    Signal.TRACES: ExportTraceServiceRequest,
+    Signal.METRICS: ExportMetricsServiceRequest,
+    Signal.LOGS: ExportLogsServiceRequest,
+}
+
+
+def request_class(signal: Signal) -> type[Message]:
+    """The ``Export*ServiceRequest`` message class of ``signal``."""
+    return _REQUESTS[signal]
+
+
+def encoding_of(content_type: str | None) -> Encoding:
+    """The encoding named by a ``Content-Type`` value, or :class:`UnsupportedMedia`."""
+    media = (content_type or "").partition(";")[0].strip().lower()
+    encoding = _MEDIA.get(media)
+    if encoding is None:
+        raise UnsupportedMedia(
+            f"unsupported content type {media or '(none)'!r}: "
+            "OTLP/HTTP takes application/x-protobuf or application/json"
+        )
+    return encoding
+
+
+# Content coding -> zlib wbits (None: no inflation).
+_CODINGS: dict[str, int | None] = {"": None, "identity": None, "gzip": 31, "x-gzip": 31, "deflate": 15}
+
+
+def coding_of(content_encoding: str | None) -> int | None:
+    """The zlib ``wbits`` of a ``Content-Encoding`` (None: identity), or
+    :class:`UnsupportedMedia`."""
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if not codings:
+        return None
+    if len(codings) > 1 or codings[0] not in _CODINGS:
+        raise UnsupportedMedia(
+            f"unsupported content encoding {content_encoding!r}: OTLP/HTTP takes gzip, deflate or identity"
+        )
+    return _CODINGS[codings[0]]
+
+
+def _inflated(data: bytes, wbits: int, limit: int) -> Iterator[bytes]:
+    """The inflated chunks of ``data`` (gzip: member after member); raises
+    :class:`TooLarge` as soon as more than ``limit`` bytes came out."""
+    total = 0
+    pending = data
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        chunk = pending
+        try:
+            while True:
+                # At most _CHUNK bytes a step, and never more than one past the limit.
+                out = inflater.decompress(chunk, min(_CHUNK, limit - total + 1))
+                total += len(out)
+                if total > limit:
+                    raise TooLarge(f"the request inflates to more than {limit} bytes")
+                if out:
+                    yield out
+                if inflater.eof:
+                    break
+                chunk = inflater.unconsumed_tail
+                if not chunk and not out:
+                    raise BadData("the compressed body is truncated")
+        except zlib.error as exc:
+            raise BadData(f"the body is not valid compressed data: {exc}") from None
+        pending = inflater.unused_data
+        if not pending:
+            return
+        if wbits != 31:  # deflate is one stream; gzip may have several members
+            raise BadData("trailing bytes after the compressed body")
+
+
+def inflate(data: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """``data`` without its content coding, at most ``limit`` bytes (else
+    :class:`TooLarge`; the check runs while inflating, step by step)."""
+    wbits = coding_of(content_encoding)
+    if wbits is None:
+        if len(data) > limit:
+            raise TooLarge(f"the request body is over {limit} bytes")
+        return data
+    if not data:
+        return data  # no bytes at all: an empty body, whatever its announced coding
+    return b"".join(_inflated(data, wbits, limit))
+
+
+# --- JSON --------------------------------------------------------------------------------
+
+def _b64_id(value: Any) -> Any:
+    """An OTLP/JSON hex id as the base64 text that proto3 JSON expects for bytes."""
+    if not isinstance(value, str):
+        return value  # not a string: json_format reports the wrong type
+    try:
+        raw = binascii.unhexlify(value)
+    except (binascii.Error, ValueError):
+        raise BadData(f"an id is not a hex string: {value[:80]!r}") from None
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _ids(obj: Any, names: tuple[str, ...]) -> None:
+    if isinstance(obj, dict):
+        for name in names:
+            if name in obj:
+                obj[name] = _b64_id(obj[name])
+
+
+def _items(obj: Any, *keys: str) -> list[Any]:
+    """The list under the first of ``keys`` present in the object ``obj`` ([] when
+    absent or not a list: the parser then reports what is wrong)."""
+    if isinstance(obj, dict):
+        for key in keys:
+            value = obj.get(key)
+            if isinstance(value, list):
+                return value
+    return []
+
+
+_SPAN_IDS = ("traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id")
+_PAIR_IDS = ("traceId", "trace_id", "spanId", "span_id")
+_POINT_KINDS = ("gauge", "sum", "histogram", "exponentialHistogram", "exponential_histogram")
+
+
+def _hex_ids_to_base64(signal: Signal, doc: Any) -> None:
+    """Rewrites, in place, OTLP/JSON's hex ids into proto3 JSON's base64."""
+    if signal is Signal.TRACES:
+        for rs in _items(doc, "resourceSpans", "resource_spans"):
+            for ss in _items(rs, "scopeSpans", "scope_spans"):
+                for span in _items(ss, "spans"):
+                    _ids(span, _SPAN_IDS)
+                    for link in _items(span, "links"):
+                        _ids(link, _PAIR_IDS)
+    elif signal is Signal.LOGS:
+        for rl in _items(doc, "resourceLogs", "resource_logs"):
+            for sl in _items(rl, "scopeLogs", "scope_logs"):
+                for record in _items(sl, "logRecords", "log_records"):
+                    _ids(record, _PAIR_IDS)
+    else:
+        for rm in _items(doc, "resourceMetrics", "resource_metrics"):
+            for sm in _items(rm, "scopeMetrics", "scope_metrics"):
+                for metric in _items(sm, "metrics"):
+                    if not isinstance(metric, dict):
+                        continue
+                    for kind in _POINT_KINDS:
+                        for point in _items(metric.get(kind), "dataPoints", "data_points"):
+                            for exemplar in _items(point, "exemplars"):
+                                _ids(exemplar, _PAIR_IDS)
+
+
+def _decode_json(signal: Signal, data: bytes) -> Message:
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise BadData(f"the body is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise BadData(f"an OTLP/JSON request is a JSON object, not {type(doc).__name__}")
+    _hex_ids_to_base64(signal, doc)
+    message = _REQUESTS[signal]()
+    try:
+        json_format.ParseDict(doc, message, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        raise BadData(f"the body is not a valid OTLP/JSON {signal.value} request: {exc}") from None
+    return message
+
+
+def _decode_protobuf(signal: Signal, data: bytes) -> Message:
+    try:
+        return _REQUESTS[signal].FromString(data)
+    except (ProtobufDecodeError, RecursionError) as exc:
+        raise BadData(f"the body is not a valid protobuf {signal.value} request: {exc}") from None
+
+
+def decode(signal: Signal, encoding: Encoding, data: bytes) -> Message:
+    """The ``Export*ServiceRequest`` of ``signal`` in ``data`` (already inflated), or
+    :class:`BadData`."""
+    if encoding is Encoding.PROTOBUF:
+        return _decode_protobuf(signal, data)
+    return _decode_json(signal, data)
+
+
+def decode_body(
+    signal: Signal, encoding: Encoding, body: bytes, content_encoding: str | None, limits: Limits
+) -> Message:
+    """Inflates (bounded by ``limits.max_decoded``) then decodes a request body."""
+    return decode(signal, encoding, inflate(body, content_encoding, limits.max_decoded))
