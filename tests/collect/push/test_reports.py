@@ -18,27 +18,12 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 
 from tests.analysis.tools import TINY_MODULE
 from tests.collect.push.scripted import Answer, raw_server, scripted
+from tests.collect.push.support import attrs_of, the_record
 from tests.telemetry.otlp_stub import closed_port, start_stub
 from wasmscope.profile.profile import LOST_NAME, Profile
 from wasmscope.profile.sampler import LOST
 from wasmscope.telemetry import reports
 from wasmscope.telemetry import semconv as sc
-
-
-def attrs_of(kvs: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for kv in kvs:
-        v = kv.value
-        out[kv.key] = getattr(v, v.WhichOneof("value"))
-    return out
-
-
-def the_record(message: Any) -> Any:
-    (rl,) = message.resource_logs
-    (sl,) = rl.scope_logs
-    assert sl.scope.name == "wasmscope"
-    (lr,) = sl.log_records
-    return lr
 
 
 def inspect_doc() -> dict[str, Any]:
