@@ -391,6 +391,8 @@ def _reason(exc: BaseException) -> str:
         return "connection refused (is `wasmscope collect` or a collector running there?)"
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: the server's certificate is not trusted ({exc.verify_message}; see OTEL_EXPORTER_OTLP_CERTIFICATE)"
     if isinstance(exc, ssl.SSLError):
         return f"TLS error: {exc.reason or exc}"
     if isinstance(exc, http.client.RemoteDisconnected):
@@ -398,6 +400,21 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The system's trusted certificates, or the OTLP exporters' variables: the
+    ``OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE`` CA file and the client certificate and
+    key of ``OTEL_EXPORTER_OTLP_[LOGS_]CLIENT_CERTIFICATE`` / ``_CLIENT_KEY``."""
+
+    def env(name: str) -> str | None:
+        return os.environ.get(f"OTEL_EXPORTER_OTLP_LOGS_{name}") or os.environ.get(f"OTEL_EXPORTER_OTLP_{name}") or None
+
+    ctx = ssl.create_default_context(cafile=env("CERTIFICATE"))
+    cert = env("CLIENT_CERTIFICATE")
+    if cert:
+        ctx.load_cert_chain(cert, env("CLIENT_KEY"))
+    return ctx
 
 
 def push(
@@ -419,7 +436,8 @@ def push(
     push, retries included. 429, 502, 503 and 504 are retried up to ``max_retries``
     times, after the ``Retry-After`` the server sent (at most 5 s) or 0.25, 0.5, 1 s,
     never past the timeout; a refused connection, a timeout and other statuses are
-    not retried. Requests over 32 KiB are gzip'd. Never raises for the push itself
+    not retried. Requests over 32 KiB are gzip'd. https:// trusts the system's
+    certificates or ``OTEL_EXPORTER_OTLP_CERTIFICATE`` (see :func:`_tls_context`). Never raises for the push itself
     (``ValueError`` for a URL that is not http(s)): see :class:`PushResult`."""
     target = logs_url(url)
     if token is None:
@@ -442,11 +460,15 @@ def push(
         if remaining <= 0:
             result.status, result.reason = None, "timed out"
             return result
-        conn = (
-            http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=remaining, context=ssl.create_default_context())
-            if parts.scheme == "https"
-            else http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=remaining)
-        )
+        conn: http.client.HTTPConnection
+        try:
+            if parts.scheme == "https":
+                conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=remaining, context=_tls_context())
+            else:
+                conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=remaining)
+        except (OSError, ValueError) as exc:  # a certificate file that cannot be read
+            result.reason = f"TLS setup: {exc}"
+            return result
         try:
             conn.request("POST", parts.path, body, headers)
             resp = conn.getresponse()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -38,8 +39,9 @@ class Scripted:
 
 
 @contextmanager
-def scripted(*answers: Answer) -> Iterator[Scripted]:
-    """Answers in order; after the last one, the last one again."""
+def scripted(*answers: Answer, tls: ssl.SSLContext | None = None) -> Iterator[Scripted]:
+    """Answers in order; after the last one, the last one again. ``tls``: serve
+    https with this server context."""
     script = list(answers) or [Answer()]
     received: list[Got] = []
 
@@ -66,10 +68,13 @@ def scripted(*answers: Answer) -> Iterator[Scripted]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield Scripted(f"http://127.0.0.1:{server.server_address[1]}", script, received)
+        scheme = "https" if tls is not None else "http"
+        yield Scripted(f"{scheme}://127.0.0.1:{server.server_address[1]}", script, received)
     finally:
         server.shutdown()
         server.server_close()

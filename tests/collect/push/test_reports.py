@@ -8,6 +8,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -297,3 +298,34 @@ def test_a_bug_building_the_record_is_only_a_warning(capsys: pytest.CaptureFixtu
         "wasmscope: warning: could not push the report: internal error: ValueError: Out of range float "
         "values are not JSON compliant (set WASMSCOPE_DEBUG=1 for a traceback)\n"
     )
+
+
+def test_https_trusts_otel_exporter_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    import ssl
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    for name in ("OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE"):
+        monkeypatch.delenv(name, raising=False)
+    with scripted(Answer(), tls=ctx) as srv:
+        untrusted = reports.push(srv.url, [inspect_record()], resource={})
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", str(cert))
+        trusted = reports.push(srv.url, [inspect_record()], token="t", resource={})
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", str(tmp_path / "missing.pem"))
+        unreadable = reports.push(srv.url, [inspect_record()], resource={})
+    assert srv.url.startswith("https://")
+    assert not untrusted.ok and "the server's certificate is not trusted (self-signed certificate" in untrusted.warning()
+    assert trusted.ok and len(srv.received) == 1 and srv.received[0].headers["authorization"] == "Bearer t"
+    assert not unreadable.ok and unreadable.attempts == 1 and "TLS setup: " in unreadable.warning()
