@@ -174,3 +174,21 @@ def test_trapped_profile_is_pushed(env: dict[str, str], wasm: dict[str, Path], s
     assert attrs_of(lr.attributes)[sc.WASM_OUTCOME] == "trap"
     calls = {f["name"]: f["calls"] for f in json.loads(lr.body.string_value)["functions"]}
     assert calls["down"] == 10
+
+
+def test_inspect_push_of_a_component(env: dict[str, str], stub: OtlpStub, tmp_path: Path) -> None:
+    path = tmp_path / "empty.wasm"
+    path.write_bytes(b"\x00asm\x0d\x00\x01\x00")  # an empty component
+    done = cli(env, "inspect", "--push", stub.url, str(path))
+    assert done.returncode == 0 and done.stderr == ""
+    lr, _ = pushed(stub)
+    assert attrs_of(lr.attributes) == {sc.EVENT_NAME: sc.EVENT_INSPECT_REPORT, **module_attrs(path), sc.WASM_MODULE_KIND: "component"}
+    assert json.loads(lr.body.string_value)["kind"] == "component"
+
+
+def test_invalid_module_pushes_nothing(env: dict[str, str], stub: OtlpStub, tmp_path: Path) -> None:
+    path = tmp_path / "bad.wasm"
+    path.write_bytes(b"\x00asm\x01\x00\x00\x00\x01\xff")
+    done = cli(env, "inspect", "--push", stub.url, str(path))
+    assert done.returncode == 1 and done.stderr.startswith("wasmscope: error: ")
+    assert stub.received == []
