@@ -57,11 +57,10 @@ def _kv(key: str, value: str | int | float | bool) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
-def _resource(request: ExportTraceServiceRequest | ExportLogsServiceRequest, rng: random.Random) -> list[KeyValue]:
-    del request
+def _resource(instance: str) -> list[KeyValue]:
     return [
         _kv("service.name", "wasmscope"),
-        _kv("service.instance.id", f"{rng.getrandbits(64):016x}"),
+        _kv("service.instance.id", instance),
         _kv("telemetry.sdk.language", "python"),
         _kv("telemetry.sdk.name", "opentelemetry"),
         _kv("telemetry.sdk.version", "1.39.0"),
@@ -79,6 +78,8 @@ class _Invocations:
         self.t = start_ns if start_ns is not None else time.time_ns() - count * interval_ns
         self.sha = {name: f"{random.Random(name).getrandbits(256):064x}" for name, _ in _FUNCTIONS}
         self.n = 0
+        # One serve process: one instance id for all its requests.
+        self.instance = f"{self.rng.getrandbits(64):016x}"
 
     def next(self) -> dict[str, object]:
         rng = self.rng
@@ -222,7 +223,7 @@ def invocation_requests(
     while done < invocations:
         request = ExportTraceServiceRequest()
         rs = request.resource_spans.add()
-        rs.resource.attributes.extend(_resource(request, gen.rng))
+        rs.resource.attributes.extend(_resource(gen.instance))
         rs.schema_url = "https://opentelemetry.io/schemas/1.26.0"
         ss = rs.scope_spans.add()
         ss.scope.name = "wasmscope"
@@ -252,7 +253,7 @@ def invocation_logs(
     while made < n_records:
         request = ExportLogsServiceRequest()
         rl = request.resource_logs.add()
-        rl.resource.attributes.extend(_resource(request, gen.rng))
+        rl.resource.attributes.extend(_resource(gen.instance))
         sl = rl.scope_logs.add()
         sl.scope.name = "wasmscope"
         records = []

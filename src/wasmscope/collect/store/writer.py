@@ -1,0 +1,333 @@
+"""The group-commit writer: the receiver's :class:`~..receiver.sink.Sink` over a store.
+
+``deliver`` converts the request to Arrow columns on the caller's thread, queues it
+and blocks until the writer thread has inserted it, so an acknowledged request is in
+the store (kill -9 after the answer loses none of it, and nothing unacknowledged was
+kept on purpose). Requests that wait together are inserted together: the writer takes
+everything queued when it is free (up to ``max_batch_rows`` rows, optionally lingering
+``linger`` seconds for more), concatenates the rows of each table and inserts each table
+in one statement, so throughput grows with the load instead of one insert a request.
+
+When a batch insert fails, the writer retries its requests one by one, so a bad request
+fails alone (its sender gets :class:`~wasmscope.errors.StoreError`) and the others are
+acknowledged. A metrics request that fills several tables is inserted table by table:
+if the second table fails, the first one's rows stay (the request is answered with an
+error and its sender's retry writes them twice); traces and logs fill one table each
+and are all or nothing.
+
+The queue is bounded in items and in bytes of converted rows: past either bound
+``deliver`` raises :class:`~wasmscope.errors.OverloadedError` at once, with a
+``retry_after`` from the measured insert rate, and keeps nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from wasmscope.collect.receiver.sink import Signal
+from wasmscope.errors import OverloadedError, StoreError
+
+if TYPE_CHECKING:
+    import pyarrow
+
+    from wasmscope.collect.store.retention import Dropped
+    from wasmscope.collect.store.store import Store
+
+__all__ = ["GroupCommitWriter", "WriterStats"]
+
+
+@dataclass(eq=False)
+class _Pending:
+    signal: Signal
+    tables: list[tuple[str, pyarrow.Table]]
+    items: int
+    nbytes: int
+    rows: int
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """A snapshot of the writer's counters (for ``/metrics``)."""
+
+    accepted_requests: int
+    accepted_items: int
+    rejected_requests: int
+    rejected_items: int
+    failed_requests: int
+    failed_items: int
+    insert_errors: int
+    inserted_rows: int
+    batches: int
+    queue_requests: int
+    queue_items: int
+    queue_bytes: int
+    insert_seconds_total: float
+    last_insert_seconds: float
+    max_insert_seconds: float
+    dropped_partitions: int
+
+
+class GroupCommitWriter:
+    """Queue, batch and insert requests into ``store``; a Sink. Start with :meth:`start`
+    (``Store.writer()`` does), stop with :meth:`close` (flushes what was accepted)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_batch_rows: int = 50_000,
+        linger: float = 0.0,
+        max_queue_items: int = 200_000,
+        max_queue_bytes: int = 256 * 1024 * 1024,
+        retention_interval: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_dropped: Callable[[list[Dropped]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.max_batch_rows = max_batch_rows
+        self.linger = linger
+        self.max_queue_items = max_queue_items
+        self.max_queue_bytes = max_queue_bytes
+        self.retention_interval = retention_interval
+        self.clock = clock
+        self.on_dropped = on_dropped
+        self._queue: deque[_Pending] = deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self._next_retention = 0.0
+        # Counters (plain ints: read them from any thread).
+        self.accepted_requests = 0
+        self.accepted_items = 0
+        self.rejected_requests = 0
+        self.rejected_items = 0
+        self.failed_requests = 0
+        self.failed_items = 0
+        self.insert_errors = 0
+        self.inserted_rows = 0
+        self.batches = 0
+        self.queue_items = 0
+        self.queue_bytes = 0
+        self.insert_seconds_total = 0.0
+        self.last_insert_seconds = 0.0
+        self.max_insert_seconds = 0.0
+        self.dropped_partitions = 0
+        self._rate = 0.0  # rows per second of recent inserts (EWMA)
+
+    # -- Sink --------------------------------------------------------------------------
+
+    def deliver(self, signal: Signal, request: Any, items: int) -> None:
+        """Insert ``request`` with the next batch; return once it is in the store."""
+        if self._closing or self._thread is None:
+            raise StoreError("the store's writer is not running")
+        with self._cond:
+            self._check_room(items, 0)
+        from wasmscope.collect.store.store import tables_of
+
+        tables = tables_of(signal, request)
+        if not tables:
+            with self._cond:
+                self.accepted_requests += 1
+                self.accepted_items += items
+            return
+        pending = _Pending(
+            signal,
+            tables,
+            items,
+            nbytes=sum(t.nbytes for _, t in tables),
+            rows=sum(t.num_rows for _, t in tables),
+        )
+        with self._cond:
+            if self._closing:
+                raise StoreError("the store's writer is shutting down")
+            self._check_room(items, pending.nbytes)
+            self._queue.append(pending)
+            self.queue_items += items
+            self.queue_bytes += pending.nbytes
+            self._cond.notify_all()
+        while not pending.done.wait(1.0):
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                raise StoreError("the store's writer stopped before inserting the request")
+        if pending.error is not None:
+            raise StoreError(f"insert failed: {pending.error}") from pending.error
+
+    def _check_room(self, items: int, nbytes: int) -> None:
+        over_items = self.queue_items and self.queue_items + items > self.max_queue_items
+        over_bytes = self.queue_bytes and self.queue_bytes + nbytes > self.max_queue_bytes
+        if over_items or over_bytes:
+            self.rejected_requests += 1
+            self.rejected_items += items
+            raise OverloadedError(
+                f"the store is behind ({self.queue_items} items queued)", self.retry_after()
+            )
+
+    def retry_after(self) -> float:
+        """Seconds the queue needs to drain at the recent insert rate (1 to 30)."""
+        if self._rate <= 0:
+            return 1.0
+        return min(30.0, max(1.0, self.queue_items / self._rate))
+
+    # -- the writer thread -------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="wasmscope-store-writer", daemon=True)
+        self._thread.start()
+
+    def _take(self) -> list[_Pending]:
+        """The next batch (blocks until there is one, or closing with nothing left)."""
+        with self._cond:
+            while not self._queue and not self._closing:
+                if not self._cond.wait(self._idle_timeout()):
+                    return []
+            if self.linger > 0 and not self._closing:
+                deadline = self.clock() + self.linger
+                while self._queued_rows() < self.max_batch_rows and not self._closing:
+                    left = deadline - self.clock()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+            batch: list[_Pending] = []
+            rows = 0
+            while self._queue and (not batch or rows + self._queue[0].rows <= self.max_batch_rows):
+                p = self._queue.popleft()
+                batch.append(p)
+                rows += p.rows
+            return batch
+
+    def _queued_rows(self) -> int:
+        return sum(p.rows for p in self._queue)
+
+    def _idle_timeout(self) -> float | None:
+        if self.store.max_disk is None:
+            return None
+        return max(0.05, self._next_retention - self.clock())
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch:
+                self._write(batch)
+                with self._cond:
+                    for p in batch:
+                        self.queue_items -= p.items
+                        self.queue_bytes -= p.nbytes
+                for p in batch:
+                    p.done.set()
+            self._maybe_enforce_retention()
+            with self._cond:
+                if self._closing and not self._queue:
+                    return
+
+    def _insert(self, table: str, data: pyarrow.Table) -> None:
+        start = time.perf_counter()
+        try:
+            self.store.insert(table, data)
+        except BaseException:
+            self.insert_errors += 1
+            raise
+        finally:
+            elapsed = time.perf_counter() - start
+            self.insert_seconds_total += elapsed
+            self.last_insert_seconds = elapsed
+            self.max_insert_seconds = max(self.max_insert_seconds, elapsed)
+        self.inserted_rows += data.num_rows
+        if elapsed > 0:
+            rate = data.num_rows / elapsed
+            self._rate = rate if self._rate == 0 else 0.8 * self._rate + 0.2 * rate
+
+    def _write(self, batch: list[_Pending]) -> None:
+        import pyarrow as pa
+
+        self.batches += 1
+        by_table: dict[str, list[tuple[_Pending, pyarrow.Table]]] = {}
+        for p in batch:
+            for table, data in p.tables:
+                by_table.setdefault(table, []).append((p, data))
+        for table, parts in by_table.items():
+            live = [(p, data) for p, data in parts if p.error is None]
+            if not live:
+                continue
+            try:
+                data = live[0][1] if len(live) == 1 else pa.concat_tables([d for _, d in live])
+                self._insert(table, data)
+            except Exception as exc:
+                if len(live) == 1:
+                    live[0][0].error = exc
+                    continue
+                # One bad request must not fail the others: insert them one by one.
+                for p, data in live:
+                    try:
+                        self._insert(table, data)
+                    except Exception as one:
+                        p.error = one
+        for p in batch:
+            if p.error is None:
+                self.accepted_requests += 1
+                self.accepted_items += p.items
+            else:
+                self.failed_requests += 1
+                self.failed_items += p.items
+
+    def _maybe_enforce_retention(self) -> None:
+        if self.store.max_disk is None or self.clock() < self._next_retention:
+            return
+        self._next_retention = self.clock() + self.retention_interval
+        try:
+            dropped = self.store.enforce_max_disk()
+        except StoreError:
+            return  # tried again at the next interval
+        if dropped:
+            self.dropped_partitions += len(dropped)
+            if self.on_dropped is not None:
+                self.on_dropped(dropped)
+
+    # -- counters and lifetime ---------------------------------------------------------
+
+    @property
+    def queue_requests(self) -> int:
+        return len(self._queue)
+
+    def stats(self) -> WriterStats:
+        return WriterStats(
+            accepted_requests=self.accepted_requests,
+            accepted_items=self.accepted_items,
+            rejected_requests=self.rejected_requests,
+            rejected_items=self.rejected_items,
+            failed_requests=self.failed_requests,
+            failed_items=self.failed_items,
+            insert_errors=self.insert_errors,
+            inserted_rows=self.inserted_rows,
+            batches=self.batches,
+            queue_requests=self.queue_requests,
+            queue_items=self.queue_items,
+            queue_bytes=self.queue_bytes,
+            insert_seconds_total=self.insert_seconds_total,
+            last_insert_seconds=self.last_insert_seconds,
+            max_insert_seconds=self.max_insert_seconds,
+            dropped_partitions=self.dropped_partitions,
+        )
+
+    def close(self, timeout: float | None = None) -> None:
+        """Refuse new requests, insert every accepted one, stop the thread; idempotent."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def __enter__(self) -> GroupCommitWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
