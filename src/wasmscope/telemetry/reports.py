@@ -18,7 +18,7 @@ A record has severity INFO, the time it was made, the attribute ``event.name``
 :data:`~wasmscope.telemetry.semconv.EVENT_PROFILE`), the ``wasm.module.*`` attributes,
 and a JSON string as its body: the ``inspect --json`` document, or the profile in the
 ``wasmscope.profile/1`` format (:func:`profile_body`; docs/collect-reports.md). A
-profile record also has ``faas.invocation_id`` and ``wasm.outcome``, and the trace and
+profile record also has ``faas.name``, ``faas.invocation_id`` and ``wasm.outcome``, and the trace and
 span ids of the run's invocation span when the run had telemetry.
 
 The protobuf is written by :mod:`wasmscope.telemetry.wire` and sent with
@@ -43,8 +43,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from wasmscope.telemetry import mapping, wire
 from wasmscope.telemetry import semconv as sc
-from wasmscope.telemetry import wire
 
 if TYPE_CHECKING:
     from wasmscope.profile.profile import Profile
@@ -198,13 +198,14 @@ def profile_report_record(
     clock: Callable[[], int] = time.time_ns,
 ) -> ReportRecord:
     """The record of a profiled run: the body is :func:`profile_body`; attributes the
-    ``wasm.module.*`` of the module, ``faas.invocation_id`` and ``wasm.outcome`` of
-    the run; ``trace_id`` / ``span_id``: its invocation span's, when it had telemetry
+    ``wasm.module.*`` of the module, ``faas.name`` (as on the run's span),
+    ``faas.invocation_id`` and ``wasm.outcome`` of the run; ``trace_id`` / ``span_id``: its invocation span's, when it had telemetry
     (:meth:`~wasmscope.telemetry.Telemetry.invocation_span`)."""
     m = record.module
     attrs = {
         sc.EVENT_NAME: sc.EVENT_PROFILE,
         **module_attributes(sha256=m.sha256, name=m.name, size=m.size, kind=m.kind),
+        sc.FAAS_NAME: mapping.span_name(record),
         sc.FAAS_INVOCATION_ID: record.invocation_id,
         sc.WASM_OUTCOME: str(record.outcome),
     }

@@ -120,7 +120,7 @@ def test_profile_push_exact_calls_and_the_invocation_span(
     attrs = attrs_of(lr.attributes)
     assert attrs == {
         sc.EVENT_NAME: sc.EVENT_PROFILE, **module_attrs(wasm["prog"]),
-        sc.FAAS_INVOCATION_ID: rec["invocation_id"], sc.WASM_OUTCOME: "ok",
+        sc.FAAS_NAME: "prog.wasm", sc.FAAS_INVOCATION_ID: rec["invocation_id"], sc.WASM_OUTCOME: "ok",
     }  # fmt: skip
     body = json.loads(lr.body.string_value)
     assert body["format"] == "wasmscope.profile/1" and body["unit"] == "samples"
@@ -138,6 +138,7 @@ def test_profile_push_exact_calls_and_the_invocation_span(
     spans = [s for m in stub.of("/v1/traces") for rs in m.resource_spans for ss in rs.scope_spans for s in ss.spans]
     (inv,) = [s for s in spans if s.kind == 2]
     assert attrs_of(inv.attributes)[sc.FAAS_INVOCATION_ID] == rec["invocation_id"]
+    assert attrs_of(inv.attributes)[sc.FAAS_NAME] == attrs[sc.FAAS_NAME]
     assert lr.trace_id == inv.trace_id and lr.span_id == inv.span_id and lr.flags == 1
     # and the same resource as the run's telemetry (one service.instance.id)
     span_res = attrs_of(stub.of("/v1/traces")[0].resource_spans[0].resource.attributes)

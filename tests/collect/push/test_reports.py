@@ -115,7 +115,7 @@ def test_profile_record_attributes_and_span_ids() -> None:
                                       span_id="b7ad6b7169203331", clock=lambda: 5)  # fmt: skip
     assert r.attributes == {
         sc.EVENT_NAME: sc.EVENT_PROFILE, sc.WASM_MODULE_SHA256: "ab" * 32, sc.WASM_MODULE_NAME: "toy.wasm",
-        sc.WASM_MODULE_SIZE: 1234, sc.WASM_MODULE_KIND: "module", sc.FAAS_INVOCATION_ID: "inv-1",
+        sc.WASM_MODULE_SIZE: 1234, sc.WASM_MODULE_KIND: "module", sc.FAAS_NAME: "toy.wasm", sc.FAAS_INVOCATION_ID: "inv-1",
         sc.WASM_OUTCOME: "trap",
     }  # fmt: skip
     stub = start_stub()
