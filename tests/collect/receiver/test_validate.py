@@ -7,7 +7,12 @@ from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from tests.collect.receiver.otlp_data import child_spans_request, logs_request, metrics_request, trace_request
+from tests.collect.receiver.otlp_data import (
+    child_spans_request,
+    logs_request,
+    metrics_request,
+    trace_request,
+)
 from wasmscope.collect.receiver.sink import Signal
 from wasmscope.collect.receiver.validate import check
 
