@@ -8,18 +8,19 @@ that any OpenTelemetry collector takes it and ``wasmscope collect`` files it by 
 
     from wasmscope.telemetry import reports
 
-    rec = reports.inspect_report_record(report.to_json(), data=wasm_bytes, name="app.wasm")
-    result = reports.push("http://127.0.0.1:4318", [rec], token=None)
-    if not result.ok:
-        print(result.warning())
+    rec = reports.inspect_report_record(report.to_json(), sha256=hashlib.sha256(data).hexdigest(),
+                                        name="app.wasm")
+    result = reports.push("http://127.0.0.1:4318", [rec], token=None)   # never raises
+    if result.warning():
+        print(result.warning())                                          # one line: URL and reason
 
 A record has severity INFO, the time it was made, the attribute ``event.name``
 (:data:`~wasmscope.telemetry.semconv.EVENT_INSPECT_REPORT` or
 :data:`~wasmscope.telemetry.semconv.EVENT_PROFILE`), the ``wasm.module.*`` attributes,
 and a JSON string as its body: the ``inspect --json`` document, or the profile in the
 ``wasmscope.profile/1`` format (:func:`profile_body`; docs/collect-reports.md). A
-profile record also has ``faas.name``, ``faas.invocation_id`` and ``wasm.outcome``, and the trace and
-span ids of the run's invocation span when the run had telemetry.
+profile record also has ``faas.name``, ``faas.invocation_id`` and ``wasm.outcome``, and
+the trace and span ids of the run's invocation span when the run had telemetry.
 
 The protobuf is written by :mod:`wasmscope.telemetry.wire` and sent with
 ``http.client``: no OpenTelemetry package is needed (``inspect`` has no dependency).
