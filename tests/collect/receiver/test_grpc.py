@@ -26,7 +26,14 @@ from opentelemetry.sdk.metrics.export import MetricExportResult
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from tests.collect.receiver.otlp_data import trace_request
-from tests.collect.receiver.sdk_data import encode_logs, encode_metrics, encode_spans, sdk_logs, sdk_metrics, sdk_spans
+from tests.collect.receiver.sdk_data import (
+    encode_logs,
+    encode_metrics,
+    encode_spans,
+    sdk_logs,
+    sdk_metrics,
+    sdk_spans,
+)
 from tests.collect.receiver.test_http import Refusing
 from wasmscope.collect.receiver.decode import MIB
 from wasmscope.collect.receiver.grpc import GrpcReceiver

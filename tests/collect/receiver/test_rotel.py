@@ -20,7 +20,14 @@ from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExportResult
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from tests.collect.receiver.sdk_data import encode_logs, encode_metrics, encode_spans, sdk_logs, sdk_metrics, sdk_spans
+from tests.collect.receiver.sdk_data import (
+    encode_logs,
+    encode_metrics,
+    encode_spans,
+    sdk_logs,
+    sdk_metrics,
+    sdk_spans,
+)
 from tests.collect.receiver.serving import serve
 from tests.gateway.serving import free_port
 from tests.telemetry.test_rotel import wait_port
