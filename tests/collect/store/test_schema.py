@@ -212,7 +212,10 @@ def test_tables_keys_and_settings_are_the_exporters(store: Store) -> None:
     create = store.backend.query(f"SHOW CREATE TABLE {store.database}.otel_traces").scalar()
     assert "SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1" in create
     assert "INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1" in create
-    assert "INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8" in create
+    assert (
+        "INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8"
+        in create
+    )
     codecs = store.backend.query(
         "SELECT table, name, compression_codec FROM system.columns WHERE database = {db:String}",
         {"db": store.database},

@@ -141,10 +141,26 @@ def _array_item(value: Any) -> str:
 
 
 def _pylist(column: Any) -> list[Any]:
-    """Arrow column -> Python values; Map columns become dicts (Arrow gives pairs)."""
+    """Arrow column -> Python values; maps become dicts (Arrow gives pairs), also inside
+    arrays (``Events.Attributes``: a list of dicts)."""
+    values: list[Any] = column.to_pylist()
+    convert = _map_converter(column.type)
+    return values if convert is None else [convert(v) for v in values]
+
+
+def _map_converter(arrow_type: Any) -> Any:
+    """A function turning a value of ``arrow_type`` into one with dicts for its maps, or
+    None when the type holds no map."""
     import pyarrow as pa
 
-    values: list[Any] = column.to_pylist()
-    if pa.types.is_map(column.type):
-        return [dict(v) if v is not None else {} for v in values]
-    return values
+    if pa.types.is_map(arrow_type):
+        inner = _map_converter(arrow_type.item_type)
+        if inner is None:
+            return lambda v: dict(v) if v is not None else {}
+        return lambda v: {k: inner(x) for k, x in v} if v is not None else {}
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        element = _map_converter(arrow_type.value_type)
+        if element is None:
+            return None
+        return lambda v: [element(x) for x in v] if v is not None else []
+    return None

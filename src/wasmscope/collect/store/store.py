@@ -50,7 +50,9 @@ def tables_of(signal: Signal, request: Any) -> list[tuple[str, pyarrow.Table]]:
 
 def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/wasmscope/collect``, else ``~/.local/share/wasmscope/collect``."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
     return Path(base) / "wasmscope" / "collect"
 
 

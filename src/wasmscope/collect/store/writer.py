@@ -180,7 +180,9 @@ class GroupCommitWriter:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, name="wasmscope-store-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="wasmscope-store-writer", daemon=True
+        )
         self._thread.start()
 
     def _take(self) -> list[_Pending]:
