@@ -1,0 +1,570 @@
+"""The dashboard's SQL, over the OpenTelemetry ``clickhouseexporter`` tables.
+
+Every value is a bound ``{name:Type}`` parameter; the only text formatted into
+SQL is the validated database name (``{db}``, see :class:`~.context.Db`) and
+constant fragments of this module. Each function runs one query (or a few small
+ones) and returns plain Python values for a template or a JSON endpoint.
+
+Invocation spans are the SERVER spans that carry ``faas.invocation_id``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wasmscope.collect.dashboard.context import Db
+from wasmscope.collect.dashboard.filters import NS, Filters
+
+__all__ = ["OUTCOMES", "InvocationSearch"]
+
+OUTCOMES = ("ok", "exit", "trap", "timeout", "out_of_fuel", "out_of_memory", "stack_overflow",
+            "output_limit", "error")  # fmt: skip
+INVOCATION = "SpanKind = 'Server' AND SpanAttributes['faas.invocation_id'] != ''"
+OUTCOME = "SpanAttributes['wasm.outcome']"
+FAILED = f"{OUTCOME} NOT IN ('ok', '')"
+COLD = "SpanAttributes['faas.coldstart'] = 'true'"
+EVENT_NAME = "LogAttributes['event.name']"
+METRIC_TABLES = {
+    "gauge": "otel_metrics_gauge",
+    "sum": "otel_metrics_sum",
+    "histogram": "otel_metrics_histogram",
+    "exponential_histogram": "otel_metrics_exponential_histogram",
+    "summary": "otel_metrics_summary",
+}
+_OUTCOME_COUNTS = ", ".join(f"countIf({OUTCOME} = '{o}') AS o_{o}" for o in OUTCOMES)
+
+
+def _outcomes(row: dict[str, Any]) -> dict[str, int]:
+    return {o: int(row.pop(f"o_{o}")) for o in OUTCOMES}
+
+
+# --- Functions ---------------------------------------------------------------------------------
+def functions_table(db: Db, f: Filters, limit: int = 500) -> list[dict[str, Any]]:
+    """One row per (faas.name, wasm.module.sha256): counts, quantiles, outcomes."""
+    where, params = f.where()
+    rows = db.query(
+        f"""
+        SELECT SpanAttributes['faas.name'] AS function,
+               SpanAttributes['wasm.module.sha256'] AS sha256,
+               any(SpanAttributes['wasm.module.name']) AS module,
+               any(ServiceName) AS service,
+               count() AS n,
+               countIf({FAILED}) AS errors,
+               countIf({COLD}) AS cold,
+               quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q,
+               toUnixTimestamp64Nano(max(Timestamp)) AS last_ns,
+               {_OUTCOME_COUNTS}
+        FROM {{db}}.otel_traces
+        WHERE {INVOCATION} AND {where}
+        GROUP BY function, sha256
+        ORDER BY n DESC, function
+        LIMIT {{limit:UInt32}}
+        """,
+        {**params, "limit": limit},
+    ).dicts()
+    for row in rows:
+        row["outcomes"] = _outcomes(row)
+        row["p50"], row["p95"], row["p99"] = row.pop("q")
+    return rows
+
+
+def _series(db: Db, f: Filters, extra_where: str = "", extra_params: dict[str, Any] | None = None) -> dict[str, Any]:
+    step = f.step
+    where, params = f.where()
+    rows = db.query(
+        f"""
+        SELECT intDiv(toUnixTimestamp(Timestamp), {{step:UInt32}}) * {{step:UInt32}} AS t,
+               count() AS n, countIf({FAILED}) AS errors, countIf({COLD}) AS cold,
+               quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q
+        FROM {{db}}.otel_traces
+        WHERE {INVOCATION} AND {where} {extra_where}
+        GROUP BY t ORDER BY t
+        """,
+        {**params, **(extra_params or {}), "step": step},
+    ).rows
+    by_t = {int(r[0]): r for r in rows}
+    t0 = (f.start_ns // NS) // step * step
+    xs = list(range(t0, f.end_ns // NS + 1, step))
+    n = [by_t[t][1] if t in by_t else 0 for t in xs]
+    errors = [by_t[t][2] if t in by_t else 0 for t in xs]
+    cold = [by_t[t][3] if t in by_t else 0 for t in xs]
+    q = [by_t[t][4] if t in by_t else None for t in xs]
+
+    def ms(i: int) -> list[float | None]:
+        return [None if v is None else round(v[i] / 1e6, 4) for v in q]
+
+    return {
+        "step": step,
+        "x": xs,
+        "rate": {"ok": [round((a - b) / step, 4) for a, b in zip(n, errors, strict=True)],
+                 "errors": [round(b / step, 4) for b in errors]},
+        "latency": {"p50": ms(0), "p95": ms(1), "p99": ms(2)},
+        "cold": [round(c / step, 4) for c in cold],
+        "total": sum(n),
+    }
+
+
+def functions_series(db: Db, f: Filters) -> dict[str, Any]:
+    """Invocations over time (rate of successes and failures, p50/p95/p99, cold
+    starts) in ``f.step`` buckets covering the whole range."""
+    return _series(db, f)
+
+
+# --- Function detail ---------------------------------------------------------------------------
+def _fn_where(f: Filters, sha256: str) -> tuple[str, dict[str, Any]]:
+    where, params = f.where()
+    if sha256:
+        where += " AND SpanAttributes['wasm.module.sha256'] = {sha:String}"
+        params["sha"] = sha256
+    return where, params
+
+
+def function_summary(db: Db, f: Filters, sha256: str) -> dict[str, Any]:
+    """Cold against warm invocations and the limits seen (fuel, memory)."""
+    where, params = _fn_where(f, sha256)
+    rows = db.query(
+        f"""
+        SELECT {COLD} AS cold, count() AS n, countIf({FAILED}) AS errors,
+               quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q,
+               avg(Duration) AS mean
+        FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where}
+        GROUP BY cold ORDER BY cold DESC
+        """,
+        params,
+    ).dicts()
+    split = {}
+    for row in rows:
+        row["p50"], row["p95"], row["p99"] = row.pop("q")
+        split["cold" if row["cold"] else "warm"] = row
+    info = db.query(
+        f"""
+        SELECT count() AS n, countIf({FAILED}) AS errors, countIf({COLD}) AS cold,
+               any(SpanAttributes['wasm.module.name']) AS module,
+               groupUniqArray(3)(SpanAttributes['wasm.module.sha256']) AS shas,
+               max(toUInt64OrZero(SpanAttributes['wasm.fuel.limit'])) AS fuel_limit,
+               max(toUInt64OrZero(SpanAttributes['faas.max_memory'])) AS max_memory,
+               quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q,
+               {_OUTCOME_COUNTS}
+        FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where}
+        """,
+        params,
+    ).dicts()[0]
+    info["outcomes"] = _outcomes(info)
+    info["p50"], info["p95"], info["p99"] = info.pop("q") if info["n"] else (None, None, None)
+    info["split"] = split
+    return info
+
+
+def log2_histogram(db: Db, f: Filters, sha256: str, expr: str) -> list[tuple[int, int]]:
+    """``(k, count)`` of ``expr`` values (non-negative numbers) in buckets
+    ``[2**k, 2**(k+1))``; k = -1 holds zeros. ``expr`` is a constant of this module."""
+    where, params = _fn_where(f, sha256)
+    rows = db.query(
+        f"""
+        SELECT if(v <= 0, -1, toInt32(floor(log2(v)))) AS k, count() AS n
+        FROM (SELECT {expr} AS v FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where} AND v IS NOT NULL)
+        GROUP BY k ORDER BY k
+        """,
+        params,
+    ).rows
+    return [(int(k), int(n)) for k, n in rows]
+
+
+DURATION_EXPR = "toFloat64(Duration)"
+FUEL_EXPR = "toFloat64OrNull(SpanAttributes['wasm.fuel.consumed'])"
+MEMORY_EXPR = "toFloat64OrNull(SpanAttributes['wasm.memory.peak'])"
+
+
+def quantiles_of(db: Db, f: Filters, sha256: str, expr: str) -> tuple[float | None, ...]:
+    where, params = _fn_where(f, sha256)
+    row = db.query(
+        f"""
+        SELECT quantilesTDigest(0.5, 0.95, 0.99)(v) AS q, max(v) AS top, count() AS n
+        FROM (SELECT {expr} AS v FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where} AND v IS NOT NULL)
+        """,
+        params,
+    ).rows[0]
+    if not row[2]:
+        return (None, None, None, None)
+    return (*row[0], row[1])
+
+
+def top_traps(db: Db, f: Filters, sha256: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Failures grouped by trap code (or outcome) and innermost frame, from each
+    invocation's ``exception`` event."""
+    where, params = _fn_where(f, sha256)
+    return db.query(
+        f"""
+        SELECT multiIf(SpanAttributes['wasm.trap.code'] != '', SpanAttributes['wasm.trap.code'],
+                       ev['exception.type'] != '', ev['exception.type'], {OUTCOME}) AS code,
+               ev['code.function.name'] AS func, ev['code.file.path'] AS file,
+               ev['code.line.number'] AS line, count() AS n,
+               any(ev['exception.message']) AS message, any(TraceId) AS trace_id
+        FROM {{db}}.otel_traces
+        ARRAY JOIN Events.Name AS ev_name, Events.Attributes AS ev
+        WHERE {INVOCATION} AND {where} AND ev_name = 'exception'
+        GROUP BY code, func, file, line ORDER BY n DESC, code LIMIT {{limit:UInt32}}
+        """,
+        {**params, "limit": limit},
+    ).dicts()
+
+
+# --- Invocations -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class InvocationSearch:
+    """The Invocations page's search beyond the shared filters."""
+
+    outcome: str = ""
+    min_ms: float | None = None
+    max_ms: float | None = None
+    trace_id: str = ""
+    attrs: tuple[tuple[str, str], ...] = ()
+    text: str = ""
+    #: Keyset cursor: rows strictly before (timestamp ns, span id).
+    before: tuple[int, str] | None = None
+
+
+def _search_where(f: Filters, s: InvocationSearch) -> tuple[str, dict[str, Any]]:
+    where, params = f.where()
+    parts = [INVOCATION, where]
+    if s.outcome == "failed":
+        parts.append(FAILED)
+    elif s.outcome:
+        parts.append(f"{OUTCOME} = {{s_outcome:String}}")
+        params["s_outcome"] = s.outcome
+    if s.min_ms is not None:
+        parts.append("Duration >= {s_min:UInt64}")
+        params["s_min"] = max(0, int(s.min_ms * 1e6))
+    if s.max_ms is not None:
+        parts.append("Duration <= {s_max:UInt64}")
+        params["s_max"] = max(0, int(s.max_ms * 1e6))
+    if s.trace_id:
+        parts.append("TraceId = {s_trace:String}")
+        params["s_trace"] = s.trace_id.lower()
+    for i, (key, value) in enumerate(s.attrs):
+        parts.append(f"(SpanAttributes[{{s_k{i}:String}}] = {{s_v{i}:String}}"
+                     f" OR ResourceAttributes[{{s_k{i}:String}}] = {{s_v{i}:String}})")  # fmt: skip
+        params[f"s_k{i}"] = key
+        params[f"s_v{i}"] = value
+    if s.text:
+        lwhere, lparams = f.where(function=False)
+        parts.append(
+            f"TraceId IN (SELECT TraceId FROM {{db}}.otel_logs WHERE {lwhere.replace('f_', 'l_')}"
+            " AND TraceId != '' AND positionCaseInsensitiveUTF8(Body, {s_text:String}) > 0)"
+        )
+        params.update({k.replace("f_", "l_"): v for k, v in lparams.items()})
+        params["s_text"] = s.text
+    if s.before is not None:
+        parts.append("(Timestamp, SpanId) < (fromUnixTimestamp64Nano({s_bt:Int64}), {s_bs:String})")
+        params["s_bt"], params["s_bs"] = s.before
+    return " AND ".join(parts), params
+
+
+INVOCATION_COLUMNS = f"""
+    toUnixTimestamp64Nano(Timestamp) AS ts_ns, TraceId AS trace_id, SpanId AS span_id,
+    SpanName AS span_name, ServiceName AS service,
+    SpanAttributes['faas.name'] AS function, SpanAttributes['faas.invocation_id'] AS invocation_id,
+    {OUTCOME} AS outcome, Duration AS duration, {COLD} AS cold,
+    SpanAttributes['wasm.trap.code'] AS trap_code, StatusMessage AS message,
+    SpanAttributes['http.response.status_code'] AS http_status
+"""
+
+
+def search_invocations(db: Db, f: Filters, s: InvocationSearch, limit: int) -> list[dict[str, Any]]:
+    """Invocation spans matching ``s``, newest first, at most ``limit``."""
+    where, params = _search_where(f, s)
+    return db.query(
+        f"SELECT {INVOCATION_COLUMNS} FROM {{db}}.otel_traces WHERE {where}"
+        " ORDER BY Timestamp DESC, SpanId DESC LIMIT {limit:UInt32}",
+        {**params, "limit": limit},
+    ).dicts()
+
+
+def count_invocations(db: Db, f: Filters, s: InvocationSearch, cap: int) -> int:
+    """How many match (counted up to ``cap``)."""
+    where, params = _search_where(f, InvocationSearch(**{**_fields(s), "before": None}))
+    value = db.query(
+        f"SELECT count() FROM (SELECT 1 FROM {{db}}.otel_traces WHERE {where} LIMIT {{cap:UInt32}})",
+        {**params, "cap": cap},
+    ).scalar()
+    return int(value or 0)
+
+
+def _fields(s: InvocationSearch) -> dict[str, Any]:
+    return {name: getattr(s, name) for name in s.__slots__}
+
+
+def invocations_after(db: Db, f: Filters, after_ns: int, limit: int = 200) -> list[dict[str, Any]]:
+    """Invocation spans with ``Timestamp`` after ``after_ns``, oldest first (live tail:
+    the service and function filters apply, not the range)."""
+    where, params = f.where(time=False)
+    return db.query(
+        f"SELECT {INVOCATION_COLUMNS} FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where}"
+        " AND Timestamp > fromUnixTimestamp64Nano({after:Int64})"
+        " ORDER BY Timestamp, SpanId LIMIT {limit:UInt32}",
+        {**params, "after": after_ns, "limit": limit},
+    ).dicts()
+
+
+def facet_values(db: Db, f: Filters) -> dict[str, list[str]]:
+    """Services and function names seen in the range (for the filter pickers)."""
+    where, params = f.where(function=False, service=False)
+    row = db.query(
+        f"""
+        SELECT groupUniqArray(200)(ServiceName) AS services,
+               groupUniqArray(500)(SpanAttributes['faas.name']) AS functions
+        FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where}
+        """,
+        params,
+    ).dicts()[0]
+    return {"services": sorted(row["services"]), "functions": sorted(row["functions"])}
+
+
+# --- Trace -------------------------------------------------------------------------------------
+def trace(db: Db, trace_id: str) -> dict[str, Any] | None:
+    """A trace's spans (with events) and log lines, bounded in time by the
+    ``otel_traces_trace_id_ts`` lookup table as the exporter's readers do."""
+    bounds = db.query(
+        "SELECT toUnixTimestamp(min(Start)) AS s, toUnixTimestamp(max(End)) AS e, count() AS n"
+        " FROM {db}.otel_traces_trace_id_ts WHERE TraceId = {id:String}",
+        {"id": trace_id},
+    ).rows[0]
+    if not bounds[2]:
+        return None
+    # Start/End are whole seconds: widen to cover the last second's spans.
+    t0, t1 = int(bounds[0]) * NS, (int(bounds[1]) + 1) * NS
+    spans = db.query(
+        """
+        SELECT toUnixTimestamp64Nano(Timestamp) AS ts_ns, SpanId AS span_id,
+               ParentSpanId AS parent_id, SpanName AS name, SpanKind AS kind,
+               ServiceName AS service, Duration AS duration, StatusCode AS status,
+               StatusMessage AS status_message, SpanAttributes AS attributes,
+               ResourceAttributes AS resource, ScopeName AS scope,
+               arrayMap(t -> toUnixTimestamp64Nano(t), Events.Timestamp) AS ev_ts,
+               Events.Name AS ev_names, Events.Attributes AS ev_attrs
+        FROM {db}.otel_traces
+        WHERE TraceId = {id:String}
+          AND Timestamp >= fromUnixTimestamp64Nano({t0:Int64})
+          AND Timestamp < fromUnixTimestamp64Nano({t1:Int64})
+        ORDER BY Timestamp, SpanId LIMIT 5000
+        """,
+        {"id": trace_id, "t0": t0, "t1": t1},
+    ).dicts()
+    if not spans:
+        return None
+    end = max(s["ts_ns"] + s["duration"] for s in spans)
+    logs = db.query(
+        """
+        SELECT toUnixTimestamp64Nano(Timestamp) AS ts_ns, SpanId AS span_id,
+               SeverityText AS severity, SeverityNumber AS severity_number, Body AS body,
+               LogAttributes AS attributes
+        FROM {db}.otel_logs
+        WHERE TraceId = {id:String}
+          AND Timestamp >= fromUnixTimestamp64Nano({t0:Int64})
+          AND Timestamp <= fromUnixTimestamp64Nano({t1:Int64})
+        ORDER BY Timestamp LIMIT 5000
+        """,
+        {"id": trace_id, "t0": t0 - NS, "t1": end + 60 * NS},
+    ).dicts()
+    for s in spans:
+        s["events"] = [
+            {"ts_ns": t, "name": n, "attributes": a}
+            for t, n, a in zip(s.pop("ev_ts"), s.pop("ev_names"), s.pop("ev_attrs"), strict=True)
+        ]
+    return {"trace_id": trace_id, "spans": spans, "logs": logs, "start_ns": min(s["ts_ns"] for s in spans),
+            "end_ns": end}  # fmt: skip
+
+
+# --- Modules -----------------------------------------------------------------------------------
+def modules(db: Db, f: Filters) -> list[dict[str, Any]]:
+    """Every module seen in invocation spans or pushed reports in the range."""
+    where, params = f.where(function=False)
+    lwhere, lparams = f.where(function=False)
+    lwhere = lwhere.replace("f_", "l_")
+    params.update({k.replace("f_", "l_"): v for k, v in lparams.items()})
+    return db.query(
+        f"""
+        SELECT sha256, anyIf(name, name != '') AS name, max(size) AS size, anyIf(kind, kind != '') AS kind,
+               sum(invocations) AS invocations, groupUniqArrayArray(10)(functions) AS functions,
+               toUnixTimestamp64Nano(max(last)) AS last_ns, max(has_report) AS has_report,
+               max(profiles) AS profiles
+        FROM (
+            SELECT SpanAttributes['wasm.module.sha256'] AS sha256,
+                   any(SpanAttributes['wasm.module.name']) AS name,
+                   max(toUInt64OrZero(SpanAttributes['wasm.module.size'])) AS size,
+                   any(SpanAttributes['wasm.module.kind']) AS kind,
+                   count() AS invocations, groupUniqArray(10)(SpanAttributes['faas.name']) AS functions,
+                   max(Timestamp) AS last, 0 AS has_report, 0 AS profiles
+            FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where}
+              AND SpanAttributes['wasm.module.sha256'] != ''
+            GROUP BY sha256
+            UNION ALL
+            SELECT LogAttributes['wasm.module.sha256'] AS sha256, any(LogAttributes['wasm.module.name']),
+                   max(toUInt64OrZero(LogAttributes['wasm.module.size'])), any(LogAttributes['wasm.module.kind']),
+                   0, [], max(Timestamp), max({EVENT_NAME} = 'wasmscope.inspect.report'),
+                   countIf({EVENT_NAME} = 'wasmscope.profile')
+            FROM {{db}}.otel_logs
+            WHERE {lwhere} AND {EVENT_NAME} IN ('wasmscope.inspect.report', 'wasmscope.profile')
+              AND LogAttributes['wasm.module.sha256'] != ''
+            GROUP BY sha256
+        )
+        GROUP BY sha256 ORDER BY invocations DESC, name LIMIT 1000
+        """,
+        params,
+    ).dicts()
+
+
+def module(db: Db, sha256: str) -> dict[str, Any] | None:
+    """One module: what spans say of it (all time) and its latest inspect report."""
+    seen = db.query(
+        f"""
+        SELECT count() AS invocations, any(SpanAttributes['wasm.module.name']) AS name,
+               max(toUInt64OrZero(SpanAttributes['wasm.module.size'])) AS size,
+               any(SpanAttributes['wasm.module.kind']) AS kind,
+               groupUniqArray(50)(SpanAttributes['faas.name']) AS functions,
+               toUnixTimestamp64Nano(min(Timestamp)) AS first_ns, toUnixTimestamp64Nano(max(Timestamp)) AS last_ns
+        FROM {{db}}.otel_traces
+        WHERE {INVOCATION} AND SpanAttributes['wasm.module.sha256'] = {{sha:String}}
+        """,
+        {"sha": sha256},
+    ).dicts()[0]
+    report = db.query(
+        f"""
+        SELECT toUnixTimestamp64Nano(Timestamp) AS ts_ns, Body AS body, LogAttributes AS attributes
+        FROM {{db}}.otel_logs
+        WHERE {EVENT_NAME} = 'wasmscope.inspect.report' AND LogAttributes['wasm.module.sha256'] = {{sha:String}}
+        ORDER BY Timestamp DESC LIMIT 1
+        """,
+        {"sha": sha256},
+    ).dicts()
+    if not seen["invocations"] and not report:
+        return None
+    doc: dict[str, Any] | None = None
+    if report:
+        attrs = report[0]["attributes"]
+        seen["name"] = seen["name"] or attrs.get("wasm.module.name", "")
+        seen["size"] = seen["size"] or int(attrs.get("wasm.module.size") or 0)
+        seen["kind"] = seen["kind"] or attrs.get("wasm.module.kind", "")
+        seen["report_ns"] = report[0]["ts_ns"]
+        try:
+            loaded = json.loads(report[0]["body"])
+            doc = loaded if isinstance(loaded, dict) else None
+        except ValueError:
+            doc = None
+    seen["sha256"] = sha256
+    seen["report"] = doc
+    return seen
+
+
+# --- Profiles ----------------------------------------------------------------------------------
+def profiles(db: Db, f: Filters, limit: int = 200) -> list[dict[str, Any]]:
+    """Pushed profiles in the range, newest first (without their bodies)."""
+    where, params = f.where(function=False)
+    return db.query(
+        f"""
+        SELECT toUnixTimestamp64Nano(Timestamp) AS ts_ns, ServiceName AS service,
+               LogAttributes['wasm.module.sha256'] AS sha256, LogAttributes['wasm.module.name'] AS name,
+               LogAttributes['wasm.outcome'] AS outcome, TraceId AS trace_id,
+               JSONExtractUInt(Body, 'samples') AS samples, JSONExtractFloat(Body, 'interval_s') AS interval_s,
+               length(JSONExtractArrayRaw(Body, 'functions')) AS functions
+        FROM {{db}}.otel_logs WHERE {EVENT_NAME} = 'wasmscope.profile' AND {where}
+        ORDER BY Timestamp DESC LIMIT {{limit:UInt32}}
+        """,
+        {**params, "limit": limit},
+    ).dicts()
+
+
+def profile(db: Db, ts_ns: int, sha256: str) -> dict[str, Any] | None:
+    """One pushed profile, by its time and module, with its parsed body."""
+    rows = db.query(
+        f"""
+        SELECT toUnixTimestamp64Nano(Timestamp) AS ts_ns, ServiceName AS service, Body AS body,
+               LogAttributes AS attributes, TraceId AS trace_id
+        FROM {{db}}.otel_logs
+        WHERE {EVENT_NAME} = 'wasmscope.profile' AND Timestamp = fromUnixTimestamp64Nano({{t:Int64}})
+          AND LogAttributes['wasm.module.sha256'] = {{sha:String}}
+        LIMIT 1
+        """,
+        {"t": ts_ns, "sha": sha256},
+    ).dicts()
+    if not rows:
+        return None
+    row = rows[0]
+    try:
+        body = json.loads(row.pop("body"))
+    except ValueError:
+        body = None
+    row["profile"] = body if isinstance(body, dict) else None
+    return row
+
+
+# --- Metrics -----------------------------------------------------------------------------------
+def metric_names(db: Db, f: Filters) -> list[dict[str, Any]]:
+    """Every metric with points in the range: name, kind, unit, description, points."""
+    where, params = f.where(time_column="TimeUnix", function=False)
+    selects = [
+        f"SELECT MetricName AS name, '{kind}' AS kind, any(MetricUnit) AS unit,"
+        f" any(MetricDescription) AS description, count() AS points,"
+        f" uniqExact(Attributes) AS series FROM {{db}}.{table} WHERE {where} GROUP BY MetricName"
+        for kind, table in METRIC_TABLES.items()
+    ]
+    return db.query(" UNION ALL ".join(selects) + " ORDER BY name, kind", params).dicts()
+
+
+def metric_series(db: Db, f: Filters, name: str, kind: str, limit_series: int = 8) -> dict[str, Any]:
+    """A metric over time: one line per attribute set (the ``limit_series`` with the
+    most points). Gauges and sums chart their value (the last of each bucket);
+    histograms and summaries their count and mean."""
+    table = METRIC_TABLES[kind]
+    step = f.step
+    where, params = f.where(time_column="TimeUnix", function=False)
+    params.update({"name": name, "step": step, "top": limit_series})
+    value = "argMax(Value, TimeUnix)" if kind in ("gauge", "sum") else "argMax(Count, TimeUnix)"
+    mean = "0" if kind in ("gauge", "sum") else "if(argMax(Count, TimeUnix) > 0, argMax(Sum, TimeUnix) / argMax(Count, TimeUnix), nan)"
+    rows = db.query(
+        f"""
+        WITH top AS (
+            SELECT Attributes AS a FROM {{db}}.{table}
+            WHERE MetricName = {{name:String}} AND {where}
+            GROUP BY a ORDER BY count() DESC LIMIT {{top:UInt32}}
+        )
+        SELECT intDiv(toUnixTimestamp(TimeUnix), {{step:UInt32}}) * {{step:UInt32}} AS t,
+               toString(Attributes) AS series, toFloat64({value}) AS v, toFloat64({mean}) AS m
+        FROM {{db}}.{table}
+        WHERE MetricName = {{name:String}} AND {where} AND Attributes IN (SELECT a FROM top)
+        GROUP BY t, series ORDER BY t
+        """,
+        params,
+    ).rows
+    t0 = (f.start_ns // NS) // step * step
+    xs = list(range(t0, f.end_ns // NS + 1, step))
+    index = {t: i for i, t in enumerate(xs)}
+    series: dict[str, list[float | None]] = {}
+    means: dict[str, list[float | None]] = {}
+    for t, label, v, m in rows:
+        i = index.get(int(t))
+        if i is None:
+            continue
+        series.setdefault(label, [None] * len(xs))[i] = v
+        means.setdefault(label, [None] * len(xs))[i] = None if m != m else m
+    return {"x": xs, "step": step, "series": series, "means": means if kind not in ("gauge", "sum") else {}}
+
+
+# --- Store -------------------------------------------------------------------------------------
+def table_rows(db: Db) -> list[dict[str, Any]]:
+    """Rows and bytes on disk of each table of the database (active parts)."""
+    return db.query(
+        """
+        SELECT table, sum(rows) AS rows, sum(bytes_on_disk) AS bytes
+        FROM system.parts WHERE database = {database:String} AND active
+        GROUP BY table ORDER BY table
+        """,
+        {"database": db.name},
+    ).dicts()
+
+
+def nonempty(values: Sequence[Any]) -> bool:
+    return any(v for v in values)
