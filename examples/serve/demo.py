@@ -105,12 +105,14 @@ def _die_with_parent() -> None:
 
 
 class Server:
-    def __init__(self, out: Path, port: int) -> None:
+    def __init__(self, out: Path, port: int, otlp: str | None = None) -> None:
+        """``otlp``: send the telemetry to this OTLP/HTTP URL instead of OUT/telemetry.jsonl."""
         self.out, self.port = out, port
         self.access, self.errors, self.jsonl = out / "access.log", out / "server.log", out / "telemetry.jsonl"
+        self.telemetry = ["--otlp", otlp] if otlp else ["--telemetry", f"jsonl:{self.jsonl}"]
         self.cmd = [
             sys.executable, "-m", "wasmscope", "serve", str(out / "app.toml"), "--port", str(port),
-            "--telemetry", f"jsonl:{self.jsonl}", "--cache-dir", str(out / "cache"),
+            *self.telemetry, "--cache-dir", str(out / "cache"),
         ]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -118,7 +120,8 @@ class Server:
         self.jsonl.unlink(missing_ok=True)  # the JSONL exporter appends
         with self.access.open("wb") as stdout, self.errors.open("wb") as stderr:
             self.proc = subprocess.Popen(self.cmd, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-        say(f"$ wasmscope serve {rel(self.out / 'app.toml')} --port {self.port} --telemetry jsonl:{rel(self.jsonl)} > {rel(self.access)} 2> {rel(self.errors)}")
+        shown = " ".join(self.telemetry) if self.telemetry[0] == "--otlp" else f"--telemetry jsonl:{rel(self.jsonl)}"
+        say(f"$ wasmscope serve {rel(self.out / 'app.toml')} --port {self.port} {shown} > {rel(self.access)} 2> {rel(self.errors)}")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "run": "wasmscope.cli.run",
     "profile": "wasmscope.cli.profile",
     "serve": "wasmscope.cli.serve",
+    "collect": "wasmscope.cli.collect",
 }
 
 _DESCRIPTION = """\
@@ -55,6 +56,8 @@ commands:
             the whole stack on a trap
   serve     serve WAGI handlers over HTTP, a fresh instance per request,
             with limits (timeout 504, trap 500, 413, 503), health, JSON log
+  collect   an OTLP collector (HTTP and gRPC) with an embedded ClickHouse
+            store and a dashboard made for Wasm functions
 
 examples:
   wasmscope inspect app.wasm                 human-readable report
@@ -64,6 +67,7 @@ examples:
   wasmscope run --timeout 2s app.wasm -- a b run with a limit, then a summary
   wasmscope profile --svg app.svg app.wasm   top functions and a flame graph
   wasmscope serve app.toml --port 8080       WAGI handlers over HTTP
+  wasmscope collect                          receive OTLP, open the dashboard URL it prints
 
 exit status:
   0 success, 1 not valid WebAssembly, 2 usage error (bad option, unreadable

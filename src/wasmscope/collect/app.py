@@ -14,11 +14,11 @@ receiver checks its own); the dashboard has its own login.
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable
 
 from wasmscope._asgi import ASGIApp, Message, Receive, Scope, Send
+from wasmscope.collect.receiver.auth import bearer_ok
 
 __all__ = ["CollectApp"]
 
@@ -33,16 +33,11 @@ async def _plain(send: Send, status: int, body: bytes, content_type: bytes = b"t
     await send({"type": "http.response.body", "body": body})
 
 
-def bearer_ok(scope: Scope, token: str | None) -> bool:
-    """True without a token, else when ``Authorization: Bearer TOKEN`` matches
-    (constant-time)."""
-    if token is None:
-        return True
+def _authorization(scope: Scope) -> bytes | None:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
-            scheme, _, given = value.decode("latin-1").partition(" ")
-            return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
-    return False
+            return bytes(value)
+    return None
 
 
 class CollectApp:
@@ -78,7 +73,7 @@ class CollectApp:
             else:
                 await self.receiver(scope, receive, send)
         elif path == "/metrics":
-            if not bearer_ok(scope, self.token):
+            if not bearer_ok(_authorization(scope), self.token):
                 await _plain(send, 401, b"missing or wrong bearer token\n", extra=[(b"www-authenticate", b"Bearer")])
             else:
                 await _plain(send, 200, self.metrics(), METRICS_CONTENT_TYPE)
