@@ -532,7 +532,8 @@ def metric_series(db: Db, f: Filters, name: str, kind: str, limit_series: int = 
             GROUP BY a ORDER BY count() DESC LIMIT {{top:UInt32}}
         )
         SELECT intDiv(toUnixTimestamp(TimeUnix), {{step:UInt32}}) * {{step:UInt32}} AS t,
-               toString(Attributes) AS series, toFloat64({value}) AS v, toFloat64({mean}) AS m
+               arrayStringConcat(arrayMap((k, x) -> concat(k, '=', x), mapKeys(Attributes), mapValues(Attributes)), ', ')
+                   AS series, toFloat64({value}) AS v, toFloat64({mean}) AS m
         FROM {{db}}.{table}
         WHERE MetricName = {{name:String}} AND {where} AND Attributes IN (SELECT a FROM top)
         GROUP BY t, series ORDER BY t
@@ -548,6 +549,7 @@ def metric_series(db: Db, f: Filters, name: str, kind: str, limit_series: int = 
         i = index.get(int(t))
         if i is None:
             continue
+        label = label or "(no attributes)"
         series.setdefault(label, [None] * len(xs))[i] = v
         means.setdefault(label, [None] * len(xs))[i] = None if m != m else m
     return {"x": xs, "step": step, "series": series, "means": means if kind not in ("gauge", "sum") else {}}

@@ -37,13 +37,30 @@
     var data = [spec.x];
     var series = [{ value: function (u, v) { return v == null ? "–" : uPlot.fmtDate("{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}")(utc(v)); } }];
     var any = false;
-    spec.series.forEach(function (s) {
-      data.push(s.values);
+    var bars = spec.kind === "bars";
+    var n = spec.series.length;
+    spec.series.forEach(function (s, si) {
+      var values = s.values;
+      if (spec.stacked) {
+        // Stacked bars: series si is drawn as the sum of itself and the ones after it,
+        // the legend still reads its own value.
+        values = values.map(function (v, i) {
+          var sum = v;
+          for (var k = si + 1; k < n; k++) sum += spec.series[k].values[i] || 0;
+          return sum;
+        });
+      }
+      data.push(values);
+      var shown = s.values.filter(function (v) { return v != null; }).length;
       if (s.values.some(function (v) { return v; })) any = true;
-      series.push({
-        label: s.label, stroke: s.color, width: 1.6, fill: s.color + "1f", points: { show: false },
-        value: function (u, v) { return fmtValue(unit, v); }
-      });
+      var raw = s.values;
+      var opt = {
+        label: s.label, stroke: s.color, width: bars ? 0 : 1.6, fill: bars ? s.color + "cc" : s.color + "1a",
+        spanGaps: !bars, points: { show: !bars && shown < 60, size: 5, fill: s.color },
+        value: function (u, v, sidx, idx) { return fmtValue(unit, idx == null ? v : raw[idx]); }
+      };
+      if (bars) opt.paths = uPlot.paths.bars({ size: [0.75, 24], gap: 1 });
+      series.push(opt);
     });
     if (!any) fig.classList.add("no-data");
     var height = parseInt(fig.dataset.height || "200", 10);
