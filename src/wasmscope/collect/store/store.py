@@ -44,8 +44,12 @@ _CONVERTERS: dict[Signal, Callable[[Any], list[tuple[str, pyarrow.Table]]]] = {
 
 
 def tables_of(signal: Signal, request: Any) -> list[tuple[str, pyarrow.Table]]:
-    """The rows of ``request`` as ``(table, Arrow table)`` pairs, as the exporter maps them."""
-    return _CONVERTERS[signal](request)
+    """The rows of ``request`` as ``(table, Arrow table)`` pairs, as the exporter maps them;
+    StoreError if it cannot be converted (so a Sink raises only what its contract says)."""
+    try:
+        return _CONVERTERS[signal](request)
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+        raise StoreError(f"cannot convert the {signal.value} request: {exc}") from exc
 
 
 def default_data_dir() -> Path:
