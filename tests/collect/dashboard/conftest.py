@@ -4,6 +4,7 @@ realistic scenario, and an in-process client (httpx over ASGI)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,27 @@ def scenario() -> Scenario:
     return s
 
 
+def seed(store: Store) -> Scenario:
+    """Write the scenario, an inspect report, a profile and a few metrics."""
+    s = scenario()
+    data.write(store, s.invs)
+    store.write(Signal.LOGS, data.report_request([data.inspect_record("resize.wasm")]))
+    resize = s.of("resize")[5]
+    store.write(Signal.LOGS, data.report_request([data.profile_record(trace_id=resize.trace_id, span_id=resize.span_id)]))
+    store.write(Signal.METRICS, data.metrics_request())
+    return s
+
+
+@pytest.fixture(scope="module")
+def shared(chdb_backend: Any) -> Iterator[tuple[Store, Scenario]]:
+    """One seeded database for a module's read-only tests (seeding once is faster)."""
+    name = f"t_dash_{uuid.uuid4().hex[:10]}"
+    st = Store(chdb_backend, name)
+    st.ensure_schema()
+    yield st, seed(st)
+    chdb_backend.command(f"DROP DATABASE IF EXISTS {name}")
+
+
 @pytest.fixture
 def store(chdb_backend: Any, database: str) -> Store:
     st = Store(chdb_backend, database)
@@ -68,13 +90,7 @@ def store(chdb_backend: Any, database: str) -> Store:
 
 @pytest.fixture
 def seeded(store: Store) -> Scenario:
-    s = scenario()
-    data.write(store, s.invs)
-    store.write(Signal.LOGS, data.report_request([data.inspect_record("resize.wasm")]))
-    resize = s.of("resize")[5]
-    store.write(Signal.LOGS, data.report_request([data.profile_record(trace_id=resize.trace_id, span_id=resize.span_id)]))
-    store.write(Signal.METRICS, data.metrics_request())
-    return s
+    return seed(store)
 
 
 def clock() -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -102,8 +103,19 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+def _finite(value: Any) -> Any:
+    """NaN and infinities (quantiles of nothing) as null: JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def json_response(doc: Any, status: int = 200) -> Response:
-    body = json.dumps(doc, separators=(",", ":"), default=_default, allow_nan=False)
+    body = json.dumps(_finite(doc), separators=(",", ":"), default=_default, allow_nan=False)
     return Response(body.encode(), status, JSON_TYPE)
 
 

@@ -99,10 +99,10 @@ def _series(db: Db, f: Filters, extra_where: str = "", extra_params: dict[str, A
     return {
         "step": step,
         "x": xs,
-        "rate": {"ok": [round((a - b) / step, 4) for a, b in zip(n, errors, strict=True)],
-                 "errors": [round(b / step, 4) for b in errors]},
+        "rate": {"ok": [round((a - b) / step, 6) for a, b in zip(n, errors, strict=True)],
+                 "errors": [round(b / step, 6) for b in errors]},
         "latency": {"p50": ms(0), "p95": ms(1), "p99": ms(2)},
-        "cold": [round(c / step, 4) for c in cold],
+        "cold": [round(c / step, 6) for c in cold],
         "total": sum(n),
     }
 
