@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.collect.store import schema
+from wasmscope.errors import UsageError
 
 if TYPE_CHECKING:
     import pyarrow
@@ -48,8 +49,12 @@ _ZERO_SPAN = bytes(8)
 
 
 def _pa() -> Any:
-    import pyarrow
-
+    try:
+        import pyarrow
+    except ImportError:
+        raise UsageError(
+            "the store needs pyarrow: install wasmscope[collect] (pip install 'wasmscope[collect]')"
+        ) from None
     return pyarrow
 
 

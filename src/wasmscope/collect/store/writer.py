@@ -251,7 +251,7 @@ class GroupCommitWriter:
             self._rate = rate if self._rate == 0 else 0.8 * self._rate + 0.2 * rate
 
     def _write(self, batch: list[_Pending]) -> None:
-        import pyarrow as pa
+        import pyarrow as pa  # present: deliver converted the batch with it
 
         self.batches += 1
         by_table: dict[str, list[tuple[_Pending, pyarrow.Table]]] = {}
