@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 pytest.importorskip("playwright")
-uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("uvicorn")
 
+import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
 from tests.collect.dashboard import data

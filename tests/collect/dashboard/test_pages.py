@@ -4,8 +4,6 @@ with realistic invocations: the numbers shown are those written."""
 from __future__ import annotations
 
 import html
-
-from markupsafe import escape
 import json
 import re
 import statistics
@@ -13,6 +11,7 @@ import urllib.parse
 from typing import Any
 
 import pytest
+from markupsafe import escape
 
 from tests.collect.dashboard import data
 from tests.collect.dashboard.conftest import HOSTILE, XSS_IMG, XSS_SCRIPT, Client, Scenario, clock
