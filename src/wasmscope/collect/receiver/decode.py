@@ -5,13 +5,9 @@ Encodings (the ``Content-Type``, parameters such as ``charset`` ignored):
 
 - ``application/x-protobuf``: binary protobuf. An empty body is a valid, empty
   message (the OTLP specification: an empty request SHOULD get a success).
-- ``application/json``: the proto3 JSON mapping with OTLP's deviations: ``traceId``
-  and ``spanId`` (and ``parentSpanId``) are case-insensitive hex strings, not base64,
-  in every message that has them (span, link, log record, exemplar); unknown field
-  names are ignored; enums as integers (their names are accepted too, as proto3 JSON
-  allows: the MUST NOT is the sender's); 64-bit integers as strings or numbers;
-  lowerCamelCase keys and, as proto3 JSON parsers do, the original field names.
-  An empty body is not JSON and is answered 400.
+- ``application/json``: OTLP/JSON (:mod:`.otlpjson`: hex ids, unknown fields
+  ignored, proto3 JSON's leniencies kept). An empty body is not JSON and is
+  answered 400.
 
 Content codings (``Content-Encoding``): ``identity`` (or none), ``gzip`` (``x-gzip``,
 several members allowed) and ``deflate`` (zlib). Anything else is 415 Unsupported
@@ -28,20 +24,15 @@ much memory, never its inflated size.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
-import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from wasmscope.collect.receiver.sink import Signal
 from wasmscope.errors import WasmscopeError
 
 try:
-    from google.protobuf import json_format
     from google.protobuf.message import DecodeError as ProtobufDecodeError
     from google.protobuf.message import Message
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -53,6 +44,8 @@ except ImportError as exc:  # pragma: no cover - the collect extra is missing
     raise ImportError(
         "the OTLP receiver needs opentelemetry-proto: install wasmscope[collect]"
     ) from exc
+
+from wasmscope.collect.receiver.otlpjson import JsonError, parse_request
 
 __all__ = [
     "MIB",
@@ -209,82 +202,11 @@ def inflate(data: bytes, content_encoding: str | None, limit: int) -> bytes:
     return b"".join(_inflated(data, wbits, limit))
 
 
-# --- JSON --------------------------------------------------------------------------------
-
-def _b64_id(value: Any) -> Any:
-    """An OTLP/JSON hex id as the base64 text that proto3 JSON expects for bytes."""
-    if not isinstance(value, str):
-        return value  # not a string: json_format reports the wrong type
-    try:
-        raw = binascii.unhexlify(value)
-    except (binascii.Error, ValueError):
-        raise BadData(f"an id is not a hex string: {value[:80]!r}") from None
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _ids(obj: Any, names: tuple[str, ...]) -> None:
-    if isinstance(obj, dict):
-        for name in names:
-            if name in obj:
-                obj[name] = _b64_id(obj[name])
-
-
-def _items(obj: Any, *keys: str) -> list[Any]:
-    """The list under the first of ``keys`` present in the object ``obj`` ([] when
-    absent or not a list: the parser then reports what is wrong)."""
-    if isinstance(obj, dict):
-        for key in keys:
-            value = obj.get(key)
-            if isinstance(value, list):
-                return value
-    return []
-
-
-_SPAN_IDS = ("traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id")
-_PAIR_IDS = ("traceId", "trace_id", "spanId", "span_id")
-_POINT_KINDS = ("gauge", "sum", "histogram", "exponentialHistogram", "exponential_histogram")
-
-
-def _hex_ids_to_base64(signal: Signal, doc: Any) -> None:
-    """Rewrites, in place, OTLP/JSON's hex ids into proto3 JSON's base64."""
-    if signal is Signal.TRACES:
-        for rs in _items(doc, "resourceSpans", "resource_spans"):
-            for ss in _items(rs, "scopeSpans", "scope_spans"):
-                for span in _items(ss, "spans"):
-                    _ids(span, _SPAN_IDS)
-                    for link in _items(span, "links"):
-                        _ids(link, _PAIR_IDS)
-    elif signal is Signal.LOGS:
-        for rl in _items(doc, "resourceLogs", "resource_logs"):
-            for sl in _items(rl, "scopeLogs", "scope_logs"):
-                for record in _items(sl, "logRecords", "log_records"):
-                    _ids(record, _PAIR_IDS)
-    else:
-        for rm in _items(doc, "resourceMetrics", "resource_metrics"):
-            for sm in _items(rm, "scopeMetrics", "scope_metrics"):
-                for metric in _items(sm, "metrics"):
-                    if not isinstance(metric, dict):
-                        continue
-                    for kind in _POINT_KINDS:
-                        for point in _items(metric.get(kind), "dataPoints", "data_points"):
-                            for exemplar in _items(point, "exemplars"):
-                                _ids(exemplar, _PAIR_IDS)
-
-
 def _decode_json(signal: Signal, data: bytes) -> Message:
     try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise BadData(f"the body is not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise BadData(f"an OTLP/JSON request is a JSON object, not {type(doc).__name__}")
-    _hex_ids_to_base64(signal, doc)
-    message = _REQUESTS[signal]()
-    try:
-        json_format.ParseDict(doc, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        return parse_request(signal, data)
+    except JsonError as exc:
         raise BadData(f"the body is not a valid OTLP/JSON {signal.value} request: {exc}") from None
-    return message
 
 
 def _decode_protobuf(signal: Signal, data: bytes) -> Message:
