@@ -22,6 +22,7 @@ The queue is bounded in items and in bytes of converted rows: past either bound
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from wasmscope.collect.store.store import Store
 
 __all__ = ["GroupCommitWriter", "WriterStats"]
+
+_log = logging.getLogger("wasmscope.collect.store")
 
 
 @dataclass(eq=False)
@@ -289,10 +292,18 @@ class GroupCommitWriter:
         self._next_retention = self.clock() + self.retention_interval
         try:
             dropped = self.store.enforce_max_disk()
-        except StoreError:
-            return  # tried again at the next interval
+        except StoreError as exc:
+            _log.warning("--max-disk: could not drop partitions (tried again later): %s", exc)
+            return
         if dropped:
             self.dropped_partitions += len(dropped)
+            _log.warning(
+                "--max-disk: dropped %d partitions (%d rows, %d bytes): %s",
+                len(dropped),
+                sum(d.rows for d in dropped),
+                sum(d.bytes_on_disk for d in dropped),
+                ", ".join(f"{d.table} {d.partition}" for d in dropped),
+            )
             if self.on_dropped is not None:
                 self.on_dropped(dropped)
 
