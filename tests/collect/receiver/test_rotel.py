@@ -40,7 +40,7 @@ AGENT = Path(rotel.__file__).parent / "rotel-agent"
 
 
 @contextmanager
-def rotel_forwarding_to(endpoint: str, protocol: str, tmp: Path) -> Iterator[str]:
+def rotel_forwarding_to(endpoint: str, protocol: str, tmp: Path, *extra: str) -> Iterator[str]:
     """rotel-agent listening for OTLP/HTTP, exporting to ``endpoint``; yields its URL."""
     if not os.access(AGENT, os.X_OK):
         pytest.skip(f"rotel-agent not executable at {AGENT}")
@@ -49,7 +49,7 @@ def rotel_forwarding_to(endpoint: str, protocol: str, tmp: Path) -> Iterator[str
             "--otlp-http-endpoint", f"127.0.0.1:{http_port}", "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}",
             "--exporter", "otlp", "--otlp-exporter-endpoint", endpoint, "--otlp-exporter-protocol", protocol,
             "--batch-timeout", "50ms",
-            "--pid-file", str(tmp / "rotel.pid"), "--log-file", str(tmp / "rotel.log")]  # fmt: skip
+            "--pid-file", str(tmp / "rotel.pid"), "--log-file", str(tmp / "rotel.log"), *extra]  # fmt: skip
     with (tmp / "rotel.out").open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
@@ -114,3 +114,29 @@ def test_rotel_in_front_forwards_what_the_sdk_sent(tmp_path: Path, protocol: str
         assert got_items == sent_items, signal
         assert {r.SerializeToString(deterministic=True) for r in got_resources} == {
             r.SerializeToString(deterministic=True) for r in sent_resources}  # fmt: skip
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_rotel_retries_what_our_back_pressure_refused(tmp_path: Path, protocol: str) -> None:
+    """429 + Retry-After (HTTP) and UNAVAILABLE + RetryInfo (gRPC) are retryable for a
+    real collector: rotel sends the refused batch again and it arrives once."""
+    from tests.collect.receiver.test_http import Refusing
+    from wasmscope.errors import OverloadedError
+
+    sink = Refusing(OverloadedError("queue full", 1.0), times=1)
+    with ExitStack() as stack:
+        if protocol == "http":
+            ours = stack.enter_context(serve(OtlpHttpApp(sink)))
+        else:
+            ours = f"http://127.0.0.1:{stack.enter_context(GrpcReceiver(sink, '127.0.0.1', 0)).port}"
+        # rotel's first backoff is 5 s by default (whatever the Retry-After): shortened
+        url = stack.enter_context(rotel_forwarding_to(ours, protocol, tmp_path,
+                                                      "--otlp-exporter-retry-initial-backoff", "200ms"))  # fmt: skip
+        spans = sdk_spans()
+        exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces")
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        wait_until(lambda: sink.kept.items(Signal.TRACES) >= 3, "the refused spans")
+    assert sink.calls == 2
+    _, got = flat(Signal.TRACES, [r for _, r, _ in sink.kept.requests])
+    assert got == flat(Signal.TRACES, [encode_spans(spans)])[1]
