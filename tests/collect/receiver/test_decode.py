@@ -192,6 +192,21 @@ def test_a_gzip_bomb_stops_at_the_limit() -> None:
         decode_body(Signal.TRACES, Encoding.PROTOBUF, bomb, "gzip", Limits(max_decoded=8 * MIB))
 
 
+def test_inflating_a_bomb_takes_no_more_memory_than_the_limit() -> None:
+    import tracemalloc
+
+    bomb = gzip_of_zeros(1024 * MIB)
+    tracemalloc.start()
+    try:
+        with pytest.raises(TooLarge):
+            inflate(bomb, "gzip", 8 * MIB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # the output so far (with its growth slack), one step, the compressed tail: never 1 GiB
+    assert peak < 1.5 * 8 * MIB + 2 * MIB
+
+
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Limits(max_body=0)

@@ -189,7 +189,7 @@ def _inflated(data: bytes, wbits: int, limit: int) -> Iterator[bytes]:
             raise BadData("trailing bytes after the compressed body")
 
 
-def inflate(data: bytes, content_encoding: str | None, limit: int) -> bytes:
+def inflate(data: bytes, content_encoding: str | None, limit: int) -> bytes | bytearray:
     """``data`` without its content coding, at most ``limit`` bytes (else
     :class:`TooLarge`; the check runs while inflating, step by step)."""
     wbits = coding_of(content_encoding)
@@ -199,24 +199,27 @@ def inflate(data: bytes, content_encoding: str | None, limit: int) -> bytes:
         return data
     if not data:
         return data  # no bytes at all: an empty body, whatever its announced coding
-    return b"".join(_inflated(data, wbits, limit))
+    out = bytearray()  # grown in place (no second copy of the whole output, as a join makes)
+    for chunk in _inflated(data, wbits, limit):
+        out += chunk
+    return out
 
 
-def _decode_json(signal: Signal, data: bytes) -> Message:
+def _decode_json(signal: Signal, data: bytes | bytearray) -> Message:
     try:
         return parse_request(signal, data)
     except JsonError as exc:
         raise BadData(f"the body is not a valid OTLP/JSON {signal.value} request: {exc}") from None
 
 
-def _decode_protobuf(signal: Signal, data: bytes) -> Message:
+def _decode_protobuf(signal: Signal, data: bytes | bytearray) -> Message:
     try:
         return _REQUESTS[signal].FromString(data)
     except (ProtobufDecodeError, RecursionError) as exc:
         raise BadData(f"the body is not a valid protobuf {signal.value} request: {exc}") from None
 
 
-def decode(signal: Signal, encoding: Encoding, data: bytes) -> Message:
+def decode(signal: Signal, encoding: Encoding, data: bytes | bytearray) -> Message:
     """The ``Export*ServiceRequest`` of ``signal`` in ``data`` (already inflated), or
     :class:`BadData`."""
     if encoding is Encoding.PROTOBUF:

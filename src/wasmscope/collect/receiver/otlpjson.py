@@ -451,7 +451,7 @@ def _parse_fast(signal: Signal, doc: dict[str, Any]) -> Message:
     return message
 
 
-def parse_request(signal: Signal, data: bytes) -> Message:
+def parse_request(signal: Signal, data: bytes | bytearray) -> Message:
     """The ``Export*ServiceRequest`` of ``signal`` in the OTLP/JSON ``data``; raises
     :class:`JsonError`."""
     try:
