@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.collect.receiver.sink import Signal
-from wasmscope.collect.store import columns, schema
+from wasmscope.collect.store import columns, invocations, schema
 from wasmscope.collect.store.backend import Backend
 from wasmscope.errors import StoreError, UsageError
 
@@ -186,7 +186,12 @@ class Store:
             {"db": self.database},
         )
         engines = {str(name): str(engine) for name, engine in current.rows}
-        for statement in schema.ttl_statements(options, engines):
+        # Our invocation table after the exporter's tables, filled from what they hold.
+        for statement in invocations.create_statements(options):
+            self.backend.command(statement)
+        if invocations.INVOCATIONS not in engines:
+            self.backend.command(invocations.backfill_statement(self.database))
+        for statement in [*schema.ttl_statements(options, engines), *invocations.ttl_statements(options, engines)]:
             self.backend.command(statement)
 
     # -- writing -----------------------------------------------------------------------
