@@ -127,8 +127,11 @@ def test_partial_success_counts_the_rejected_spans(app: OtlpHttpApp, sink: InMem
     spans[0].span_id = b"\x01\x02"
     spans[3].trace_id = bytes(16)
     body = sent.SerializeToString() if encoding == PB else to_otlp_json(sent)
-    answer = success_of(Signal.TRACES, post(app, "/v1/traces", body, encoding), encoding)
+    response = post(app, "/v1/traces", body, encoding)
+    answer = success_of(Signal.TRACES, response, encoding)
     assert answer.partial_success.rejected_spans == 2
+    if encoding == JSON:  # proto3 JSON: lowerCamelCase, int64 as a string
+        assert response.json()["partialSuccess"]["rejectedSpans"] == "2"
     assert "2 spans rejected" in answer.partial_success.error_message
     [(_, got, items)] = sink.requests
     assert items == 3
