@@ -41,9 +41,6 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from google.protobuf.message import Message
-from google.rpc import code_pb2
-
 from wasmscope._asgi import Receive, Scope, Send
 from wasmscope.collect.receiver.auth import bearer_ok
 from wasmscope.collect.receiver.counters import ReceiverCounters
@@ -58,7 +55,9 @@ from wasmscope.collect.receiver.decode import (
     encoding_of,
 )
 from wasmscope.collect.receiver.response import (
+    Message,
     bad_request_status,
+    code_pb2,
     encode,
     export_response,
     plain_status,

@@ -6,21 +6,36 @@ from __future__ import annotations
 
 import math
 
-from google.protobuf import json_format
-from google.protobuf.any_pb2 import Any as AnyMessage
-from google.protobuf.message import Message
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+try:
+    from google.protobuf import json_format
+    from google.protobuf.any_pb2 import Any as AnyMessage
+    from google.protobuf.message import Message
+    from google.rpc import code_pb2, error_details_pb2, status_pb2
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceResponse,
+    )
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+except ImportError as exc:  # pragma: no cover - the collect extra is missing
+    raise ImportError(
+        "the OTLP receiver needs opentelemetry-proto and googleapis-common-protos: "
+        "install wasmscope[collect]"
+    ) from exc
 
 from wasmscope.collect.receiver.decode import Encoding
 from wasmscope.collect.receiver.sink import Signal
 from wasmscope.collect.receiver.validate import Checked
 
-__all__ = ["bad_request_status", "encode", "export_response", "retry_after_seconds", "retry_status"]
+__all__ = [
+    "Message",
+    "bad_request_status",
+    "code_pb2",
+    "encode",
+    "export_response",
+    "plain_status",
+    "retry_after_seconds",
+    "retry_status",
+]
 
 _RESPONSES: dict[Signal, tuple[type[Message], str]] = {
     Signal.TRACES: (ExportTraceServiceResponse, "rejected_spans"),
