@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from wasmscope.collect.store import invocations
 from wasmscope.collect.store.backend import Backend, Result
 from wasmscope.errors import UsageError
 
@@ -41,13 +42,18 @@ class Db:
 
     backend: Backend
     name: str
+    #: Whether ``wasmscope_invocations`` exists (else ``{inv}`` is a subquery of the spans).
+    materialized: bool = True
 
     def __post_init__(self) -> None:
         if not _IDENT.match(self.name):
             raise UsageError(f"invalid database name {self.name!r}")
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
-        """Run ``sql`` with ``{db}`` replaced by the database name."""
+        """Run ``sql`` with ``{db}`` replaced by the database name and ``{inv}`` by the
+        invocations' source (:mod:`wasmscope.collect.store.invocations`)."""
+        if "{inv}" in sql:
+            sql = sql.replace("{inv}", invocations.source(self.name, self.materialized))
         return self.backend.query(sql.replace("{db}", self.name), params)
 
 
@@ -79,10 +85,18 @@ class Context:
     live_poll: float = 0.5
     live_lifetime: float = 30.0
     env: jinja2.Environment = field(default_factory=_environment)
+    _materialized: bool = False
 
     @property
     def db(self) -> Db:
-        return Db(self.store.backend, self.store.database)
+        if not self._materialized:  # once it exists it stays: look until then
+            self._materialized = bool(
+                self.store.backend.query(
+                    "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+                    {"db": self.store.database, "t": invocations.INVOCATIONS},
+                ).scalar()
+            )
+        return Db(self.store.backend, self.store.database, self._materialized)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking store call on a worker thread: the event loop also serves

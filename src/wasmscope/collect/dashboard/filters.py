@@ -112,7 +112,8 @@ class Filters:
         return _iso(self.end_ns / NS)
 
     def where(self, *, time_column: str = "Timestamp", function: bool = True,
-              service: bool = True, time: bool = True) -> tuple[str, dict[str, Any]]:  # fmt: skip
+              service: bool = True, time: bool = True,
+              function_column: str = "SpanAttributes['faas.name']") -> tuple[str, dict[str, Any]]:  # fmt: skip
         """The SQL condition of the range (and of the service and function filters,
         for the spans tables) with its parameters (``f_*``)."""
         parts = ["1"]
@@ -127,7 +128,7 @@ class Filters:
             parts.append("ServiceName = {f_service:String}")
             params["f_service"] = self.service
         if function and self.function:
-            parts.append("SpanAttributes['faas.name'] = {f_fn:String}")
+            parts.append(f"{function_column} = {{f_fn:String}}")
             params["f_fn"] = self.function
         return " AND ".join(parts), params
 

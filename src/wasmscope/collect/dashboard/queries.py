@@ -35,6 +35,13 @@ METRIC_TABLES = {
     "summary": "otel_metrics_summary",
 }
 _OUTCOME_COUNTS = ", ".join(f"countIf({OUTCOME} = '{o}') AS o_{o}" for o in OUTCOMES)
+# The same over {inv}: wasmscope_invocations' typed columns (or its subquery).
+I_FAILED = "Outcome NOT IN ('ok', '')"
+_I_OUTCOME_COUNTS = ", ".join(f"countIf(Outcome = '{o}') AS o_{o}" for o in OUTCOMES)
+
+
+def _inv_where(f: Filters) -> tuple[str, dict[str, Any]]:
+    return f.where(function_column="Function")
 
 
 def _outcomes(row: dict[str, Any]) -> dict[str, int]:
@@ -44,21 +51,21 @@ def _outcomes(row: dict[str, Any]) -> dict[str, int]:
 # --- Functions ---------------------------------------------------------------------------------
 def functions_table(db: Db, f: Filters, limit: int = 500) -> list[dict[str, Any]]:
     """One row per (faas.name, wasm.module.sha256): counts, quantiles, outcomes."""
-    where, params = f.where()
+    where, params = _inv_where(f)
     rows = db.query(
         f"""
-        SELECT SpanAttributes['faas.name'] AS function,
-               SpanAttributes['wasm.module.sha256'] AS sha256,
-               any(SpanAttributes['wasm.module.name']) AS module,
+        SELECT Function AS function,
+               ModuleSha256 AS sha256,
+               any(ModuleName) AS module,
                any(ServiceName) AS service,
                count() AS n,
-               countIf({FAILED}) AS errors,
-               countIf({COLD}) AS cold,
+               countIf({I_FAILED}) AS errors,
+               countIf(ColdStart) AS cold,
                quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q,
                toUnixTimestamp64Nano(max(Timestamp)) AS last_ns,
-               {_OUTCOME_COUNTS}
-        FROM {{db}}.otel_traces
-        WHERE {INVOCATION} AND {where}
+               {_I_OUTCOME_COUNTS}
+        FROM {{inv}}
+        WHERE {where}
         GROUP BY function, sha256
         ORDER BY n DESC, function
         LIMIT {{limit:UInt32}}
@@ -73,14 +80,14 @@ def functions_table(db: Db, f: Filters, limit: int = 500) -> list[dict[str, Any]
 
 def _series(db: Db, f: Filters, extra_where: str = "", extra_params: dict[str, Any] | None = None) -> dict[str, Any]:
     step = f.step
-    where, params = f.where()
+    where, params = _inv_where(f)
     rows = db.query(
         f"""
         SELECT intDiv(toUnixTimestamp(Timestamp), {{step:UInt32}}) * {{step:UInt32}} AS t,
-               count() AS n, countIf({FAILED}) AS errors, countIf({COLD}) AS cold,
+               count() AS n, countIf({I_FAILED}) AS errors, countIf(ColdStart) AS cold,
                quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q
-        FROM {{db}}.otel_traces
-        WHERE {INVOCATION} AND {where} {extra_where}
+        FROM {{inv}}
+        WHERE {where} {extra_where}
         GROUP BY t ORDER BY t
         """,
         {**params, **(extra_params or {}), "step": step},
@@ -113,6 +120,13 @@ def functions_series(db: Db, f: Filters) -> dict[str, Any]:
     return _series(db, f)
 
 
+def function_series(db: Db, f: Filters, sha256: str) -> dict[str, Any]:
+    """:func:`functions_series` of one module (all of the function's when ``sha256`` is "")."""
+    if not sha256:
+        return _series(db, f)
+    return _series(db, f, " AND ModuleSha256 = {sha:String}", {"sha": sha256})
+
+
 # --- Function detail ---------------------------------------------------------------------------
 def _fn_where(f: Filters, sha256: str) -> tuple[str, dict[str, Any]]:
     where, params = f.where()
@@ -122,15 +136,23 @@ def _fn_where(f: Filters, sha256: str) -> tuple[str, dict[str, Any]]:
     return where, params
 
 
+def _inv_fn_where(f: Filters, sha256: str) -> tuple[str, dict[str, Any]]:
+    where, params = _inv_where(f)
+    if sha256:
+        where += " AND ModuleSha256 = {sha:String}"
+        params["sha"] = sha256
+    return where, params
+
+
 def function_summary(db: Db, f: Filters, sha256: str) -> dict[str, Any]:
     """Cold against warm invocations and the limits seen (fuel, memory)."""
-    where, params = _fn_where(f, sha256)
+    where, params = _inv_fn_where(f, sha256)
     rows = db.query(
         f"""
-        SELECT {COLD} AS cold, count() AS n, countIf({FAILED}) AS errors,
+        SELECT ColdStart AS cold, count() AS n, countIf({I_FAILED}) AS errors,
                quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q,
                avg(Duration) AS mean
-        FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where}
+        FROM {{inv}} WHERE {where}
         GROUP BY cold ORDER BY cold DESC
         """,
         params,
@@ -141,14 +163,14 @@ def function_summary(db: Db, f: Filters, sha256: str) -> dict[str, Any]:
         split["cold" if row["cold"] else "warm"] = row
     info = db.query(
         f"""
-        SELECT count() AS n, countIf({FAILED}) AS errors, countIf({COLD}) AS cold,
-               any(SpanAttributes['wasm.module.name']) AS module,
-               groupUniqArray(3)(SpanAttributes['wasm.module.sha256']) AS shas,
-               max(toUInt64OrZero(SpanAttributes['wasm.fuel.limit'])) AS fuel_limit,
-               max(toUInt64OrZero(SpanAttributes['faas.max_memory'])) AS max_memory,
+        SELECT count() AS n, countIf({I_FAILED}) AS errors, countIf(ColdStart) AS cold,
+               any(ModuleName) AS module,
+               groupUniqArray(3)(ModuleSha256) AS shas,
+               max(FuelLimit) AS fuel_limit,
+               max(MemoryLimit) AS max_memory,
                quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q,
-               {_OUTCOME_COUNTS}
-        FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where}
+               {_I_OUTCOME_COUNTS}
+        FROM {{inv}} WHERE {where}
         """,
         params,
     ).dicts()[0]
@@ -161,11 +183,11 @@ def function_summary(db: Db, f: Filters, sha256: str) -> dict[str, Any]:
 def log2_histogram(db: Db, f: Filters, sha256: str, expr: str) -> list[tuple[int, int]]:
     """``(k, count)`` of ``expr`` values (non-negative numbers) in buckets
     ``[2**k, 2**(k+1))``; k = -1 holds zeros. ``expr`` is a constant of this module."""
-    where, params = _fn_where(f, sha256)
+    where, params = _inv_fn_where(f, sha256)
     rows = db.query(
         f"""
         SELECT if(v <= 0, -1, toInt32(floor(log2(v)))) AS k, count() AS n
-        FROM (SELECT {expr} AS v FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where} AND v IS NOT NULL)
+        FROM (SELECT {expr} AS v FROM {{inv}} WHERE {where} AND v IS NOT NULL)
         GROUP BY k ORDER BY k
         """,
         params,
@@ -173,17 +195,18 @@ def log2_histogram(db: Db, f: Filters, sha256: str, expr: str) -> list[tuple[int
     return [(int(k), int(n)) for k, n in rows]
 
 
+# Over {inv}; 0 is "not measured" there (no fuel metering, no memory), as in the spans.
 DURATION_EXPR = "toFloat64(Duration)"
-FUEL_EXPR = "toFloat64OrNull(SpanAttributes['wasm.fuel.consumed'])"
-MEMORY_EXPR = "toFloat64OrNull(SpanAttributes['wasm.memory.peak'])"
+FUEL_EXPR = "if(Fuel = 0, NULL, toFloat64(Fuel))"
+MEMORY_EXPR = "if(MemoryPeak = 0, NULL, toFloat64(MemoryPeak))"
 
 
 def quantiles_of(db: Db, f: Filters, sha256: str, expr: str) -> tuple[float | None, ...]:
-    where, params = _fn_where(f, sha256)
+    where, params = _inv_fn_where(f, sha256)
     row = db.query(
         f"""
         SELECT quantilesTDigest(0.5, 0.95, 0.99)(v) AS q, max(v) AS top, count() AS n
-        FROM (SELECT {expr} AS v FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where} AND v IS NOT NULL)
+        FROM (SELECT {expr} AS v FROM {{inv}} WHERE {where} AND v IS NOT NULL)
         """,
         params,
     ).rows[0]

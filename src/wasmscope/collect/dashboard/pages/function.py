@@ -19,8 +19,7 @@ async def _data(req: Request) -> dict[str, Any]:
     run = req.ctx.run
     summary, series, lat, fuel, mem, fuel_q, mem_q, traps = await asyncio.gather(
         run(queries.function_summary, db, f, sha),
-        run(queries.functions_series, db, f) if not sha else run(queries._series, db, f,
-            " AND SpanAttributes['wasm.module.sha256'] = {sha:String}", {"sha": sha}),
+        run(queries.function_series, db, f, sha),
         run(queries.log2_histogram, db, f, sha, queries.DURATION_EXPR),
         run(queries.log2_histogram, db, f, sha, queries.FUEL_EXPR),
         run(queries.log2_histogram, db, f, sha, queries.MEMORY_EXPR),
