@@ -13,6 +13,8 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -604,3 +606,14 @@ def test_an_empty_request_writes_nothing(store: Store) -> None:
     store.write(Signal.LOGS, ExportLogsServiceRequest())
     store.write(Signal.METRICS, ExportMetricsServiceRequest())
     assert store.size().total_rows == 0
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_doubles_are_go_shortest_round_trip_text(x: float) -> None:
+    text = any_value_text(AnyValue(double_value=x))
+    assert float(text) == x  # the shortest digits that give x back
+    assert ("e" in text) == (x != 0 and not 1e-6 <= abs(x) < 1e21)
+    assert not text.endswith(".0") and "e-0" not in text and "E" not in text
+    if "e" not in text and "." in text:
+        assert not text.endswith("0")
