@@ -42,6 +42,16 @@ class Db:
 
     backend: Backend
     name: str
+    #: True when the store's ``wasmscope_invocations`` table is there; else the same
+    #: rows are read as a subquery of ``otel_traces`` (slower).
+    fast: bool = False
+
+    @property
+    def invocations(self) -> str:
+        """What the invocation aggregates read ``FROM``."""
+        from wasmscope.collect.store import invocations
+
+        return invocations.source(self.name, self.fast)
     #: Whether ``wasmscope_invocations`` exists (else ``{inv}`` is a subquery of the spans).
     materialized: bool = True
 
@@ -84,6 +94,7 @@ class Context:
     pages: tuple[Page, ...] = ()
     live_poll: float = 0.5
     live_lifetime: float = 30.0
+    fast: bool = False
     env: jinja2.Environment = field(default_factory=_environment)
     _materialized: bool = False
 

@@ -34,38 +34,68 @@ METRIC_TABLES = {
     "exponential_histogram": "otel_metrics_exponential_histogram",
     "summary": "otel_metrics_summary",
 }
-_OUTCOME_COUNTS = ", ".join(f"countIf({OUTCOME} = '{o}') AS o_{o}" for o in OUTCOMES)
-# The same over {inv}: wasmscope_invocations' typed columns (or its subquery).
-I_FAILED = "Outcome NOT IN ('ok', '')"
-_I_OUTCOME_COUNTS = ", ".join(f"countIf(Outcome = '{o}') AS o_{o}" for o in OUTCOMES)
 
 
-def _inv_where(f: Filters) -> tuple[str, dict[str, Any]]:
-    return f.where(function_column="Function")
+@dataclass(frozen=True, slots=True)
+class Src:
+    """Column expressions of the invocation aggregates over the store's
+    ``wasmscope_invocations`` (typed columns, filled by a view from ``otel_traces``;
+    :mod:`wasmscope.collect.store.invocations`)."""
+
+    inv: str = "1"
+    fn: str = "Function"
+    sha: str = "ModuleSha256"
+    module: str = "ModuleName"
+    outcome: str = "Outcome"
+    cold: str = "ColdStart"
+    fuel: str = "if(Fuel > 0 OR FuelLimit > 0, toFloat64(Fuel), NULL)"
+    fuel_limit: str = "FuelLimit"
+    memory: str = "if(MemoryPeak > 0, toFloat64(MemoryPeak), NULL)"
+    max_memory: str = "MemoryLimit"
+
+    @property
+    def failed(self) -> str:
+        return f"{self.outcome} NOT IN ('ok', '')"
+
+    def outcome_counts(self) -> str:
+        return ", ".join(f"countIf({self.outcome} = '{o}') AS o_{o}" for o in OUTCOMES)
+
+
+FAST = Src()
+#: What ``top_traps`` filters ``otel_traces`` with (the events are only there).
+RAW_FN = "SpanAttributes['faas.name']"
+RAW_SHA = "SpanAttributes['wasm.module.sha256']"
+
+
+def src_of(db: Db) -> Src:
+    return FAST
 
 
 def _outcomes(row: dict[str, Any]) -> dict[str, int]:
     return {o: int(row.pop(f"o_{o}")) for o in OUTCOMES}
 
 
+def _where(src: Src, f: Filters, sha256: str = "") -> tuple[str, dict[str, Any]]:
+    where, params = f.where(function_column=src.fn)
+    if sha256:
+        where += f" AND {src.sha} = {{sha:String}}"
+        params["sha"] = sha256
+    return where, params
+
+
 # --- Functions ---------------------------------------------------------------------------------
 def functions_table(db: Db, f: Filters, limit: int = 500) -> list[dict[str, Any]]:
     """One row per (faas.name, wasm.module.sha256): counts, quantiles, outcomes."""
-    where, params = _inv_where(f)
+    src = src_of(db)
+    where, params = _where(src, f)
     rows = db.query(
         f"""
-        SELECT Function AS function,
-               ModuleSha256 AS sha256,
-               any(ModuleName) AS module,
-               any(ServiceName) AS service,
-               count() AS n,
-               countIf({I_FAILED}) AS errors,
-               countIf(ColdStart) AS cold,
-               quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q,
-               toUnixTimestamp64Nano(max(Timestamp)) AS last_ns,
-               {_I_OUTCOME_COUNTS}
-        FROM {{inv}}
-        WHERE {where}
+        SELECT {src.fn} AS function, {src.sha} AS sha256, any({src.module}) AS module,
+               any(ServiceName) AS service, count() AS n, countIf({src.failed}) AS errors,
+               countIf({src.cold}) AS cold, quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q,
+               toUnixTimestamp64Nano(max(Timestamp)) AS last_ns, {src.outcome_counts()}
+        FROM {db.invocations}
+        WHERE {src.inv} AND {where}
         GROUP BY function, sha256
         ORDER BY n DESC, function
         LIMIT {{limit:UInt32}}
@@ -78,19 +108,22 @@ def functions_table(db: Db, f: Filters, limit: int = 500) -> list[dict[str, Any]
     return rows
 
 
-def _series(db: Db, f: Filters, extra_where: str = "", extra_params: dict[str, Any] | None = None) -> dict[str, Any]:
+def functions_series(db: Db, f: Filters, sha256: str = "") -> dict[str, Any]:
+    """Invocations over time (rate of successes and failures, p50/p95/p99, cold
+    starts) in ``f.step`` buckets covering the whole range."""
+    src = src_of(db)
     step = f.step
-    where, params = _inv_where(f)
+    where, params = _where(src, f, sha256)
     rows = db.query(
         f"""
         SELECT intDiv(toUnixTimestamp(Timestamp), {{step:UInt32}}) * {{step:UInt32}} AS t,
-               count() AS n, countIf({I_FAILED}) AS errors, countIf(ColdStart) AS cold,
+               count() AS n, countIf({src.failed}) AS errors, countIf({src.cold}) AS cold,
                quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q
-        FROM {{inv}}
-        WHERE {where} {extra_where}
+        FROM {db.invocations}
+        WHERE {src.inv} AND {where}
         GROUP BY t ORDER BY t
         """,
-        {**params, **(extra_params or {}), "step": step},
+        {**params, "step": step},
     ).rows
     by_t = {int(r[0]): r for r in rows}
     t0 = (f.start_ns // NS) // step * step
@@ -114,45 +147,16 @@ def _series(db: Db, f: Filters, extra_where: str = "", extra_params: dict[str, A
     }
 
 
-def functions_series(db: Db, f: Filters) -> dict[str, Any]:
-    """Invocations over time (rate of successes and failures, p50/p95/p99, cold
-    starts) in ``f.step`` buckets covering the whole range."""
-    return _series(db, f)
-
-
-def function_series(db: Db, f: Filters, sha256: str) -> dict[str, Any]:
-    """:func:`functions_series` of one module (all of the function's when ``sha256`` is "")."""
-    if not sha256:
-        return _series(db, f)
-    return _series(db, f, " AND ModuleSha256 = {sha:String}", {"sha": sha256})
-
-
 # --- Function detail ---------------------------------------------------------------------------
-def _fn_where(f: Filters, sha256: str) -> tuple[str, dict[str, Any]]:
-    where, params = f.where()
-    if sha256:
-        where += " AND SpanAttributes['wasm.module.sha256'] = {sha:String}"
-        params["sha"] = sha256
-    return where, params
-
-
-def _inv_fn_where(f: Filters, sha256: str) -> tuple[str, dict[str, Any]]:
-    where, params = _inv_where(f)
-    if sha256:
-        where += " AND ModuleSha256 = {sha:String}"
-        params["sha"] = sha256
-    return where, params
-
-
 def function_summary(db: Db, f: Filters, sha256: str) -> dict[str, Any]:
     """Cold against warm invocations and the limits seen (fuel, memory)."""
-    where, params = _inv_fn_where(f, sha256)
+    src = src_of(db)
+    where, params = _where(src, f, sha256)
     rows = db.query(
         f"""
-        SELECT ColdStart AS cold, count() AS n, countIf({I_FAILED}) AS errors,
-               quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q,
-               avg(Duration) AS mean
-        FROM {{inv}} WHERE {where}
+        SELECT {src.cold} AS cold, count() AS n, countIf({src.failed}) AS errors,
+               quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q, avg(Duration) AS mean
+        FROM {db.invocations} WHERE {src.inv} AND {where}
         GROUP BY cold ORDER BY cold DESC
         """,
         params,
@@ -163,14 +167,11 @@ def function_summary(db: Db, f: Filters, sha256: str) -> dict[str, Any]:
         split["cold" if row["cold"] else "warm"] = row
     info = db.query(
         f"""
-        SELECT count() AS n, countIf({I_FAILED}) AS errors, countIf(ColdStart) AS cold,
-               any(ModuleName) AS module,
-               groupUniqArray(3)(ModuleSha256) AS shas,
-               max(FuelLimit) AS fuel_limit,
-               max(MemoryLimit) AS max_memory,
-               quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q,
-               {_I_OUTCOME_COUNTS}
-        FROM {{inv}} WHERE {where}
+        SELECT count() AS n, countIf({src.failed}) AS errors, countIf({src.cold}) AS cold,
+               any({src.module}) AS module, groupUniqArray(3)({src.sha}) AS shas,
+               max({src.fuel_limit}) AS fuel_limit, max({src.max_memory}) AS max_memory,
+               quantilesTDigest(0.5, 0.95, 0.99)(Duration) AS q, {src.outcome_counts()}
+        FROM {db.invocations} WHERE {src.inv} AND {where}
         """,
         params,
     ).dicts()[0]
@@ -180,14 +181,24 @@ def function_summary(db: Db, f: Filters, sha256: str) -> dict[str, Any]:
     return info
 
 
-def log2_histogram(db: Db, f: Filters, sha256: str, expr: str) -> list[tuple[int, int]]:
-    """``(k, count)`` of ``expr`` values (non-negative numbers) in buckets
-    ``[2**k, 2**(k+1))``; k = -1 holds zeros. ``expr`` is a constant of this module."""
-    where, params = _inv_fn_where(f, sha256)
+#: The distributions of the detail page: expressions by name, per source.
+DISTRIBUTIONS = ("duration", "fuel", "memory")
+
+
+def _dist_expr(src: Src, name: str) -> str:
+    return {"duration": "toFloat64(Duration)", "fuel": src.fuel, "memory": src.memory}[name]
+
+
+def log2_histogram(db: Db, f: Filters, sha256: str, name: str) -> list[tuple[int, int]]:
+    """``(k, count)`` of a distribution's values (non-negative numbers) in buckets
+    ``[2**k, 2**(k+1))``; k = -1 holds zeros. ``name`` is one of :data:`DISTRIBUTIONS`."""
+    src = src_of(db)
+    where, params = _where(src, f, sha256)
     rows = db.query(
         f"""
         SELECT if(v <= 0, -1, toInt32(floor(log2(v)))) AS k, count() AS n
-        FROM (SELECT {expr} AS v FROM {{inv}} WHERE {where} AND v IS NOT NULL)
+        FROM (SELECT {_dist_expr(src, name)} AS v FROM {db.invocations}
+              WHERE {src.inv} AND {where} AND v IS NOT NULL)
         GROUP BY k ORDER BY k
         """,
         params,
@@ -195,18 +206,15 @@ def log2_histogram(db: Db, f: Filters, sha256: str, expr: str) -> list[tuple[int
     return [(int(k), int(n)) for k, n in rows]
 
 
-# Over {inv}; 0 is "not measured" there (no fuel metering, no memory), as in the spans.
-DURATION_EXPR = "toFloat64(Duration)"
-FUEL_EXPR = "if(Fuel = 0, NULL, toFloat64(Fuel))"
-MEMORY_EXPR = "if(MemoryPeak = 0, NULL, toFloat64(MemoryPeak))"
-
-
-def quantiles_of(db: Db, f: Filters, sha256: str, expr: str) -> tuple[float | None, ...]:
-    where, params = _inv_fn_where(f, sha256)
+def quantiles_of(db: Db, f: Filters, sha256: str, name: str) -> tuple[float | None, ...]:
+    """p50, p95, p99 and max of a distribution (Nones when it is empty)."""
+    src = src_of(db)
+    where, params = _where(src, f, sha256)
     row = db.query(
         f"""
         SELECT quantilesTDigest(0.5, 0.95, 0.99)(v) AS q, max(v) AS top, count() AS n
-        FROM (SELECT {expr} AS v FROM {{inv}} WHERE {where} AND v IS NOT NULL)
+        FROM (SELECT {_dist_expr(src, name)} AS v FROM {db.invocations}
+              WHERE {src.inv} AND {where} AND v IS NOT NULL)
         """,
         params,
     ).rows[0]
@@ -217,8 +225,11 @@ def quantiles_of(db: Db, f: Filters, sha256: str, expr: str) -> tuple[float | No
 
 def top_traps(db: Db, f: Filters, sha256: str, limit: int = 20) -> list[dict[str, Any]]:
     """Failures grouped by trap code (or outcome) and innermost frame, from each
-    invocation's ``exception`` event."""
-    where, params = _fn_where(f, sha256)
+    invocation's ``exception`` event (only spans with events are read in full)."""
+    where, params = f.where()
+    if sha256:
+        where += f" AND {RAW_SHA} = {{sha:String}}"
+        params["sha"] = sha256
     return db.query(
         f"""
         SELECT multiIf(SpanAttributes['wasm.trap.code'] != '', SpanAttributes['wasm.trap.code'],
@@ -228,7 +239,7 @@ def top_traps(db: Db, f: Filters, sha256: str, limit: int = 20) -> list[dict[str
                any(ev['exception.message']) AS message, any(TraceId) AS trace_id
         FROM {{db}}.otel_traces
         ARRAY JOIN Events.Name AS ev_name, Events.Attributes AS ev
-        WHERE {INVOCATION} AND {where} AND ev_name = 'exception'
+        WHERE SpanKind = 'Server' AND notEmpty(Events.Name) AND {INVOCATION} AND {where} AND ev_name = 'exception'
         GROUP BY code, func, file, line ORDER BY n DESC, code LIMIT {{limit:UInt32}}
         """,
         {**params, "limit": limit},

@@ -19,12 +19,12 @@ async def _data(req: Request) -> dict[str, Any]:
     run = req.ctx.run
     summary, series, lat, fuel, mem, fuel_q, mem_q, traps = await asyncio.gather(
         run(queries.function_summary, db, f, sha),
-        run(queries.function_series, db, f, sha),
-        run(queries.log2_histogram, db, f, sha, queries.DURATION_EXPR),
-        run(queries.log2_histogram, db, f, sha, queries.FUEL_EXPR),
-        run(queries.log2_histogram, db, f, sha, queries.MEMORY_EXPR),
-        run(queries.quantiles_of, db, f, sha, queries.FUEL_EXPR),
-        run(queries.quantiles_of, db, f, sha, queries.MEMORY_EXPR),
+        run(queries.functions_series, db, f, sha),
+        run(queries.log2_histogram, db, f, sha, "duration"),
+        run(queries.log2_histogram, db, f, sha, "fuel"),
+        run(queries.log2_histogram, db, f, sha, "memory"),
+        run(queries.quantiles_of, db, f, sha, "fuel"),
+        run(queries.quantiles_of, db, f, sha, "memory"),
         run(queries.top_traps, db, f, sha),
     )  # fmt: skip
     return {
