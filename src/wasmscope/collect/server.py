@@ -94,9 +94,10 @@ class Collector:
             else:
                 self._warn_missing_tables()
             http_receiver = None
+            self.http_receiver: OtlpHttpApp | None = None
             if receiver:
                 self.writer = self.store.writer(on_dropped=self._dropped)
-                http_receiver = OtlpHttpApp(self.writer, token=token, counters=self.counters)
+                http_receiver = self.http_receiver = OtlpHttpApp(self.writer, token=token, counters=self.counters)
                 if grpc_port is not None:
                     self.grpc = GrpcReceiver(self.writer, host, grpc_port, token=token, counters=self.counters)
             self.metrics = CollectorMetrics(self.store, counters=self.counters if receiver else None, writer=self.writer)
@@ -192,4 +193,7 @@ class Collector:
         if self.grpc is not None:
             self.grpc.stop()
             self.grpc = None
+        if self.http_receiver is not None:
+            self.http_receiver.close()
+            self.http_receiver = None
         self.store.close()
