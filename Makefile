@@ -28,11 +28,12 @@ SYSDEPS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 llvm-19 prometheu
 LINT_PATHS := $(notdir $(wildcard $(addprefix $(ROOT)/,src tests benchmarks tools)))
 PYTEST_ARGS ?=
 
-.PHONY: help test lint corpus sysdeps demo demo-serve bench bench-run bench-serve clean check-shared
+.PHONY: help test lint corpus sysdeps demo demo-serve demo-collect bench bench-run bench-serve bench-collect clean check-shared
 
 help:
 	@echo "make demo     create .venv, fetch the corpus, apt-get system packages; wasmscope inspect on a few modules,"
-	@echo "              then wasmscope serve on example C handlers: traffic, /metrics, a trace (demo-serve: that part only)"
+	@echo "              then wasmscope collect fed by wasmscope serve on example C handlers, run and --push: the dashboard"
+	@echo "              URL and a Chromium screenshot of it (demo-collect: that part only; demo-serve: serve alone)"
 	@echo "make test     create .venv, fetch the corpus, apt-get system packages, ruff + mypy + pytest"
 	@echo "make lint     ruff + mypy only"
 	@echo "make corpus   fetch real .wasm modules into CORPUS=$(CORPUS)"
@@ -40,6 +41,7 @@ help:
 	@echo "make bench    run benchmarks/decode.py"
 	@echo "make bench-run  run benchmarks/run.py (yosys under wasmscope run; ~4 min, compiles yosys twice)"
 	@echo "make bench-serve  run benchmarks/serve.py (wrk on loopback: serve vs plain Python ASGI; ~4 min)"
+	@echo "make bench-collect  run benchmarks/collect.py (1M spans into collect, against rotel; ~5 min)"
 	@echo "make clean    remove .venv and caches (the corpus is left alone)"
 	@echo "variables: SHARED=$(SHARED_DIR)  CORPUS=$(CORPUS)  PYTHON=$(PYTHON)  PYTEST_ARGS=..."
 
@@ -110,12 +112,16 @@ demo: $(VENV_STAMP) corpus sysdeps
 	done
 	@echo; echo "=== wasmscope inspect --deep $(DEMO_DEEP)"
 	$(BIN)/wasmscope inspect --deep "$(CORPUS)/$(DEMO_DEEP)"
-	@echo; echo "=== wasmscope serve: the handlers of examples/serve/ (C, built with clang-19)"
-	cd $(ROOT) && $(BIN)/python examples/serve/demo.py --out "$(ROOT)/build/demo-serve"
+	@echo; echo "=== wasmscope collect, fed by wasmscope serve (the handlers of examples/serve/), run and --push"
+	cd $(ROOT) && $(BIN)/python examples/collect/demo.py --out "$(ROOT)/build/demo-collect"
 
-# The serve part of the demo alone (no corpus needed).
+# The serve part of the demo alone (no corpus needed): serve with telemetry to a JSON-lines file.
 demo-serve: $(VENV_STAMP) sysdeps
 	cd $(ROOT) && $(BIN)/python examples/serve/demo.py --out "$(ROOT)/build/demo-serve"
+
+# The collect part alone (no corpus needed); the screenshot is also written to docs/img/.
+demo-collect: $(VENV_STAMP) sysdeps
+	cd $(ROOT) && $(BIN)/python examples/collect/demo.py --out "$(ROOT)/build/demo-collect" --screenshot "$(ROOT)/docs/img/collect-functions.png"
 
 bench: $(VENV_STAMP) corpus
 	cd $(ROOT) && $(BIN)/python benchmarks/decode.py --corpus "$(CORPUS)"
@@ -125,6 +131,9 @@ bench-run: $(VENV_STAMP) corpus
 
 bench-serve: $(VENV_STAMP) sysdeps
 	cd $(ROOT) && $(BIN)/python benchmarks/serve.py
+
+bench-collect: $(VENV_STAMP)
+	cd $(ROOT) && $(BIN)/python benchmarks/collect.py
 
 clean:
 	rm -rf $(VENV) $(addprefix $(ROOT)/,build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis)

@@ -32,6 +32,7 @@ from types import ModuleType
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 CHROMIUM = "/usr/bin/chromium"
+WAVES = 6
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
@@ -180,10 +181,18 @@ def main(argv: list[str] | None = None) -> int:
         collector.start()
         serve_demo.build(out)
         key = serve_demo.add_key(out)
+        import shutil
+
+        shutil.rmtree(out / "cache", ignore_errors=True)  # the first requests are cold starts
         server = serve_demo.Server(out, free_port(), otlp=collector.url)
+        t_start = time.time()
         try:
             server.start()
-            serve_demo.burst(server.port, key, args.requests)
+            # Waves a few seconds apart, so that the charts have a shape.
+            for wave in range(WAVES):
+                serve_demo.burst(server.port, key, max(1, args.requests // WAVES))
+                if wave < WAVES - 1:
+                    time.sleep(2.0)
         finally:
             server.stop()
         run_and_push(out, collector)
@@ -191,13 +200,14 @@ def main(argv: list[str] | None = None) -> int:
         say(f"\n=== collect stored {spans} spans, {collector.stored('logs')} log records, "
             f"{collector.stored('metrics')} metric points")  # fmt: skip
         shot = out / "functions.png"
-        if screenshot(f"{collector.url}/?range=15m", shot):
+        window = f"range=abs&from={t_start - 5:.0f}&to={time.time() + 5:.0f}"
+        if screenshot(f"{collector.url}/?{window}", shot):
             say(f"screenshot of the Functions page: {rel(shot)}")
             if args.screenshot:
                 Path(args.screenshot).write_bytes(shot.read_bytes())
         stay = sys.stdin.isatty() if args.stay is None else args.stay
         say(f"\n=== the dashboard: {collector.url}/")
-        say(f"  functions    {collector.url}/   (rate, errors, p50/p95/p99, cold starts, outcomes)")
+        say(f"  functions    {collector.url}/?{window}   (rate, errors, p50/p95/p99, cold starts, outcomes)")
         say(f"  invocations  {collector.url}/invocations?outcome=trap   (each row opens its trace)")
         say(f"  metrics      {collector.url}/metrics   (the collector's own, Prometheus text)")
         if stay:
