@@ -227,6 +227,7 @@ def top_traps(db: Db, f: Filters, sha256: str, limit: int = 20) -> list[dict[str
     """Failures grouped by trap code (or outcome) and innermost frame, from each
     invocation's ``exception`` event (only spans with events are read in full)."""
     where, params = f.where()
+    time_where, _ = f.where(function=False, service=False)
     if sha256:
         where += f" AND {RAW_SHA} = {{sha:String}}"
         params["sha"] = sha256
@@ -239,7 +240,8 @@ def top_traps(db: Db, f: Filters, sha256: str, limit: int = 20) -> list[dict[str
                any(ev['exception.message']) AS message, any(TraceId) AS trace_id
         FROM {{db}}.otel_traces
         ARRAY JOIN Events.Name AS ev_name, Events.Attributes AS ev
-        WHERE SpanKind = 'Server' AND notEmpty(Events.Name) AND {INVOCATION} AND {where} AND ev_name = 'exception'
+        PREWHERE SpanKind = 'Server' AND notEmpty(Events.Name) AND {time_where}
+        WHERE {INVOCATION} AND {where} AND ev_name = 'exception'
         GROUP BY code, func, file, line ORDER BY n DESC, code LIMIT {{limit:UInt32}}
         """,
         {**params, "limit": limit},
@@ -307,18 +309,52 @@ INVOCATION_COLUMNS = f"""
 """
 
 
+#: Search windows, as fractions of the range ending at its upper bound: the newest rows
+#: are looked for in a short window first (the spans' sort key holds the time, so a
+#: short window reads few granules), the whole range only when that finds too few.
+SEARCH_WINDOWS = (1 / 256, 1 / 16, 1.0)
+
+
 def search_invocations(db: Db, f: Filters, s: InvocationSearch, limit: int) -> list[dict[str, Any]]:
     """Invocation spans matching ``s``, newest first, at most ``limit``."""
     where, params = _search_where(f, s)
-    return db.query(
-        f"SELECT {INVOCATION_COLUMNS} FROM {{db}}.otel_traces WHERE {where}"
-        " ORDER BY Timestamp DESC, SpanId DESC LIMIT {limit:UInt32}",
-        {**params, "limit": limit},
-    ).dicts()
+    hi = min(s.before[0] + 1, f.end_ns) if s.before is not None else f.end_ns
+    span = max(hi - f.start_ns, 1)
+    rows: list[dict[str, Any]] = []
+    for fraction in SEARCH_WINDOWS:
+        lo = max(f.start_ns, hi - int(span * fraction))
+        rows = db.query(
+            f"SELECT {INVOCATION_COLUMNS} FROM {{db}}.otel_traces WHERE {where}"
+            " AND Timestamp >= fromUnixTimestamp64Nano({s_lo:Int64})"
+            " ORDER BY Timestamp DESC, SpanId DESC LIMIT {limit:UInt32}",
+            {**params, "limit": limit, "s_lo": lo},
+        ).dicts()
+        # Rows are newest first and the windows end at the same time: once one holds
+        # ``limit`` rows, a longer one has the same first ``limit``.
+        if len(rows) >= limit or lo == f.start_ns:
+            break
+    return rows
 
 
 def count_invocations(db: Db, f: Filters, s: InvocationSearch, cap: int) -> int:
-    """How many match (counted up to ``cap``)."""
+    """How many match (counted up to ``cap``); from the invocations table when the
+    search needs nothing it lacks (attributes, trace id, log text)."""
+    if not (s.attrs or s.trace_id or s.text):
+        src = src_of(db)
+        where, params = _where(src, f)
+        if s.outcome == "failed":
+            where += f" AND {src.failed}"
+        elif s.outcome:
+            where += f" AND {src.outcome} = {{s_outcome:String}}"
+            params["s_outcome"] = s.outcome
+        if s.min_ms is not None:
+            where += " AND Duration >= {s_min:UInt64}"
+            params["s_min"] = max(0, int(s.min_ms * 1e6))
+        if s.max_ms is not None:
+            where += " AND Duration <= {s_max:UInt64}"
+            params["s_max"] = max(0, int(s.max_ms * 1e6))
+        value = db.query(f"SELECT count() FROM {db.invocations} WHERE {where}", params).scalar()
+        return min(int(value or 0), cap)
     where, params = _search_where(f, InvocationSearch(**{**_fields(s), "before": None}))
     value = db.query(
         f"SELECT count() FROM (SELECT 1 FROM {{db}}.otel_traces WHERE {where} LIMIT {{cap:UInt32}})",
@@ -348,9 +384,8 @@ def facet_values(db: Db, f: Filters) -> dict[str, list[str]]:
     where, params = f.where(function=False, service=False)
     row = db.query(
         f"""
-        SELECT groupUniqArray(200)(ServiceName) AS services,
-               groupUniqArray(500)(SpanAttributes['faas.name']) AS functions
-        FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where}
+        SELECT groupUniqArray(200)(ServiceName) AS services, groupUniqArray(500)(Function) AS functions
+        FROM {db.invocations} WHERE {where}
         """,
         params,
     ).dicts()[0]
@@ -416,39 +451,56 @@ def trace(db: Db, trace_id: str) -> dict[str, Any] | None:
 def modules(db: Db, f: Filters) -> list[dict[str, Any]]:
     """Every module seen in invocation spans or pushed reports in the range."""
     where, params = f.where(function=False)
-    lwhere, lparams = f.where(function=False)
-    lwhere = lwhere.replace("f_", "l_")
-    params.update({k.replace("f_", "l_"): v for k, v in lparams.items()})
-    return db.query(
+    seen = db.query(
         f"""
-        SELECT sha256, anyIf(name, name != '') AS name, max(size) AS size, anyIf(kind, kind != '') AS kind,
-               sum(invocations) AS invocations, groupUniqArrayArray(10)(functions) AS functions,
-               toUnixTimestamp64Nano(max(last)) AS last_ns, max(has_report) AS has_report,
-               max(profiles) AS profiles
-        FROM (
-            SELECT SpanAttributes['wasm.module.sha256'] AS sha256,
-                   any(SpanAttributes['wasm.module.name']) AS name,
-                   max(toUInt64OrZero(SpanAttributes['wasm.module.size'])) AS size,
-                   any(SpanAttributes['wasm.module.kind']) AS kind,
-                   count() AS invocations, groupUniqArray(10)(SpanAttributes['faas.name']) AS functions,
-                   max(Timestamp) AS last, 0 AS has_report, 0 AS profiles
-            FROM {{db}}.otel_traces WHERE {INVOCATION} AND {where}
-              AND SpanAttributes['wasm.module.sha256'] != ''
-            GROUP BY sha256
-            UNION ALL
-            SELECT LogAttributes['wasm.module.sha256'] AS sha256, any(LogAttributes['wasm.module.name']),
-                   max(toUInt64OrZero(LogAttributes['wasm.module.size'])), any(LogAttributes['wasm.module.kind']),
-                   0, [], max(Timestamp), max({EVENT_NAME} = 'wasmscope.inspect.report'),
-                   countIf({EVENT_NAME} = 'wasmscope.profile')
-            FROM {{db}}.otel_logs
-            WHERE {lwhere} AND {EVENT_NAME} IN ('wasmscope.inspect.report', 'wasmscope.profile')
-              AND LogAttributes['wasm.module.sha256'] != ''
-            GROUP BY sha256
-        )
+        SELECT ModuleSha256 AS sha256, any(ModuleName) AS name, count() AS invocations,
+               groupUniqArray(10)(Function) AS functions, toUnixTimestamp64Nano(max(Timestamp)) AS last_ns
+        FROM {db.invocations} WHERE {where} AND ModuleSha256 != ''
         GROUP BY sha256 ORDER BY invocations DESC, name LIMIT 1000
         """,
         params,
     ).dicts()
+    # Size and kind are only in the spans: read them from each module's last span,
+    # found by its exact time (the spans' sort key holds it, so few granules are read).
+    detail: dict[str, tuple[int, str]] = {}
+    if seen:
+        stamps = {f"t{i}": row["last_ns"] for i, row in enumerate(seen)}
+        cond = " OR ".join(f"Timestamp = fromUnixTimestamp64Nano({{{k}:Int64}})" for k in stamps)
+        for sha, size, kind in db.query(
+            f"""
+            SELECT {RAW_SHA} AS sha, max(toUInt64OrZero(SpanAttributes['wasm.module.size'])),
+                   any(SpanAttributes['wasm.module.kind'])
+            FROM {{db}}.otel_traces WHERE SpanKind = 'Server' AND ({cond}) GROUP BY sha
+            """,
+            stamps,
+        ).rows:
+            detail[str(sha)] = (int(size), str(kind))
+    lwhere, lparams = f.where(function=False)
+    reports = db.query(
+        f"""
+        SELECT LogAttributes['wasm.module.sha256'] AS sha256, any(LogAttributes['wasm.module.name']) AS name,
+               max(toUInt64OrZero(LogAttributes['wasm.module.size'])) AS size,
+               any(LogAttributes['wasm.module.kind']) AS kind, toUnixTimestamp64Nano(max(Timestamp)) AS last_ns,
+               max({EVENT_NAME} = 'wasmscope.inspect.report') AS has_report,
+               countIf({EVENT_NAME} = 'wasmscope.profile') AS profiles
+        FROM {{db}}.otel_logs
+        WHERE {lwhere} AND {EVENT_NAME} IN ('wasmscope.inspect.report', 'wasmscope.profile')
+          AND LogAttributes['wasm.module.sha256'] != ''
+        GROUP BY sha256
+        """,
+        lparams,
+    ).dicts()
+    by_sha = {r["sha256"]: r for r in reports}
+    out = []
+    for row in seen:
+        size, kind = detail.get(row["sha256"], (0, ""))
+        rep = by_sha.pop(row["sha256"], None) or {}
+        out.append({**row, "size": size or rep.get("size", 0), "kind": kind or rep.get("kind", ""),
+                    "has_report": rep.get("has_report", 0), "profiles": rep.get("profiles", 0),
+                    "last_ns": max(row["last_ns"], rep.get("last_ns", 0))})  # fmt: skip
+    for rep in by_sha.values():  # modules only seen in reports
+        out.append({**rep, "invocations": 0, "functions": []})
+    return out
 
 
 def module(db: Db, sha256: str) -> dict[str, Any] | None:
