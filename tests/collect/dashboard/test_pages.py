@@ -366,3 +366,22 @@ def test_csp_has_no_inline_script(c: Client) -> None:
             assert "src=" in tag or 'type="application/json"' in tag, (url, tag)
         assert not re.search(r"<[^>]*\son[a-z]+=", page), url  # no inline handlers
         assert "style=" not in page, url
+
+
+def test_without_the_invocations_table_the_numbers_are_the_same(store: Store, chdb_backend: Any) -> None:
+    """A store whose wasmscope_invocations is missing (a ClickHouse server we may only
+    read) is read through the same rows as a subquery of otel_traces."""
+    from tests.collect.dashboard.conftest import seed
+
+    seed(store)
+    fast = Client(Dashboard(store, clock=clock))
+    fast_rows = ok_json(fast, "/api/functions")["functions"]
+    chdb_backend.command(f"DROP VIEW {store.database}.wasmscope_invocations_mv")
+    chdb_backend.command(f"DROP TABLE {store.database}.wasmscope_invocations")
+    slow_app = Dashboard(store, clock=clock)
+    assert slow_app.ctx.fast is False
+    slow = Client(slow_app)
+    assert ok_json(slow, "/api/functions")["functions"] == fast_rows
+    assert ok_json(slow, "/api/function" + q(fn="resize"))["summary"]["n"] == 40
+    assert {m["name"] for m in ok_json(slow, "/api/modules")["modules"]} >= {"resize.wasm", "hello.wasm"}
+    assert ok_json(slow, "/api/invocations" + q(outcome="failed"))["total"] == 7
