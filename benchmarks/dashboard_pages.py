@@ -57,7 +57,10 @@ def main() -> None:
     invocations = -(-args.spans // SPANS_PER_INVOCATION)
     interval = int(3500e9 / invocations)
     t0 = time.perf_counter()
-    for body in invocation_requests(args.spans, batch=30_000, start_ns=int((now - 3550) * 1e9), interval_ns=interval):
+    have = store.size().rows.get("otel_traces", 0)
+    if have:  # --data DIR of an earlier run: time its spans (placed then, so the clock is theirs)
+        now = float(store.backend.query("SELECT toUnixTimestamp(max(Timestamp)) FROM otel.otel_traces").scalar()) + 50
+    for body in [] if have else invocation_requests(args.spans, batch=30_000, start_ns=int((now - 3550) * 1e9), interval_ns=interval):
         store.write(Signal.TRACES, ExportTraceServiceRequest.FromString(body))
     size = store.size()
     print(f"wrote {size.rows.get('otel_traces', 0):,} spans in {time.perf_counter() - t0:.1f} s "
