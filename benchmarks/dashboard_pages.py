@@ -15,9 +15,9 @@ import statistics
 import tempfile
 import time
 
+from benchmarks._otlp_data import SPANS_PER_INVOCATION, invocation_requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from benchmarks._otlp_data import SPANS_PER_INVOCATION, invocation_requests
 from wasmscope.collect.dashboard import Dashboard
 from wasmscope.collect.receiver.sink import Signal
 from wasmscope.collect.store import Store
