@@ -56,9 +56,10 @@ class Request:
     def float_arg(self, name: str) -> float | None:
         text = self.arg(name).strip()
         try:
-            return float(text) if text else None
+            value = float(text) if text else None
         except ValueError:
             return None
+        return value if value is None or math.isfinite(value) else None
 
     def form(self) -> dict[str, str]:
         """An ``application/x-www-form-urlencoded`` body's fields (first values)."""

@@ -263,6 +263,11 @@ class InvocationSearch:
     before: tuple[int, str] | None = None
 
 
+def _ns(ms: float) -> int:
+    """Milliseconds as whole nanoseconds within UInt64."""
+    return min(max(0, int(ms * 1e6)), 2**63)
+
+
 def _search_where(f: Filters, s: InvocationSearch) -> tuple[str, dict[str, Any]]:
     where, params = f.where()
     parts = [INVOCATION, where]
@@ -273,10 +278,10 @@ def _search_where(f: Filters, s: InvocationSearch) -> tuple[str, dict[str, Any]]
         params["s_outcome"] = s.outcome
     if s.min_ms is not None:
         parts.append("Duration >= {s_min:UInt64}")
-        params["s_min"] = max(0, int(s.min_ms * 1e6))
+        params["s_min"] = _ns(s.min_ms)
     if s.max_ms is not None:
         parts.append("Duration <= {s_max:UInt64}")
-        params["s_max"] = max(0, int(s.max_ms * 1e6))
+        params["s_max"] = _ns(s.max_ms)
     if s.trace_id:
         parts.append("TraceId = {s_trace:String}")
         params["s_trace"] = s.trace_id.lower()
@@ -349,10 +354,10 @@ def count_invocations(db: Db, f: Filters, s: InvocationSearch, cap: int) -> int:
             params["s_outcome"] = s.outcome
         if s.min_ms is not None:
             where += " AND Duration >= {s_min:UInt64}"
-            params["s_min"] = max(0, int(s.min_ms * 1e6))
+            params["s_min"] = _ns(s.min_ms)
         if s.max_ms is not None:
             where += " AND Duration <= {s_max:UInt64}"
-            params["s_max"] = max(0, int(s.max_ms * 1e6))
+            params["s_max"] = _ns(s.max_ms)
         value = db.query(f"SELECT count() FROM {db.invocations} WHERE {where}", params).scalar()
         return min(int(value or 0), cap)
     where, params = _search_where(f, InvocationSearch(**{**_fields(s), "before": None}))
