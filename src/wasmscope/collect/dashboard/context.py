@@ -49,21 +49,14 @@ class Db:
     @property
     def invocations(self) -> str:
         """What the invocation aggregates read ``FROM``."""
-        from wasmscope.collect.store import invocations
-
         return invocations.source(self.name, self.fast)
-    #: Whether ``wasmscope_invocations`` exists (else ``{inv}`` is a subquery of the spans).
-    materialized: bool = True
 
     def __post_init__(self) -> None:
         if not _IDENT.match(self.name):
             raise UsageError(f"invalid database name {self.name!r}")
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
-        """Run ``sql`` with ``{db}`` replaced by the database name and ``{inv}`` by the
-        invocations' source (:mod:`wasmscope.collect.store.invocations`)."""
-        if "{inv}" in sql:
-            sql = sql.replace("{inv}", invocations.source(self.name, self.materialized))
+        """Run ``sql`` with ``{db}`` replaced by the database name."""
         return self.backend.query(sql.replace("{db}", self.name), params)
 
 
@@ -107,7 +100,7 @@ class Context:
                     {"db": self.store.database, "t": invocations.INVOCATIONS},
                 ).scalar()
             )
-        return Db(self.store.backend, self.store.database, self._materialized)
+        return Db(self.store.backend, self.store.database, fast=self._materialized)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking store call on a worker thread: the event loop also serves
