@@ -50,20 +50,14 @@ class CollectApp:
         metrics: Callable[[], bytes],
         receiver: ASGIApp | None = None,
         token: str | None = None,
-        lifespan: ASGIApp | None = None,
     ) -> None:
         self.dashboard = dashboard
         self.receiver = receiver
         self.metrics = metrics
         self.token = token
-        self._lifespan = lifespan
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "lifespan":
-            await self._lifespan_events(scope, receive, send)
-            return
-        if kind != "http":
+        if scope["type"] != "http":  # lifespan: the dashboard answers it
             await self.dashboard(scope, receive, send)
             return
         path: str = scope["path"]
@@ -96,15 +90,3 @@ class CollectApp:
             await send(message)
 
         await app(scope, receive, timed_send)
-
-    async def _lifespan_events(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._lifespan is not None:
-            await self._lifespan(scope, receive, send)
-            return
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return

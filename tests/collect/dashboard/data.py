@@ -33,7 +33,8 @@ NS = 1_000_000_000
 _ids = itertools.count(1)
 
 
-def _kv(key: str, value: Any) -> KeyValue:
+def kv(key: str, value: Any) -> KeyValue:
+    """An attribute of a Python value (bool, int, float, else its text)."""
     if isinstance(value, bool):
         return KeyValue(key=key, value=AnyValue(bool_value=value))
     if isinstance(value, int):
@@ -135,11 +136,11 @@ class Inv:
                 fn, path, line = self.frames[0]
                 ev.update({"code.function.name": fn, "code.file.path": path, "code.line.number": line})
             events.append(Span.Event(time_unix_nano=start + dur - 1000, name="exception",
-                                     attributes=[_kv(k, v) for k, v in ev.items()]))  # fmt: skip
+                                     attributes=[kv(k, v) for k, v in ev.items()]))  # fmt: skip
         tid, sid = bytes.fromhex(self.trace_id), bytes.fromhex(self.span_id)
         name = f"GET {self.http_route}" if self.http_route else self.function
         out = [Span(trace_id=tid, span_id=sid, name=name, kind=Span.SPAN_KIND_SERVER, start_time_unix_nano=start,
-                    end_time_unix_nano=start + dur, attributes=[_kv(k, v) for k, v in a.items()],
+                    end_time_unix_nano=start + dur, attributes=[kv(k, v) for k, v in a.items()],
                     events=events, status=status)]  # fmt: skip
         phases = (["load", "compile"] if self.cold else []) + ["instantiate", "execute"]
         t, share = start + 1000, (dur - 2000) // len(phases)
@@ -147,7 +148,7 @@ class Inv:
             child = sid[:4] + bytes([0xEE, 0, 0, i])
             out.append(Span(trace_id=tid, span_id=child, parent_span_id=sid, name=phase,
                             kind=Span.SPAN_KIND_INTERNAL, start_time_unix_nano=t, end_time_unix_nano=t + share,
-                            attributes=[_kv("wasm.phase", phase)],
+                            attributes=[kv("wasm.phase", phase)],
                             status=status if phase == "execute" else Status()))  # fmt: skip
             t += share
         return out
@@ -161,15 +162,15 @@ class Inv:
                 time_unix_nano=t, observed_time_unix_nano=t,
                 severity_number=9 if stream == "stdout" else 13, severity_text="INFO" if stream == "stdout" else "WARN",
                 body=AnyValue(string_value=text),
-                attributes=[_kv("log.iostream", stream), _kv("faas.invocation_id", self.invocation_id)],
+                attributes=[kv("log.iostream", stream), kv("faas.invocation_id", self.invocation_id)],
                 trace_id=bytes.fromhex(self.trace_id), span_id=bytes.fromhex(self.span_id), flags=1,
             ))  # fmt: skip
         return out
 
 
 def _resource(service: str) -> Resource:
-    return Resource(attributes=[_kv("service.name", service), _kv("telemetry.distro.name", "wasmscope"),
-                                _kv("service.instance.id", f"{service}-1")])  # fmt: skip
+    return Resource(attributes=[kv("service.name", service), kv("telemetry.distro.name", "wasmscope"),
+                                kv("service.instance.id", f"{service}-1")])  # fmt: skip
 
 
 def traces_request(invs: Iterable[Inv]) -> ExportTraceServiceRequest:
@@ -274,13 +275,13 @@ def metrics_request(ago_points: Sequence[float] = (300, 240, 180, 120, 60)) -> E
     start = t(3600)
     gauge = m.Metric(name="wasmscope.inflight", unit="{request}", description="Requests in flight.",
                      gauge=m.Gauge(data_points=[m.NumberDataPoint(time_unix_nano=t(a), as_int=i + 1,
-                                                attributes=[_kv("faas.name", "resize")])
+                                                attributes=[kv("faas.name", "resize")])
                                                 for i, a in enumerate(ago_points)]))  # fmt: skip
     total = m.Metric(name="faas.invocations", unit="{invocation}", description="Invocations.",
                      sum=m.Sum(aggregation_temporality=m.AGGREGATION_TEMPORALITY_CUMULATIVE, is_monotonic=True,
                                data_points=[m.NumberDataPoint(start_time_unix_nano=start, time_unix_nano=t(a),
                                                               as_double=10.0 * (i + 1),
-                                                              attributes=[_kv("faas.name", "resize")])
+                                                              attributes=[kv("faas.name", "resize")])
                                             for i, a in enumerate(ago_points)]))  # fmt: skip
     hist = m.Metric(name="faas.invoke_duration", unit="s", description="Duration.",
                     histogram=m.Histogram(aggregation_temporality=m.AGGREGATION_TEMPORALITY_CUMULATIVE,
@@ -288,7 +289,7 @@ def metrics_request(ago_points: Sequence[float] = (300, 240, 180, 120, 60)) -> E
                                               start_time_unix_nano=start, time_unix_nano=t(a), count=4 * (i + 1),
                                               sum=0.002 * 4 * (i + 1), bucket_counts=[0, 4 * (i + 1), 0],
                                               explicit_bounds=[0.001, 0.01],
-                                              attributes=[_kv("faas.name", "resize")])
+                                              attributes=[kv("faas.name", "resize")])
                                               for i, a in enumerate(ago_points)]))  # fmt: skip
     from opentelemetry.proto.metrics.v1.metrics_pb2 import ResourceMetrics, ScopeMetrics
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from tests.collect.dashboard.data import kv
 from wasmscope.collect.receiver.sink import Signal
 from wasmscope.collect.store import invocations
 from wasmscope.collect.store.embedded import ChdbBackend
@@ -17,34 +17,24 @@ from wasmscope.collect.store.store import Store
 T0 = 1_790_000_000 * 10**9
 
 
-def _kv(key: str, value: str | int | bool | float) -> KeyValue:
-    if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=value))
-
-
 def _request(n: int, *, start: int = T0) -> ExportTraceServiceRequest:
     req = ExportTraceServiceRequest()
     rs = req.resource_spans.add()
-    rs.resource.attributes.append(_kv("service.name", "edge"))
+    rs.resource.attributes.append(kv("service.name", "edge"))
     ss = rs.scope_spans.add()
     for i in range(n):
         trace, span = os.urandom(16), os.urandom(8)
         outcome = "trap" if i % 4 == 3 else "ok"
         attrs = [
-            _kv("faas.invocation_id", os.urandom(16).hex()), _kv("faas.name", f"fn{i % 2}"),
-            _kv("faas.coldstart", i == 0), _kv("wasm.module.sha256", "ab" * 32),
-            _kv("wasm.module.name", "fn.wasm"), _kv("wasm.outcome", outcome),
-            _kv("wasm.fuel.consumed", 1000 + i), _kv("wasm.fuel.limit", 10**6),
-            _kv("wasm.memory.peak", 65536 * (i + 1)), _kv("faas.max_memory", 2**26),
-            _kv("wasm.cpu.time", 0.25),
+            kv("faas.invocation_id", os.urandom(16).hex()), kv("faas.name", f"fn{i % 2}"),
+            kv("faas.coldstart", i == 0), kv("wasm.module.sha256", "ab" * 32),
+            kv("wasm.module.name", "fn.wasm"), kv("wasm.outcome", outcome),
+            kv("wasm.fuel.consumed", 1000 + i), kv("wasm.fuel.limit", 10**6),
+            kv("wasm.memory.peak", 65536 * (i + 1)), kv("faas.max_memory", 2**26),
+            kv("wasm.cpu.time", 0.25),
         ]  # fmt: skip
         if outcome == "trap":
-            attrs.append(_kv("wasm.trap.code", "unreachable"))
+            attrs.append(kv("wasm.trap.code", "unreachable"))
         ss.spans.append(Span(trace_id=trace, span_id=span, name=f"fn{i % 2}", kind=Span.SPAN_KIND_SERVER,
                              start_time_unix_nano=start + i * 10**6, end_time_unix_nano=start + i * 10**6 + 5000,
                              attributes=attrs))  # fmt: skip
