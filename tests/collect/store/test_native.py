@@ -81,7 +81,9 @@ def _check_same(
     for w, g in zip(want, got, strict=True):
         assert _diff(g, w) == [] and g == w
     if signal is Signal.TRACES:
-        assert _rows(native, "otel_traces_trace_id_ts") == _rows(reference, "otel_traces_trace_id_ts")
+        assert _rows(native, "otel_traces_trace_id_ts") == _rows(
+            reference, "otel_traces_trace_id_ts"
+        )
     return done
 
 
@@ -89,10 +91,17 @@ def _diff(got: Any, want: Any, where: str = "") -> list[str]:
     """Where two rows differ, down to map keys (readable failures)."""
     if isinstance(want, dict) and isinstance(got, dict):
         keys = sorted(set(want) | set(got))
-        return [f"{where}[{k!r}]: {got.get(k)!r} != {want.get(k)!r}" for k in keys
-                if got.get(k) != want.get(k)]
+        return [
+            f"{where}[{k!r}]: {got.get(k)!r} != {want.get(k)!r}"
+            for k in keys
+            if got.get(k) != want.get(k)
+        ]
     if isinstance(want, list | tuple) and isinstance(got, list | tuple) and len(want) == len(got):
-        return [d for i, (g, w) in enumerate(zip(got, want, strict=True)) for d in _diff(g, w, f"{where}.{i}")]
+        return [
+            d
+            for i, (g, w) in enumerate(zip(got, want, strict=True))
+            for d in _diff(g, w, f"{where}.{i}")
+        ]
     return [] if got == want else [f"{where}: {got!r} != {want!r}"]
 
 
@@ -119,13 +128,42 @@ def kvl(*pairs: tuple[str, AnyValue]) -> AnyValue:
 
 
 DOUBLES = [
-    0.0, -0.0, 0.1, 1.5, 3.0, -2.5, 1e16, 1e20, 9.999999999999999e20, 1e21, 1e22, 1e-6,
-    9.99e-7, 1e-7, -1.25e-10, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
-    123456789.123, 1.2345678901234567e300, 0.000123, 100.0, 1 / 3,
+    0.0,
+    -0.0,
+    0.1,
+    1.5,
+    3.0,
+    -2.5,
+    1e16,
+    1e20,
+    9.999999999999999e20,
+    1e21,
+    1e22,
+    1e-6,
+    9.99e-7,
+    1e-7,
+    -1.25e-10,
+    5e-324,
+    2.2250738585072014e-308,
+    1.7976931348623157e308,
+    123456789.123,
+    1.2345678901234567e300,
+    0.000123,
+    100.0,
+    1 / 3,
 ]
 STRINGS = [
-    "", "plain", 'quote " and \\ backslash', "line\nbreak\ttab\rcr", "\x00\x01\x07\x08\x0c",
-    "héllo wörld", "emoji 😀 𝄞", "\u2028\u2029", "<b>&amp;</b>", "\x7f", "/slash/",
+    "",
+    "plain",
+    'quote " and \\ backslash',
+    "line\nbreak\ttab\rcr",
+    "\x00\x01\x07\x08\x0c",
+    "héllo wörld",
+    "emoji 😀 𝄞",
+    "\u2028\u2029",
+    "<b>&amp;</b>",
+    "\x7f",
+    "/slash/",
 ]
 INTS = [0, 1, -1, 42, 2**31, -(2**31) - 1, 2**53 + 1, 2**63 - 1, -(2**63)]
 
@@ -153,7 +191,7 @@ SUPPORTED: list[AnyValue] = [
     kvl(),
     kvl(("b", AnyValue(int_value=1)), ("a", s('q"\n\t\x01\u2028é')), ("b", AnyValue(int_value=2))),
     kvl(("z", AnyValue()), ("é", s("x")), ("e", s("y")), ("Z", kvl()), ("a", arr())),
-    kvl(("k\n\"", AnyValue(double_value=1e21)), ("", AnyValue(bytes_value=b"\xfe"))),
+    kvl(('k\n"', AnyValue(double_value=1e21)), ("", AnyValue(bytes_value=b"\xfe"))),
     kvl(("x", AnyValue(double_value=math.nan))),
 ]
 
@@ -208,8 +246,9 @@ def test_every_supported_value_kind_in_every_attribute_place(
                 Span.Event(time_unix_nano=T0 + 2, name="e2", attributes=attrs[10:20]),
             ],
             links=[
-                Span.Link(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, trace_state="a=b",
-                          attributes=attrs),
+                Span.Link(
+                    trace_id=b"\x01" * 16, span_id=b"\x02" * 8, trace_state="a=b", attributes=attrs
+                ),
                 Span.Link(trace_id=bytes(16), span_id=bytes(8)),
                 Span.Link(trace_id=b"\xab" * 16, span_id=b"\xcd" * 8, attributes=attrs[30:]),
             ],
@@ -234,7 +273,9 @@ def test_unsupported_values_come_back_to_the_caller(
     bad_span = [_traces([_span(i, [kv("bad", v)])]) for i, v in enumerate(UNSUPPORTED)]
     bad_places = [
         _traces([_span(50, [])], resource=[kv("service.name", s("s")), kv("bad", UNSUPPORTED[0])]),
-        _traces([_span(51, [], events=[Span.Event(name="e", attributes=[kv("b", UNSUPPORTED[2])])])]),
+        _traces(
+            [_span(51, [], events=[Span.Event(name="e", attributes=[kv("b", UNSUPPORTED[2])])])]
+        ),
         _traces([_span(52, [], links=[Span.Link(attributes=[kv("b", UNSUPPORTED[4])])])]),
     ]
     requests = [fine[0], *bad_span, fine[1], *bad_places, fine[2]]
@@ -247,9 +288,7 @@ def test_unsupported_values_come_back_to_the_caller(
 def test_a_batch_of_only_unsupported_requests_inserts_nothing(
     both: tuple[Store, Store, NativeIngest],
 ) -> None:
-    done = _check_same(
-        both, Signal.TRACES, [_traces([_span(0, [kv("bad", UNSUPPORTED[0])])])], [0]
-    )
+    done = _check_same(both, Signal.TRACES, [_traces([_span(0, [kv("bad", UNSUPPORTED[0])])])], [0])
     assert done.rows == 0
 
 
@@ -259,13 +298,20 @@ def test_ids_kinds_statuses_times_and_scopes(both: tuple[Store, Store, NativeIng
         Span(trace_id=bytes(16), span_id=bytes(8), parent_span_id=bytes(8)),  # zero ids
         Span(trace_id=b"\x00" * 15 + b"\x01", span_id=b"\xff" * 8, parent_span_id=b"\x01" * 8),
         Span(trace_id=b"\x12\x34", span_id=b"\x56", name="odd lengths"),
-        Span(span_id=b"\x01" * 8, kind=7, status=Status(code=5, message="bad code")),  # type: ignore[arg-type]
+        # Enum values beyond the known ones (proto3 enums are open).
+        Span(span_id=b"\x01" * 8, kind=7, status=Status(code=5)),  # type: ignore[arg-type]
         Span(span_id=b"\x02" * 8, kind=Span.SPAN_KIND_CONSUMER, status=Status(code=1)),
-        Span(span_id=b"\x03" * 8, kind=Span.SPAN_KIND_CLIENT, status=Status(code=2, message="é\n")),
+        Span(span_id=b"\x03" * 8, kind=Span.SPAN_KIND_CLIENT, status=Status(code=2, message="é")),
         Span(span_id=b"\x04" * 8, start_time_unix_nano=T0, end_time_unix_nano=T0 - 5),  # wraps
         Span(span_id=b"\x05" * 8, start_time_unix_nano=2**63 + 5, end_time_unix_nano=2**64 - 1),
-        Span(span_id=b"\x06" * 8, trace_state="k=v,x=y", name="ünïcode \x01 name",
-             kind=Span.SPAN_KIND_PRODUCER, start_time_unix_nano=1, end_time_unix_nano=2),
+        Span(
+            span_id=b"\x06" * 8,
+            trace_state="k=v,x=y",
+            name="ünïcode \x01 name",
+            kind=Span.SPAN_KIND_PRODUCER,
+            start_time_unix_nano=1,
+            end_time_unix_nano=2,
+        ),
         Span(span_id=b"\x07" * 8, events=[Span.Event(time_unix_nano=2**64 - 1)]),
     ]
     r = ExportTraceServiceRequest()
@@ -322,10 +368,18 @@ def test_log_columns(both: tuple[Store, Store, NativeIngest]) -> None:
     records = [
         LogRecord(),
         LogRecord(time_unix_nano=0, observed_time_unix_nano=T0, body=s("observed time")),
-        LogRecord(time_unix_nano=T0, observed_time_unix_nano=T0 + 5, severity_number=17,
-                  severity_text="ERROR", flags=0x101, trace_id=b"\x01" * 16, span_id=b"\x02" * 8,
-                  event_name="my.event", attributes=attrs),
-        LogRecord(trace_id=bytes(16), span_id=bytes(8), severity_number=300),  # type: ignore[arg-type]
+        LogRecord(
+            time_unix_nano=T0,
+            observed_time_unix_nano=T0 + 5,
+            severity_number=17,
+            severity_text="ERROR",
+            flags=0x101,
+            trace_id=b"\x01" * 16,
+            span_id=b"\x02" * 8,
+            event_name="my.event",
+            attributes=attrs,
+        ),
+        LogRecord(trace_id=bytes(16), span_id=bytes(8), severity_number=300),  # type: ignore
         LogRecord(time_unix_nano=2**64 - 1, severity_number=-1),  # type: ignore[arg-type]
         *(LogRecord(time_unix_nano=T0 + i, body=v) for i, v in enumerate(SUPPORTED)),
     ]
@@ -345,7 +399,9 @@ def test_log_columns(both: tuple[Store, Store, NativeIngest]) -> None:
 
 
 def test_unsupported_log_values(both: tuple[Store, Store, NativeIngest]) -> None:
-    def logs(body: AnyValue, attrs: list[KeyValue], scope: list[KeyValue]) -> ExportLogsServiceRequest:
+    def logs(
+        body: AnyValue, attrs: list[KeyValue], scope: list[KeyValue]
+    ) -> ExportLogsServiceRequest:
         r = ExportLogsServiceRequest()
         sl = r.resource_logs.add().scope_logs.add()
         sl.scope.attributes.extend(scope)
@@ -365,23 +421,31 @@ def test_unsupported_log_values(both: tuple[Store, Store, NativeIngest]) -> None
 def _random_value(rng: random.Random, depth: int = 0) -> AnyValue:
     kind = rng.randrange(9 if depth < 2 else 7)
     if kind == 0:
-        return s("".join(rng.choice(["a", "é", "\n", '"', "\\", "\x01", "😀", "\u2028", " "])
-                         for _ in range(rng.randrange(6))))
+        return s(
+            "".join(
+                rng.choice(["a", "é", "\n", '"', "\\", "\x01", "😀", "\u2028", " "])
+                for _ in range(rng.randrange(6))
+            )
+        )
     if kind == 1:
         return AnyValue(int_value=rng.randrange(-(2**63), 2**63))
     if kind == 2:
         return AnyValue(bool_value=rng.random() < 0.5)
     if kind == 3:
-        return AnyValue(double_value=rng.choice(
-            [rng.random() * 10 ** rng.randint(-30, 30), rng.choice(DOUBLES), -rng.random()]
-        ))
+        return AnyValue(
+            double_value=rng.choice(
+                [rng.random() * 10 ** rng.randint(-30, 30), rng.choice(DOUBLES), -rng.random()]
+            )
+        )
     if kind == 4:
         return AnyValue(bytes_value=rng.randbytes(rng.randrange(5)))
     if kind in (5, 6):
         return AnyValue()
     if kind == 7:
         return arr(*(_random_value(rng, depth + 1) for _ in range(rng.randrange(4))))
-    return kvl(*((rng.choice("abcé"), _random_value(rng, depth + 1)) for _ in range(rng.randrange(4))))
+    return kvl(
+        *((rng.choice("abcé"), _random_value(rng, depth + 1)) for _ in range(rng.randrange(4)))
+    )
 
 
 def test_random_requests(both: tuple[Store, Store, NativeIngest]) -> None:
@@ -392,8 +456,9 @@ def test_random_requests(both: tuple[Store, Store, NativeIngest]) -> None:
         for i in range(rng.randrange(4)):
             attrs = [kv(f"a{j}", _random_value(rng)) for j in range(rng.randrange(5))]
             events = [
-                Span.Event(time_unix_nano=T0 + j, name=f"e{j}",
-                           attributes=[kv("x", _random_value(rng))])
+                Span.Event(
+                    time_unix_nano=T0 + j, name=f"e{j}", attributes=[kv("x", _random_value(rng))]
+                )
                 for j in range(rng.randrange(3))
             ]
             spans.append(_span(n * 10 + i, attrs, events=events))
@@ -428,3 +493,30 @@ def test_bad_names_are_refused(chdb_backend: ChdbBackend, tmp_path: Path) -> Non
         NativeIngest(chdb_backend, "otel; DROP", tmp_path)
     with pytest.raises(UsageError):
         NativeIngest(chdb_backend, "otel", tmp_path / "it's")
+
+
+def test_write_takes_parsed_requests_and_converts_the_fallback_itself(
+    both: tuple[Store, Store, NativeIngest],
+) -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
+    reference, native, ingest = both
+    traces = [
+        _traces([_span(0, [kv("a", s("b"))])]),
+        _traces([_span(1, [kv("bad", UNSUPPORTED[1])]), _span(2, [])]),
+        ExportTraceServiceRequest(),
+    ]
+    metrics = ExportMetricsServiceRequest()
+    metric = metrics.resource_metrics.add().scope_metrics.add().metrics.add(name="m")
+    metric.gauge.data_points.add(as_int=3, time_unix_nano=T0)
+    for signal, requests, table, rows in [
+        (Signal.TRACES, traces, "otel_traces", 3),
+        (Signal.METRICS, [metrics], "otel_metrics_gauge", 1),
+    ]:
+        for r in requests:
+            reference.write(signal, r)
+        assert ingest.write(signal, requests) == rows
+        assert _rows(native, table) == _rows(reference, table)
+    assert ingest.native_requests == 2 and ingest.fallback_requests == 1

@@ -33,9 +33,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from wasmscope.collect.store import schema
+from wasmscope.collect.receiver.sink import Signal
+from wasmscope.collect.store import columns, schema
 from wasmscope.errors import StoreError, UsageError
 
 if TYPE_CHECKING:
@@ -96,7 +97,9 @@ message Span {
   repeated Event events = 11; uint32 dropped_events_count = 12;
   repeated Link links = 13; uint32 dropped_links_count = 14; Status status = 15;
 }
-message ScopeSpans { InstrumentationScope scope = 1; repeated Span spans = 2; string schema_url = 3; }
+message ScopeSpans {
+  InstrumentationScope scope = 1; repeated Span spans = 2; string schema_url = 3;
+}
 message ResourceSpans {
   Resource resource = 1; repeated ScopeSpans scope_spans = 2; string schema_url = 3;
 }
@@ -114,7 +117,9 @@ message LogRecord {
 message ScopeLogs {
   InstrumentationScope scope = 1; repeated LogRecord log_records = 2; string schema_url = 3;
 }
-message ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2; string schema_url = 3; }
+message ResourceLogs {
+  Resource resource = 1; repeated ScopeLogs scope_logs = 2; string schema_url = 3;
+}
 message ExportLogsServiceRequest {
   repeated ResourceLogs resource_logs = 1;
   uint32 batch_index = 15;
@@ -265,12 +270,13 @@ def _kvlist_json(k: str) -> str:
     x, i, y, z = _var(), _var(), _var(), _var()
     keys = f"arrayMap({y} -> {_get(y, 'key')}, {rev})"
     # A Go map: the last of a repeated key wins, keys come out sorted (bytewise).
-    last = f"arrayFilter(({x}, {i}) -> indexOf({keys}, {_get(x, 'key')}) = {i}, {rev}, arrayEnumerate({rev}))"
+    last = (
+        f"arrayFilter(({x}, {i}) -> indexOf({keys}, {_get(x, 'key')}) = {i}, "
+        f"{rev}, arrayEnumerate({rev}))"
+    )
     ordered = f"arraySort({z} -> {_get(z, 'key')}, {last})"
     w = _var()
-    member = (
-        f"concat({_json_string(_get(w, 'key'))}, ':', {_inner_json(_get(w, 'value'))})"
-    )
+    member = f"concat({_json_string(_get(w, 'key'))}, ':', {_inner_json(_get(w, 'value'))})"
     items = f"arrayStringConcat(arrayMap({w} -> {member}, {ordered}), ',')"
     inner = f"arrayMap({y} -> {_get(y, 'value')}, {values})"
     return f"if({_not_finite(inner)}, '', concat('{{', {items}, '}}'))"
@@ -338,7 +344,11 @@ def _unsupported(values: str) -> str:
     deep = " OR ".join(
         f"{_all(_get(i, field))} != ''" for i in inner for field in ("array_value", "kvlist_value")
     )
-    texts = [_get(items, "string_value"), _get(members, "key"), _path(members, "value", "string_value")]
+    texts = [
+        _get(items, "string_value"),
+        _get(members, "key"),
+        _path(members, "value", "string_value"),
+    ]
     hexes = " OR ".join(f"match({_all(t)}, '{_UPPER_HEX}')" for t in texts)
     return f"({deep} OR {hexes})"
 
@@ -394,8 +404,14 @@ def _path(expr: str, *names: str) -> str:
     return expr
 
 
-def _flat(top: str, middle: str, leaf: str, per_resource: dict[str, tuple[str, ...]],
-          per_scope: dict[str, tuple[str, ...]], transform: dict[str, str]) -> str:
+def _flat(
+    top: str,
+    middle: str,
+    leaf: str,
+    per_resource: dict[str, tuple[str, ...]],
+    per_scope: dict[str, tuple[str, ...]],
+    transform: dict[str, str],
+) -> str:
     """The request's rows as parallel arrays, one element per span (or log record), and
     one ARRAY JOIN of them all. Only paths of tuple elements reach into the request
     (``tupleElement`` of an array of tuples is that element's array, not a copy): nested
@@ -413,11 +429,15 @@ def _flat(top: str, middle: str, leaf: str, per_resource: dict[str, tuple[str, .
     ]
 
     def repeat(values: str, counts: str) -> str:
-        return f"arrayFlatten(arrayMap(({y}, {c}) -> arrayWithConstant({c}, {y}), {values}, {counts}))"
+        return (
+            f"arrayFlatten(arrayMap(({y}, {c}) -> arrayWithConstant({c}, {y}), {values}, {counts}))"
+        )
 
     for alias, path in per_scope.items():
         t = transform.get(alias, "{v}").replace("{v}", v)
-        values = f"arrayFlatten(arrayMap({r} -> arrayMap({v} -> {t}, {r}), {_path(top, middle, *path)}))"
+        values = (
+            f"arrayFlatten(arrayMap({r} -> arrayMap({v} -> {t}, {r}), {_path(top, middle, *path)}))"
+        )
         parts.append(f"{repeat(values, 'scope_counts')} AS {alias}_")
     for alias, path in per_resource.items():
         t = transform.get(alias, "{v}").replace("{v}", v)
@@ -443,12 +463,17 @@ def _traces_select() -> str:
     ev_lens = f"arrayMap({n} -> length({n}), {_get(events, 'attributes')})"
     ln_lens = f"arrayMap({n} -> length({n}), {_get(links, 'attributes')})"
     n_span = f"length({_get(sp, 'attributes')})"
-    ev_starts = f"arrayMap(({o}, {n}) -> {o} - {n} + 1 + {n_span}, arrayCumSum({ev_lens}), {ev_lens})"
+    ev_starts = (
+        f"arrayMap(({o}, {n}) -> {o} - {n} + 1 + {n_span}, arrayCumSum({ev_lens}), {ev_lens})"
+    )
     ln_base = f"{n_span} + arraySum({ev_lens})"
-    ln_starts = f"arrayMap(({o}, {n}) -> {o} - {n} + 1 + {ln_base}, arrayCumSum({ln_lens}), {ln_lens})"
+    ln_starts = (
+        f"arrayMap(({o}, {n}) -> {o} - {n} + 1 + {ln_base}, arrayCumSum({ln_lens}), {ln_lens})"
+    )
 
     def maps(starts: str, lens: str) -> str:
-        return f"arrayMap(({o}, {n}) -> CAST(arraySlice(pairs, {o}, {n}), '{_MAP_TYPE}'), {starts}, {lens})"
+        cast = f"CAST(arraySlice(pairs, {o}, {n}), '{_MAP_TYPE}')"
+        return f"arrayMap(({o}, {n}) -> {cast}, {starts}, {lens})"
 
     columns = [
         _nanos(start),
@@ -607,6 +632,15 @@ class Ingested:
     fallback: list[int] = field(default_factory=list)
 
 
+def columns_tables(signal: Signal, request: Any) -> list[tuple[str, Any]]:
+    """The Python path's tables of one request (columns.py, the reference)."""
+    if signal is Signal.TRACES:
+        return columns.traces_tables(request)
+    if signal is Signal.LOGS:
+        return columns.logs_tables(request)
+    return columns.metrics_tables(request)
+
+
 def _varint(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -641,7 +675,9 @@ class NativeIngest:
     our ``.proto`` and one scratch file per call: a tmpfs (``/dev/shm``) keeps them off
     the disk. Not for concurrent use: the store's writer thread calls it."""
 
-    def __init__(self, backend: Backend, database: str, scratch_dir: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, backend: Backend, database: str, scratch_dir: str | os.PathLike[str]
+    ) -> None:
         if getattr(backend, "kind", None) != "chdb":
             raise UsageError("native ingest needs the embedded (chDB) store")
         self.backend = backend
@@ -652,10 +688,29 @@ class NativeIngest:
             raise UsageError(f"the scratch directory must be a plain path: {self.scratch_dir}")
         self._proto = self.scratch_dir / "wasmscope_otlp.proto"
         self._proto.write_text(PROTO)
-        self._data = self.scratch_dir / f"wasmscope_otlp_{os.getpid()}.bin"
+        # One file per ingest object: two stores of a process may share the directory.
+        self._data = self.scratch_dir / f"wasmscope_otlp_{os.getpid()}_{id(self):x}.bin"
         #: Requests inserted here and left to the caller, since this object was made.
         self.native_requests = 0
         self.fallback_requests = 0
+
+    def write(self, signal: Signal, requests: Sequence[Any]) -> int:
+        """Insert parsed trace or log requests (opentelemetry-proto messages): natively,
+        and those native ingest hands back through columns.py, as ``Store.write`` would.
+        Returns the rows inserted. Metrics requests all go through columns.py."""
+        if signal is Signal.METRICS:
+            fallback = list(range(len(requests)))
+            rows = 0
+        else:
+            bodies = [r.SerializeToString() for r in requests]
+            insert = self.insert_traces if signal is Signal.TRACES else self.insert_logs
+            done = insert(bodies)
+            rows, fallback = done.rows, done.fallback
+        for i in fallback:
+            for table, data in columns_tables(signal, requests[i]):
+                self.backend.insert(f"{self.database}.{table}", data.column_names, data)
+                rows += data.num_rows
+        return rows
 
     def insert_traces(self, bodies: Sequence[bytes]) -> Ingested:
         """Insert the spans of these ``ExportTraceServiceRequest`` bodies."""
