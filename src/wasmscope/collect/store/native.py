@@ -168,7 +168,7 @@ _LOGS_STRUCTURE = (
 _INNER_CHECK = "Tuple(string_value String, array_value String, kvlist_value String)"
 _ANY_CHECK = (
     f"Tuple(array_value Tuple(values Array({_INNER_CHECK})), "
-    f"kvlist_value Tuple(values Array(Tuple(key String, value {_INNER_CHECK}))))"
+    f"kvlist_value Tuple(values Array(Tuple(key String, value {_INNER_CHECK}))), value UInt8)"
 )
 _KVS_CHECK = f"Array(Tuple(value {_ANY_CHECK}))"
 _TRACES_CHECK = (
@@ -282,9 +282,18 @@ def _kvlist_json(k: str) -> str:
     return f"if({_not_finite(inner)}, '', concat('{{', {items}, '}}'))"
 
 
-def _text(v: str) -> str:
-    """SQL of columns.any_value_text for the AnyValue tuple ``v``."""
+def _text(v: str, full: bool) -> str:
+    """SQL of columns.any_value_text for the AnyValue tuple ``v``; without ``full``, for
+    batches the check pass found no array or kvlist in (half the SQL to analyze)."""
     p = _get(v, "value")
+    if not full:
+        return (
+            f"multiIf({p} = 1, {_get(v, 'string_value')}, "
+            f"{p} = 3, toString({_get(v, 'int_value')}), "
+            f"{p} = 2, if({_get(v, 'bool_value')}, 'true', 'false'), "
+            f"{p} = 4, {_double_text(_get(v, 'double_value'))}, "
+            f"{p} = 7, base64Encode({_get(v, 'bytes_value')}), '')"
+        )
     return (
         f"multiIf({p} = 1, {_get(v, 'string_value')}, "
         f"{p} = 3, toString({_get(v, 'int_value')}), "
@@ -299,13 +308,13 @@ def _text(v: str) -> str:
 _MAP_TYPE = "Map(LowCardinality(String), String)"
 
 
-def _pairs(kvs: str) -> str:
+def _pairs(kvs: str, full: bool) -> str:
     x = _var()
-    return f"arrayMap({x} -> ({_get(x, 'key')}, {_text(_get(x, 'value'))}), {kvs})"
+    return f"arrayMap({x} -> ({_get(x, 'key')}, {_text(_get(x, 'value'), full)}), {kvs})"
 
 
-def _map(kvs: str) -> str:
-    return f"CAST({_pairs(kvs)}, '{_MAP_TYPE}')"
+def _map(kvs: str, full: bool) -> str:
+    return f"CAST({_pairs(kvs, full)}, '{_MAP_TYPE}')"
 
 
 def _service(m: str) -> str:
@@ -448,7 +457,7 @@ def _flat(
     return f"(\n  SELECT\n    {select}\n  FROM {{source}}\n  {{where}}\n) ARRAY JOIN {joins}"
 
 
-def _traces_select() -> str:
+def _traces_select(full: bool) -> str:
     sp = "it"
     ev, ln, o, n = _var(), _var(), _var(), _var()
     events = _get(sp, "events")
@@ -511,16 +520,16 @@ def _traces_select() -> str:
         "spans",
         {"resource_map": attrs},
         {"scope_name": ("scope", "name"), "scope_version": ("scope", "version")},
-        {"resource_map": _map("{v}")},
+        {"resource_map": _map("{v}", full)},
     )
     select = ",\n  ".join(columns)
     return (
         f"SELECT\n  {select}\nFROM (\nSELECT it, resource_map, scope_name, scope_version, "
-        f"{_pairs(all_attrs)} AS pairs\nFROM {source}\n)"
+        f"{_pairs(all_attrs, full)} AS pairs\nFROM {source}\n)"
     )
 
 
-def _logs_select() -> str:
+def _logs_select(full: bool) -> str:
     r = "it"
     t = _get(r, "time_unix_nano")
     columns = [
@@ -531,14 +540,14 @@ def _logs_select() -> str:
         _get(r, "severity_text"),
         f"toUInt8(bitAnd({_get(r, 'severity_number')}, 255))",
         _service("resource_map"),
-        _text(_get(r, "body")),
+        _text(_get(r, "body"), full),
         "resource_url",
         "resource_map",
         "scope_url",
         "scope_name",
         "scope_version",
         "scope_map",
-        _map(_get(r, "attributes")),
+        _map(_get(r, "attributes"), full),
         _get(r, "event_name"),
     ]
     attrs = ("resource", "attributes")
@@ -553,7 +562,7 @@ def _logs_select() -> str:
             "scope_version": ("scope", "version"),
             "scope_map": ("scope", "attributes"),
         },
-        {"resource_map": _map("{v}"), "scope_map": _map("{v}")},
+        {"resource_map": _map("{v}", full), "scope_map": _map("{v}", full)},
     )
     select = ",\n  ".join(columns)
     return f"SELECT\n  {select}\nFROM {source}"
@@ -567,8 +576,8 @@ def _traces_check() -> str:
         _path(spans, "events", "attributes"),
         _path(spans, "links", "attributes"),
     ]
-    bad = " OR ".join(_unsupported(_get(kvs, "value")) for kvs in lists)
-    return _check_select(f"length(arrayFlatten({_get(spans, 'kind')}))", bad)
+    values = [_get(kvs, "value") for kvs in lists]
+    return _check_select(f"length(arrayFlatten({_get(spans, 'kind')}))", values)
 
 
 def _logs_check() -> str:
@@ -579,15 +588,17 @@ def _logs_check() -> str:
         _get(records, "attributes"),
     ]
     values = [_get(records, "body"), *(_get(kvs, "value") for kvs in lists)]
+    return _check_select(f"length(arrayFlatten({_get(records, 'flags')}))", values)
+
+
+def _check_select(count: str, values: list[str]) -> str:
+    """One row: the rows the supported requests make, the unsupported ones' indexes, and
+    whether any supported one holds an array or kvlist (else the lean SQL makes them)."""
     bad = " OR ".join(_unsupported(v) for v in values)
-    return _check_select(f"length(arrayFlatten({_get(records, 'flags')}))", bad)
-
-
-def _check_select(count: str, unsupported: str) -> str:
-    """One row: the rows the supported requests make, and the unsupported ones' indexes."""
+    nested = " OR ".join(f"hasAny(arrayFlatten({_get(v, 'value')}), [5, 6])" for v in values)
     return (
-        f"SELECT sumIf(n, NOT bad), groupArrayIf(batch_index, bad) FROM "
-        f"(SELECT batch_index, {count} AS n, {unsupported} AS bad FROM {{source}})"
+        "SELECT sumIf(n, NOT bad), groupArrayIf(batch_index, bad), maxIf(nested, NOT bad) FROM "
+        f"(SELECT batch_index, {count} AS n, {bad} AS bad, {nested} AS nested FROM {{source}})"
     )
 
 
@@ -598,7 +609,9 @@ class _Kind:
     structure: str
     check_structure: str
     columns: tuple[str, ...]
+    #: The SELECT for batches with arrays or kvlists, and the lean one for the others.
     select: str
+    lean_select: str
     check: str
 
 
@@ -608,7 +621,8 @@ _TRACES = _Kind(
     _TRACES_STRUCTURE,
     _TRACES_CHECK,
     TRACE_COLUMNS,
-    _traces_select(),
+    _traces_select(full=True),
+    _traces_select(full=False),
     _traces_check(),
 )
 _LOGS = _Kind(
@@ -617,7 +631,8 @@ _LOGS = _Kind(
     _LOGS_STRUCTURE,
     _LOGS_CHECK,
     LOG_COLUMNS,
-    _logs_select(),
+    _logs_select(full=True),
+    _logs_select(full=False),
     _logs_check(),
 )
 
@@ -693,6 +708,8 @@ class NativeIngest:
         #: Requests inserted here and left to the caller, since this object was made.
         self.native_requests = 0
         self.fallback_requests = 0
+        #: Inserts made by the lean SQL (no array or kvlist in the batch).
+        self.lean_inserts = 0
 
     def write(self, signal: Signal, requests: Sequence[Any]) -> int:
         """Insert parsed trace or log requests (opentelemetry-proto messages): natively,
@@ -736,14 +753,16 @@ class NativeIngest:
             return Ingested(0)
         self._data.write_bytes(frame(bodies))
         try:
-            rows, fallback = self._check(kind)
+            rows, fallback, nested = self._check(kind)
             if len(fallback) < len(bodies):
                 where = ""
                 params = None
                 if fallback:
                     where = "WHERE batch_index NOT IN {fallback:Array(UInt32)}"
                     params = {"fallback": fallback}
-                select = kind.select.replace("{source}", self._source(kind.structure))
+                select = kind.select if nested else kind.lean_select
+                self.lean_inserts += not nested
+                select = select.replace("{source}", self._source(kind.structure))
                 names = ", ".join(f"`{c}`" for c in kind.columns)
                 self.backend.command(
                     f"INSERT INTO {self.database}.{kind.table} ({names})\n"
@@ -756,11 +775,12 @@ class NativeIngest:
         self.fallback_requests += len(fallback)
         return Ingested(rows, fallback)
 
-    def _check(self, kind: _Kind) -> tuple[int, list[int]]:
-        """The rows of the supported requests, and the unsupported ones' positions."""
+    def _check(self, kind: _Kind) -> tuple[int, list[int], bool]:
+        """The rows of the supported requests, the unsupported ones' positions, and
+        whether a supported one holds an array or kvlist."""
         sql = kind.check.replace("{source}", self._source(kind.check_structure))
         result = self.backend.query(f"{sql}\n{self._settings(kind)}")
         if not result.rows:
             raise StoreError("the native check returned nothing")
-        rows, bad = result.rows[0]
-        return int(rows or 0), sorted(int(i) for i in bad or [])
+        rows, bad, nested = result.rows[0]
+        return int(rows or 0), sorted(int(i) for i in bad or []), bool(nested)
