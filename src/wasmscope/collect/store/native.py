@@ -182,6 +182,10 @@ _LOGS_CHECK = (
     f"scope_logs Array(Tuple(scope Tuple(attributes {_KVS_CHECK}), "
     f"log_records Array(Tuple(flags UInt32, body {_ANY_CHECK}, attributes {_KVS_CHECK}))))))"
 )
+#: The first pass reads only which kind each value is: without an array or kvlist in the
+#: batch, nothing can be unsupported and the deeper check is skipped.
+_TRACES_KINDS = _TRACES_CHECK.replace(_ANY_CHECK, "Tuple(value UInt8)")
+_LOGS_KINDS = _LOGS_CHECK.replace(_ANY_CHECK, "Tuple(value UInt8)")
 
 # -- SQL that makes the exporter's text of an AnyValue ---------------------------------
 
@@ -568,7 +572,7 @@ def _logs_select(full: bool) -> str:
     return f"SELECT\n  {select}\nFROM {source}"
 
 
-def _traces_check() -> str:
+def _traces_check() -> tuple[str, str]:
     spans = _path("resource_spans", "scope_spans", "spans")
     lists = [
         _path("resource_spans", "resource", "attributes"),
@@ -580,7 +584,7 @@ def _traces_check() -> str:
     return _check_select(f"length(arrayFlatten({_get(spans, 'kind')}))", values)
 
 
-def _logs_check() -> str:
+def _logs_check() -> tuple[str, str]:
     records = _path("resource_logs", "scope_logs", "log_records")
     lists = [
         _path("resource_logs", "resource", "attributes"),
@@ -591,15 +595,18 @@ def _logs_check() -> str:
     return _check_select(f"length(arrayFlatten({_get(records, 'flags')}))", values)
 
 
-def _check_select(count: str, values: list[str]) -> str:
-    """One row: the rows the supported requests make, the unsupported ones' indexes, and
-    whether any supported one holds an array or kvlist (else the lean SQL makes them)."""
+def _check_select(count: str, values: list[str]) -> tuple[str, str]:
+    """The first pass (one row: the rows, whether any value is an array or kvlist) and
+    the second (the rows the supported requests make, the unsupported ones' indexes, and
+    whether a supported one holds an array or kvlist, else the lean SQL makes them)."""
     bad = " OR ".join(_unsupported(v) for v in values)
     nested = " OR ".join(f"hasAny(arrayFlatten({_get(v, 'value')}), [5, 6])" for v in values)
-    return (
+    first = f"SELECT sum({count}), max({nested}) FROM {{source}}"
+    second = (
         "SELECT sumIf(n, NOT bad), groupArrayIf(batch_index, bad), maxIf(nested, NOT bad) FROM "
         f"(SELECT batch_index, {count} AS n, {bad} AS bad, {nested} AS nested FROM {{source}})"
     )
+    return first, second
 
 
 @dataclass(frozen=True)
@@ -608,11 +615,12 @@ class _Kind:
     message: str
     structure: str
     check_structure: str
+    kinds_structure: str
     columns: tuple[str, ...]
     #: The SELECT for batches with arrays or kvlists, and the lean one for the others.
     select: str
     lean_select: str
-    check: str
+    check: tuple[str, str]
 
 
 _TRACES = _Kind(
@@ -620,6 +628,7 @@ _TRACES = _Kind(
     "ExportTraceServiceRequest",
     _TRACES_STRUCTURE,
     _TRACES_CHECK,
+    _TRACES_KINDS,
     TRACE_COLUMNS,
     _traces_select(full=True),
     _traces_select(full=False),
@@ -630,6 +639,7 @@ _LOGS = _Kind(
     "ExportLogsServiceRequest",
     _LOGS_STRUCTURE,
     _LOGS_CHECK,
+    _LOGS_KINDS,
     LOG_COLUMNS,
     _logs_select(full=True),
     _logs_select(full=False),
@@ -778,7 +788,15 @@ class NativeIngest:
     def _check(self, kind: _Kind) -> tuple[int, list[int], bool]:
         """The rows of the supported requests, the unsupported ones' positions, and
         whether a supported one holds an array or kvlist."""
-        sql = kind.check.replace("{source}", self._source(kind.check_structure))
+        first, second = kind.check
+        sql = first.replace("{source}", self._source(kind.kinds_structure))
+        result = self.backend.query(f"{sql}\n{self._settings(kind)}")
+        if not result.rows:
+            raise StoreError("the native check returned nothing")
+        rows, nested = result.rows[0]
+        if not nested:
+            return int(rows or 0), [], False
+        sql = second.replace("{source}", self._source(kind.check_structure))
         result = self.backend.query(f"{sql}\n{self._settings(kind)}")
         if not result.rows:
             raise StoreError("the native check returned nothing")
