@@ -495,7 +495,7 @@ def _traces_select(full: bool) -> str:
         _span_hex(_get(sp, "parent_span_id")),
         _get(sp, "trace_state"),
         _get(sp, "name"),
-        f"if({kind} >= 0 AND {kind} < 6, arrayElement({kinds}, {kind} + 1), '')",
+        f"transform({kind}, [0, 1, 2, 3, 4, 5], {kinds}, '')",
         _service("resource_map"),
         "resource_map",
         "scope_name",
@@ -503,7 +503,7 @@ def _traces_select(full: bool) -> str:
         f"CAST(arraySlice(pairs, 1, {n_span}), '{_MAP_TYPE}')",
         # UInt64 minus UInt64 is Int64 in ClickHouse; the exporter's subtraction wraps.
         f"reinterpretAsUInt64(minus({end}, {start}))",
-        f"if({code} >= 0 AND {code} < 3, arrayElement(['Unset', 'Ok', 'Error'], {code} + 1), '')",
+        f"transform({code}, [0, 1, 2], ['Unset', 'Ok', 'Error'], '')",
         _get(_get(sp, "status"), "message"),
         f"arrayMap({ev} -> {_nanos(ev)}, {_get(events, 'time_unix_nano')})",
         _get(events, "name"),
