@@ -493,6 +493,21 @@ def test_random_requests(both: tuple[Store, Store, NativeIngest]) -> None:
     assert 0 < len(done.fallback) < len(requests)
 
 
+def test_bytes_our_proto_reads_otherwise_send_the_batch_back(
+    both: tuple[Store, Store, NativeIngest],
+) -> None:
+    # An unknown field 15 of wire type 2 (ours is a varint), and a span's name sent as a
+    # varint: upb keeps both as unknown fields and serializes them again.
+    odd = ExportTraceServiceRequest()
+    odd.ParseFromString(_traces([_span(0, [kv("a", s("b"))])]).SerializeToString() + b"\x7a\x01x")
+    span = Span()
+    span.ParseFromString(_span(1, []).SerializeToString() + b"\x28\x01")
+    odd2 = _traces([span])
+    done = _check_same(both, Signal.TRACES, [_traces([_span(2, [])]), odd, odd2])
+    # The first pass fails on them, so the whole batch comes back.
+    assert done.fallback == [0, 1, 2] and done.rows == 0
+
+
 def test_frame_is_length_delimited_with_the_batch_index_merged_in() -> None:
     request = _traces([_span(0, [kv("a", s("b"))])])
     body = request.SerializeToString()
