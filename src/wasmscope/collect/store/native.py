@@ -18,11 +18,20 @@ The ``.proto`` is opentelemetry-proto's field numbers with two changes:
 ``input_format_protobuf_oneof_presence`` adds a column per ``oneof`` telling which field
 was set (its field number, 0 for none), so ``int_value: 0`` and an empty value differ.
 
-What SQL here cannot make exactly (an array or kvlist holding a non-empty array or
-kvlist) is found by a first, narrow pass over the same file; those requests are left out
-of the insert and returned to the caller, which converts them with :mod:`.columns`.
-Only the embedded backend can read our scratch file: a ClickHouse server reads files on
-its own machine.
+Each batch is read up to three times: a first pass with the insert's own structure
+(the rows, and whether any value is an array or kvlist; bytes our ``.proto`` reads
+otherwise than opentelemetry-proto fail here, before anything is inserted, and the whole
+batch goes back); when there is an array or kvlist, a narrow second pass finds what SQL
+cannot make exactly (an array or kvlist holding a non-empty array or kvlist, or a JSON
+string with a control character ClickHouse escapes in upper-case hex); then the insert,
+with the lean SQL (scalar values only, half the SQL to analyze) when no array or kvlist
+is left. Requests SQL cannot make are left out and handed back (``Ingested.fallback``):
+:meth:`NativeIngest.write` converts them with :mod:`.columns` itself.
+
+Each insert costs about 50 ms of query analysis whatever its size, then about 10 us a
+span: the writer's batches should be large (tens of thousands of spans) to gain. Only
+the embedded backend can read our scratch file: a ClickHouse server reads files on its
+own machine.
 """
 
 from __future__ import annotations
