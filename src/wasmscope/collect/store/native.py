@@ -191,6 +191,10 @@ _LOGS_CHECK = (
     f"scope_logs Array(Tuple(scope Tuple(attributes {_KVS_CHECK}), "
     f"log_records Array(Tuple(flags UInt32, body {_ANY_CHECK}, attributes {_KVS_CHECK}))))))"
 )
+#: The first pass reads only which kind each value is: without an array or kvlist in the
+#: batch, nothing can be unsupported and the deeper check is skipped.
+_TRACES_KINDS = _TRACES_CHECK.replace(_ANY_CHECK, "Tuple(value UInt8)")
+_LOGS_KINDS = _LOGS_CHECK.replace(_ANY_CHECK, "Tuple(value UInt8)")
 
 # -- SQL that makes the exporter's text of an AnyValue ---------------------------------
 
@@ -620,6 +624,7 @@ class _Kind:
     message: str
     structure: str
     check_structure: str
+    kinds_structure: str
     columns: tuple[str, ...]
     #: The SELECT for batches with arrays or kvlists, and the lean one for the others.
     select: str
@@ -632,6 +637,7 @@ _TRACES = _Kind(
     "ExportTraceServiceRequest",
     _TRACES_STRUCTURE,
     _TRACES_CHECK,
+    _TRACES_KINDS,
     TRACE_COLUMNS,
     _traces_select(full=True),
     _traces_select(full=False),
@@ -642,6 +648,7 @@ _LOGS = _Kind(
     "ExportLogsServiceRequest",
     _LOGS_STRUCTURE,
     _LOGS_CHECK,
+    _LOGS_KINDS,
     LOG_COLUMNS,
     _logs_select(full=True),
     _logs_select(full=False),
@@ -679,6 +686,11 @@ def _varint(n: int) -> bytes:
             out.append(low)
             return bytes(out)
 
+
+#: Requests in one insert at most: the file must be read as one chunk (see _insert).
+_MAX_BATCH = 60_000
+#: How chDB tells a message our .proto cannot read.
+_PARSE_ERROR = "Protobuf messages are corrupted"
 
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]+$")
 _INDEX_TAG = _varint(_INDEX_FIELD << 3)  # wire type 0: varint
@@ -763,14 +775,16 @@ class NativeIngest:
     def _insert(self, kind: _Kind, bodies: Sequence[bytes]) -> Ingested:
         if not bodies:
             return Ingested(0)
+        if len(bodies) > _MAX_BATCH:
+            raise UsageError(f"at most {_MAX_BATCH} requests in one native insert")
         self._data.write_bytes(frame(bodies))
         try:
             try:
                 rows, fallback, nested = self._check(kind)
-            except StoreError:
-                # Bytes our .proto reads otherwise than opentelemetry-proto (a field of
-                # another wire type than ours, kept by upb as unknown): nothing is
-                # inserted yet, so the whole batch goes the Python way.
+            except StoreError as exc:
+                if _PARSE_ERROR not in str(exc):
+                    raise
+                self._recover()
                 rows, fallback, nested = 0, list(range(len(bodies))), False
             if len(fallback) < len(bodies):
                 where = ""
@@ -779,27 +793,43 @@ class NativeIngest:
                     where = "WHERE batch_index NOT IN {fallback:Array(UInt32)}"
                     params = {"fallback": fallback}
                 select = kind.select if nested else kind.lean_select
-                self.lean_inserts += not nested
                 select = select.replace("{source}", self._source(kind.structure))
                 names = ", ".join(f"`{c}`" for c in kind.columns)
-                self.backend.command(
-                    f"INSERT INTO {self.database}.{kind.table} ({names})\n"
-                    f"{select.replace('{where}', where)}\n{self._settings(kind)}",
-                    params,
-                )
+                try:
+                    self.backend.command(
+                        f"INSERT INTO {self.database}.{kind.table} ({names})\n"
+                        f"{select.replace('{where}', where)}\n{self._settings(kind)}, "
+                        # The whole file is one chunk, so a message that fails to parse
+                        # fails the insert before any row is written.
+                        f"max_block_size = {_MAX_BATCH}, input_format_max_block_size_bytes = 0",
+                        params,
+                    )
+                except StoreError as exc:
+                    if _PARSE_ERROR not in str(exc):
+                        raise
+                    # Bytes our .proto reads otherwise than opentelemetry-proto (a field
+                    # of another wire type than ours, kept by upb as unknown): nothing
+                    # was inserted, the whole batch goes the Python way.
+                    self._recover()
+                    rows, fallback = 0, list(range(len(bodies)))
+                else:
+                    self.lean_inserts += not nested
         finally:
             self._data.unlink(missing_ok=True)
         self.native_requests += len(bodies) - len(fallback)
         self.fallback_requests += len(fallback)
         return Ingested(rows, fallback)
 
+    def _recover(self) -> None:
+        # chDB 4.4: after a failed read of a file's format, the next query's Arrow result
+        # is an empty IPC message (pyarrow raises); one query in between clears that.
+        self.backend.command("SELECT 1")
+
     def _check(self, kind: _Kind) -> tuple[int, list[int], bool]:
         """The rows of the supported requests, the unsupported ones' positions, and
         whether a supported one holds an array or kvlist."""
         first, second = kind.check
-        # The first pass reads the file as the insert will (a field of another wire type
-        # than ours fails here, before anything is inserted, not half-way through it).
-        sql = first.replace("{source}", self._source(kind.structure))
+        sql = first.replace("{source}", self._source(kind.kinds_structure))
         result = self.backend.query(f"{sql}\n{self._settings(kind)}")
         if not result.rows:
             raise StoreError("the native check returned nothing")
