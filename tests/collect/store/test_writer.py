@@ -45,13 +45,13 @@ class GatedBackend:
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
         return self.inner.query(sql, params)
 
-    def insert(self, table: str, columns: Sequence[str], data: pyarrow.Table) -> None:
+    def insert(self, table: str, columns: Sequence[str], data: pyarrow.Table, dedup_token: str | None = None) -> None:
         self.entered.set()
         self.gate.wait()
         if "poison" in data.column("SpanName").to_pylist():
             raise StoreError("Cannot parse input: poisoned row")
         self.inserts.append(data.num_rows)
-        self.inner.insert(table, columns, data)
+        self.inner.insert(table, columns, data, dedup_token)
 
     def close(self) -> None:
         pass

@@ -46,9 +46,13 @@ class Backend(Protocol):
         """Run a SELECT; raise :class:`~wasmscope.errors.StoreError` on failure."""
         ...
 
-    def insert(self, table: str, columns: Sequence[str], data: pyarrow.Table) -> None:
+    def insert(
+        self, table: str, columns: Sequence[str], data: pyarrow.Table, dedup_token: str | None = None
+    ) -> None:
         """Insert ``data`` (one Arrow column per name in ``columns``) into ``table``
-        (``db.table``); durable against kill -9 of this process when it returns."""
+        (``db.table``); durable against kill -9 of this process when it returns. With
+        ``dedup_token`` (letters, digits, ``-`` and ``_``), a second insert with the same
+        token stores nothing, in the table and in its materialized views."""
         ...
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["ChdbBackend"]
 
 LOCK_NAME = ".wasmscope.lock"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def _require_chdb() -> Any:
@@ -94,12 +96,22 @@ class ChdbBackend:
         rows = list(zip(*(_pylist(table.column(i)) for i in range(len(columns))), strict=True))
         return Result(columns, rows)
 
-    def insert(self, table: str, columns: Sequence[str], data: pyarrow.Table) -> None:
+    def insert(
+        self, table: str, columns: Sequence[str], data: pyarrow.Table, dedup_token: str | None = None
+    ) -> None:
         # chDB reads the Arrow table from this frame's variable named in Python(...).
         names = ", ".join(f"`{c}`" for c in columns)
         source = ", ".join(f"`{n}`" for n in data.column_names)
         arrow_data = data  # noqa: F841  (read by name by chDB's Python() table function)
-        self._run(f"INSERT INTO {table} ({names}) SELECT {source} FROM Python(arrow_data)", "Null", None)
+        settings = ""
+        if dedup_token is not None:
+            if not _TOKEN.match(dedup_token):
+                raise ValueError(f"invalid deduplication token {dedup_token!r}")
+            settings = (
+                f" SETTINGS insert_deduplicate = 1, insert_deduplication_token = '{dedup_token}',"
+                " deduplicate_blocks_in_dependent_materialized_views = 1"
+            )
+        self._run(f"INSERT INTO {table} ({names}) SELECT {source} FROM Python(arrow_data){settings}", "Null", None)
 
     def close(self) -> None:
         with self._mutex:

@@ -92,11 +92,18 @@ class ServerBackend:
         result = self._call("query", sql, parameters=dict(params) if params else None)
         return Result(tuple(result.column_names), [tuple(r) for r in result.result_rows])
 
-    def insert(self, table: str, columns: Sequence[str], data: pyarrow.Table) -> None:
+    def insert(
+        self, table: str, columns: Sequence[str], data: pyarrow.Table, dedup_token: str | None = None
+    ) -> None:
         database, _, name = table.rpartition(".")
         if list(columns) != list(data.column_names):
             data = data.select(list(columns))
-        self._call("insert_arrow", name, data, database=database or None)
+        settings = (
+            {"insert_deduplicate": 1, "insert_deduplication_token": dedup_token,
+             "deduplicate_blocks_in_dependent_materialized_views": 1}
+            if dedup_token is not None else None
+        )  # fmt: skip
+        self._call("insert_arrow", name, data, database=database or None, settings=settings)
 
     def close(self) -> None:
         with self._mutex:

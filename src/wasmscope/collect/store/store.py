@@ -196,9 +196,27 @@ class Store:
 
     # -- writing -----------------------------------------------------------------------
 
-    def insert(self, table: str, data: pyarrow.Table) -> None:
-        """Insert ``data`` (named as the table's columns) into ``table`` of this store."""
-        self.backend.insert(f"{self.database}.{table}", data.column_names, data)
+    def insert(self, table: str, data: pyarrow.Table, dedup_token: str | None = None) -> None:
+        """Insert ``data`` (named as the table's columns) into ``table`` of this store
+        (``dedup_token``: see :meth:`Backend.insert`)."""
+        self.backend.insert(f"{self.database}.{table}", data.column_names, data, dedup_token)
+
+    def enable_insert_dedup(self, window: int = 1000) -> None:
+        """Lets the embedded store's tables drop a repeated insert (same token) among
+        their last ``window`` inserts: what the write-ahead log's replay relies on. A
+        table setting only; columns and types stay the exporter's. (Replicated tables on a
+        server deduplicate by default.)"""
+        if self.backend.kind != "chdb":
+            return
+        rows = self.backend.query(
+            "SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree'",
+            {"db": self.database},
+        ).rows
+        for (name,) in rows:
+            self.backend.command(
+                f"ALTER TABLE {self.database}.{schema.check_identifier(str(name))}"
+                f" MODIFY SETTING non_replicated_deduplication_window = {int(window)}"
+            )
 
     def write(self, signal: Signal, request: Any) -> None:
         """Convert and insert one request synchronously (one insert per table it fills)."""

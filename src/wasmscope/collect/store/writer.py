@@ -18,6 +18,15 @@ and are all or nothing.
 The queue is bounded in items and in bytes of converted rows: past either bound
 ``deliver`` raises :class:`~wasmscope.errors.OverloadedError` at once, with a
 ``retry_after`` from the measured insert rate, and keeps nothing.
+
+With a write-ahead log (``wal``, :mod:`.wal`; what ``wasmscope collect`` uses on the
+embedded store), ``deliver`` converts the request, appends its bytes to the log and
+returns: the request is durable then, and acknowledged. The writer inserts batches of
+everything queued (lingering ``linger`` seconds for more), each batch marked in the log
+first and inserted with a deduplication token, then checkpointed. An insert that fails
+is retried (the data was acknowledged: nothing is dropped); on start the log's
+requests after the checkpoint are inserted again, a marked batch with its own token,
+so after kill -9 every acknowledged request is in the store exactly once.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ if TYPE_CHECKING:
 
     from wasmscope.collect.store.retention import Dropped
     from wasmscope.collect.store.store import Store
+    from wasmscope.collect.store.wal import WriteAheadLog
 
 __all__ = ["GroupCommitWriter", "WriterStats"]
 
@@ -53,6 +63,7 @@ class _Pending:
     rows: int
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
+    seq: int = 0  # in the write-ahead log, when there is one
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +103,11 @@ class GroupCommitWriter:
         retention_interval: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         on_dropped: Callable[[list[Dropped]], None] | None = None,
+        wal: WriteAheadLog | None = None,
+        retry_delay: float = 1.0,
     ) -> None:
+        self.wal = wal
+        self.retry_delay = retry_delay
         self.store = store
         self.max_batch_rows = max_batch_rows
         self.linger = linger
@@ -148,14 +163,22 @@ class GroupCommitWriter:
             nbytes=sum(t.nbytes for _, t in tables),
             rows=sum(t.num_rows for _, t in tables),
         )
+        payload = request.SerializeToString() if self.wal is not None else b""
         with self._cond:
             if self._closing:
                 raise StoreError("the store's writer is shutting down")
             self._check_room(items, pending.nbytes)
+            if self.wal is not None:
+                # Appended under the lock: the log's order is the queue's order.
+                pending.seq = self.wal.append(signal, payload)
+                self.accepted_requests += 1
+                self.accepted_items += items
             self._queue.append(pending)
             self.queue_items += items
             self.queue_bytes += pending.nbytes
             self._cond.notify_all()
+        if self.wal is not None:
+            return  # durable in the log: acknowledged
         while not pending.done.wait(1.0):
             thread = self._thread
             if thread is None or not thread.is_alive():
@@ -184,6 +207,8 @@ class GroupCommitWriter:
     def start(self) -> None:
         if self._thread is not None:
             return
+        if self.wal is not None:
+            self._replay(self.wal)
         self._thread = threading.Thread(
             target=self._run, name="wasmscope-store-writer", daemon=True
         )
@@ -236,10 +261,10 @@ class GroupCommitWriter:
                 if self._closing and not self._queue:
                     return
 
-    def _insert(self, table: str, data: pyarrow.Table) -> None:
+    def _insert(self, table: str, data: pyarrow.Table, dedup_token: str | None = None) -> None:
         start = time.perf_counter()
         try:
-            self.store.insert(table, data)
+            self.store.insert(table, data, dedup_token)
         except BaseException:
             self.insert_errors += 1
             raise
@@ -253,9 +278,68 @@ class GroupCommitWriter:
             rate = data.num_rows / elapsed
             self._rate = rate if self._rate == 0 else 0.8 * self._rate + 0.2 * rate
 
+    def _replay(self, wal: WriteAheadLog) -> None:
+        """Inserts the log's requests after its checkpoint: each marked batch again with
+        its token (a batch inserted before a crash stores nothing twice), the rest queued."""
+        from wasmscope.collect.receiver.decode import request_class
+        from wasmscope.collect.store.store import tables_of
+
+        records, marks = wal.pending()
+        if not records:
+            return
+        _log.info("collect: replaying %d requests from the write-ahead log in %s", len(records), wal.path)
+        pendings = []
+        for r in records:
+            tables = tables_of(r.signal, request_class(r.signal).FromString(r.payload))
+            rows = sum(t.num_rows for _, t in tables)
+            pendings.append(_Pending(r.signal, tables, rows, sum(t.nbytes for _, t in tables), rows, seq=r.seq))
+        for first, last in marks:
+            batch = [p for p in pendings if first <= p.seq <= last]
+            if batch:
+                self._write_logged(batch, first, last)
+        done = max((last for _, last in marks), default=0)
+        rest = [p for p in pendings if p.seq > done]
+        with self._cond:
+            for p in rest:
+                self._queue.append(p)
+                self.queue_items += p.items
+                self.queue_bytes += p.nbytes
+
+    def _write_logged(self, batch: list[_Pending], first: int, last: int) -> None:
+        """Inserts a batch of logged (acknowledged) requests: retried until it is in,
+        then checkpointed. On close, a batch that still fails stays in the log."""
+        import pyarrow as pa
+
+        self.batches += 1
+        by_table: dict[str, list[pyarrow.Table]] = {}
+        for p in batch:
+            for table, data in p.tables:
+                by_table.setdefault(table, []).append(data)
+        attempts = 0
+        while True:
+            try:
+                for table, parts in by_table.items():
+                    data = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+                    self._insert(table, data, f"wal-{first}-{last}-{table}")
+                break
+            except Exception as exc:
+                attempts += 1
+                _log.error("collect: inserting logged requests %d-%d failed (attempt %d; kept in the log, "
+                           "retried): %s", first, last, attempts, exc)  # fmt: skip
+                if self._closing and attempts >= 3:
+                    return
+                time.sleep(self.retry_delay)
+        assert self.wal is not None
+        self.wal.checkpoint(last)
+
     def _write(self, batch: list[_Pending]) -> None:
         import pyarrow as pa  # present: deliver converted the batch with it
 
+        if self.wal is not None:
+            first, last = batch[0].seq, batch[-1].seq
+            self.wal.mark(first, last)
+            self._write_logged(batch, first, last)
+            return
         self.batches += 1
         by_table: dict[str, list[tuple[_Pending, pyarrow.Table]]] = {}
         for p in batch:
@@ -341,6 +425,8 @@ class GroupCommitWriter:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+        if self.wal is not None and (thread is None or not thread.is_alive()):
+            self.wal.close()
 
     def __enter__(self) -> GroupCommitWriter:
         return self
