@@ -123,12 +123,16 @@ class Collector:
         on a server each request is acknowledged once inserted."""
         if self.store_url is not None:
             return self.store.writer(on_dropped=self._dropped)
+        from wasmscope.collect.store.native import NativeIngest
         from wasmscope.collect.store.wal import WriteAheadLog
 
         assert self.data_dir is not None
         self.store.enable_insert_dedup()
         wal = WriteAheadLog(Path(self.data_dir) / "wal")
-        return self.store.writer(on_dropped=self._dropped, wal=wal, linger=WAL_LINGER)
+        # chDB decodes the logged trace and log requests itself (native.py): faster than
+        # building Arrow columns in Python once batches are large, which the log makes them.
+        native = NativeIngest(self.store.backend, self.store.database, Path(self.data_dir) / "scratch")
+        return self.store.writer(on_dropped=self._dropped, wal=wal, linger=WAL_LINGER, native=native)
 
     def _warn_missing_tables(self) -> None:
         present = {

@@ -55,6 +55,8 @@ class FlakyBackend:
         self.attempts = 0
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        if sql.lstrip().startswith("INSERT"):  # native ingest inserts with a statement
+            self.gate.wait()
         self.inner.command(sql, params)
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
@@ -105,15 +107,25 @@ def test_a_torn_last_record_is_not_replayed(tmp_path: Path) -> None:
 # -- the writer over it ----------------------------------------------------------------------
 
 
+@pytest.fixture(params=["arrow", "native"])
+def native(request: pytest.FixtureRequest, chdb_backend: ChdbBackend, database: str, tmp_path: Path) -> Any:
+    """The writer's two ways into the store: Arrow columns, or chDB decoding the bytes."""
+    if request.param == "arrow":
+        return lambda backend: None
+    from wasmscope.collect.store.native import NativeIngest
+
+    return lambda backend: NativeIngest(backend, database, tmp_path / "scratch")
+
+
 def test_an_acknowledged_request_is_logged_before_it_is_stored(
-    chdb_backend: ChdbBackend, database: str, tmp_path: Path
+    chdb_backend: ChdbBackend, database: str, tmp_path: Path, native: Any
 ) -> None:
     flaky = FlakyBackend(chdb_backend)
     store = Store(flaky, database)
     store.ensure_schema()
     store.enable_insert_dedup()
     flaky.gate.clear()  # the store is stuck
-    writer = store.writer(wal=WriteAheadLog(tmp_path / "wal"))
+    writer = store.writer(wal=WriteAheadLog(tmp_path / "wal"), native=native(flaky))
     req = _request(5)
     writer.deliver(Signal.TRACES, req, 5)  # returns: durable in the log
     assert _span_ids(chdb_backend, database) == []
@@ -130,7 +142,7 @@ def test_a_failing_insert_is_retried_and_nothing_acknowledged_is_lost(
     flaky = FlakyBackend(chdb_backend, failures=2)
     store = Store(flaky, database)
     store.ensure_schema()
-    writer = store.writer(wal=WriteAheadLog(tmp_path / "wal"), retry_delay=0.01)
+    writer = store.writer(wal=WriteAheadLog(tmp_path / "wal"), retry_delay=0.01)  # the Arrow way: inserts fail
     req = _request(3)
     writer.deliver(Signal.TRACES, req, 3)
     writer.close()
@@ -139,7 +151,7 @@ def test_a_failing_insert_is_retried_and_nothing_acknowledged_is_lost(
 
 
 def test_replay_after_a_crash_stores_each_request_once(
-    chdb_backend: ChdbBackend, database: str, tmp_path: Path
+    chdb_backend: ChdbBackend, database: str, tmp_path: Path, native: Any
 ) -> None:
     store = Store(chdb_backend, database)
     store.ensure_schema()
@@ -150,18 +162,22 @@ def test_replay_after_a_crash_stores_each_request_once(
     wal = WriteAheadLog(tmp_path / "wal")
     first = wal.append(Signal.TRACES, inserted.SerializeToString())
     wal.mark(first, first)
-    for table, data in tables_of(Signal.TRACES, inserted):
-        store.insert(table, data, f"wal-{first}-{first}-{table}")
+    ingest = native(chdb_backend)
+    if ingest is None:
+        for table, data in tables_of(Signal.TRACES, inserted):
+            store.insert(table, data, f"wal-{first}-{first}-{table}")
+    else:
+        ingest.write_bodies(Signal.TRACES, [inserted.SerializeToString()], f"wal-{first}-{first}-traces")
     wal.append(Signal.TRACES, logged.SerializeToString())
     wal.close()
 
-    writer = store.writer(wal=WriteAheadLog(tmp_path / "wal"))
+    writer = store.writer(wal=WriteAheadLog(tmp_path / "wal"), native=native(chdb_backend))
     writer.close()
     assert _span_ids(chdb_backend, database) == _ids(inserted, logged)
     invocations = chdb_backend.query(f"SELECT count() FROM {database}.otel_traces_trace_id_ts").scalar()
     assert invocations >= 1
     # A second restart finds nothing left to do.
-    writer = store.writer(wal=WriteAheadLog(tmp_path / "wal"))
+    writer = store.writer(wal=WriteAheadLog(tmp_path / "wal"), native=native(chdb_backend))
     writer.close()
     assert _span_ids(chdb_backend, database) == _ids(inserted, logged)
 

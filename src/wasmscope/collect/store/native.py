@@ -693,6 +693,7 @@ _MAX_BATCH = 60_000
 _PARSE_ERROR = "Protobuf messages are corrupted"
 
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]+$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 _INDEX_TAG = _varint(_INDEX_FIELD << 3)  # wire type 0: varint
 
 
@@ -753,6 +754,28 @@ class NativeIngest:
                 rows += data.num_rows
         return rows
 
+    def write_bodies(self, signal: Signal, bodies: Sequence[bytes], token: str | None = None) -> int:
+        """:meth:`write` for serialized trace or log requests (the write-ahead log's),
+        every insert deduplicated by a token made from ``token``: the native one
+        ``TOKEN``, those of the requests handed back ``TOKEN-fb-TABLE``."""
+        from wasmscope.collect.receiver.decode import request_class
+
+        done = self._insert(_TRACES if signal is Signal.TRACES else _LOGS, bodies, token)
+        rows = done.rows
+        if done.fallback:
+            by_table: dict[str, list[Any]] = {}
+            for i in done.fallback:
+                for table, data in columns_tables(signal, request_class(signal).FromString(bodies[i])):
+                    by_table.setdefault(table, []).append(data)
+            import pyarrow as pa
+
+            for table, parts in by_table.items():
+                data = pa.concat_tables(parts)
+                self.backend.insert(f"{self.database}.{table}", data.column_names, data,
+                                    None if token is None else f"{token}-fb-{table}")  # fmt: skip
+                rows += data.num_rows
+        return rows
+
     def insert_traces(self, bodies: Sequence[bytes]) -> Ingested:
         """Insert the spans of these ``ExportTraceServiceRequest`` bodies."""
         return self._insert(_TRACES, bodies)
@@ -772,7 +795,14 @@ class NativeIngest:
             "output_format_json_escape_forward_slashes = 0"
         )
 
-    def _insert(self, kind: _Kind, bodies: Sequence[bytes]) -> Ingested:
+    def _insert(self, kind: _Kind, bodies: Sequence[bytes], token: str | None = None) -> Ingested:
+        if token is not None and not _TOKEN.match(token):
+            raise ValueError(f"invalid deduplication token {token!r}")
+        dedup = (
+            f", insert_deduplicate = 1, insert_deduplication_token = '{token}',"
+            " deduplicate_blocks_in_dependent_materialized_views = 1"
+            if token is not None else ""
+        )  # fmt: skip
         if not bodies:
             return Ingested(0)
         if len(bodies) > _MAX_BATCH:
@@ -801,7 +831,7 @@ class NativeIngest:
                         f"{select.replace('{where}', where)}\n{self._settings(kind)}, "
                         # The whole file is one chunk, so a message that fails to parse
                         # fails the insert before any row is written.
-                        f"max_block_size = {_MAX_BATCH}, input_format_max_block_size_bytes = 0",
+                        f"max_block_size = {_MAX_BATCH}, input_format_max_block_size_bytes = 0{dedup}",
                         params,
                     )
                 except StoreError as exc:

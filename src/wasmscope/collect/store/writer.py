@@ -45,6 +45,7 @@ from wasmscope.errors import OverloadedError, StoreError
 if TYPE_CHECKING:
     import pyarrow
 
+    from wasmscope.collect.store.native import NativeIngest
     from wasmscope.collect.store.retention import Dropped
     from wasmscope.collect.store.store import Store
     from wasmscope.collect.store.wal import WriteAheadLog
@@ -64,6 +65,7 @@ class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
     seq: int = 0  # in the write-ahead log, when there is one
+    payload: bytes = b""  # the serialized request, for native ingest (then no tables)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +107,12 @@ class GroupCommitWriter:
         on_dropped: Callable[[list[Dropped]], None] | None = None,
         wal: WriteAheadLog | None = None,
         retry_delay: float = 1.0,
+        native: NativeIngest | None = None,
     ) -> None:
+        if native is not None and wal is None:
+            raise ValueError("native ingest goes with the write-ahead log")
         self.wal = wal
+        self.native = native
         self.retry_delay = retry_delay
         self.store = store
         self.max_batch_rows = max_batch_rows
@@ -148,22 +154,13 @@ class GroupCommitWriter:
             raise StoreError("the store's writer is not running")
         with self._cond:
             self._check_room(items, 0)
-        from wasmscope.collect.store.store import tables_of
-
-        tables = tables_of(signal, request)
-        if not tables:
+        payload = request.SerializeToString() if self.wal is not None else b""
+        pending = self._pending(signal, request, payload, items)
+        if pending is None:
             with self._cond:
                 self.accepted_requests += 1
                 self.accepted_items += items
             return
-        pending = _Pending(
-            signal,
-            tables,
-            items,
-            nbytes=sum(t.nbytes for _, t in tables),
-            rows=sum(t.num_rows for _, t in tables),
-        )
-        payload = request.SerializeToString() if self.wal is not None else b""
         with self._cond:
             if self._closing:
                 raise StoreError("the store's writer is shutting down")
@@ -185,6 +182,19 @@ class GroupCommitWriter:
                 raise StoreError("the store's writer stopped before inserting the request")
         if pending.error is not None:
             raise StoreError(f"insert failed: {pending.error}") from pending.error
+
+    def _pending(self, signal: Signal, request: Any, payload: bytes, items: int) -> _Pending | None:
+        """The queue entry of a request: its Arrow tables (None when it has no row), or
+        with native ingest of traces and logs only its bytes."""
+        if self.native is not None and signal is not Signal.METRICS:
+            return _Pending(signal, [], items, nbytes=len(payload), rows=items, payload=payload)
+        from wasmscope.collect.store.store import tables_of
+
+        tables = tables_of(signal, request)
+        if not tables:
+            return None
+        return _Pending(signal, tables, items, nbytes=sum(t.nbytes for _, t in tables),
+                        rows=sum(t.num_rows for _, t in tables), payload=payload)  # fmt: skip
 
     def _check_room(self, items: int, nbytes: int) -> None:
         over_items = self.queue_items and self.queue_items + items > self.max_queue_items
@@ -282,7 +292,6 @@ class GroupCommitWriter:
         """Inserts the log's requests after its checkpoint: each marked batch again with
         its token (a batch inserted before a crash stores nothing twice), the rest queued."""
         from wasmscope.collect.receiver.decode import request_class
-        from wasmscope.collect.store.store import tables_of
 
         records, marks = wal.pending()
         if not records:
@@ -290,9 +299,10 @@ class GroupCommitWriter:
         _log.info("collect: replaying %d requests from the write-ahead log in %s", len(records), wal.path)
         pendings = []
         for r in records:
-            tables = tables_of(r.signal, request_class(r.signal).FromString(r.payload))
-            rows = sum(t.num_rows for _, t in tables)
-            pendings.append(_Pending(r.signal, tables, rows, sum(t.nbytes for _, t in tables), rows, seq=r.seq))
+            p = self._pending(r.signal, request_class(r.signal).FromString(r.payload), r.payload, 0)
+            if p is not None:
+                p.seq = r.seq
+                pendings.append(p)
         for first, last in marks:
             batch = [p for p in pendings if first <= p.seq <= last]
             if batch:
@@ -312,7 +322,10 @@ class GroupCommitWriter:
 
         self.batches += 1
         by_table: dict[str, list[pyarrow.Table]] = {}
+        by_signal: dict[Signal, list[bytes]] = {}
         for p in batch:
+            if not p.tables:
+                by_signal.setdefault(p.signal, []).append(p.payload)
             for table, data in p.tables:
                 by_table.setdefault(table, []).append(data)
         attempts = 0
@@ -321,6 +334,11 @@ class GroupCommitWriter:
                 for table, parts in by_table.items():
                     data = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
                     self._insert(table, data, f"wal-{first}-{last}-{table}")
+                for signal, bodies in by_signal.items():
+                    assert self.native is not None
+                    start = time.perf_counter()
+                    self.inserted_rows += self.native.write_bodies(signal, bodies, f"wal-{first}-{last}-{signal.value}")
+                    self.insert_seconds_total += time.perf_counter() - start
                 break
             except Exception as exc:
                 attempts += 1
