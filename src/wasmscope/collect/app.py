@@ -14,6 +14,7 @@ receiver checks its own); the dashboard has its own login.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -70,7 +71,8 @@ class CollectApp:
             if not bearer_ok(_authorization(scope), self.token):
                 await _plain(send, 401, b"missing or wrong bearer token\n", extra=[(b"www-authenticate", b"Bearer")])
             else:
-                await _plain(send, 200, self.metrics(), METRICS_CONTENT_TYPE)
+                # Off the event loop: it may query the store's size.
+                await _plain(send, 200, await asyncio.to_thread(self.metrics), METRICS_CONTENT_TYPE)
         elif path == "/healthz":
             await _plain(send, 200, b"ok\n")
         else:
