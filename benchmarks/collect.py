@@ -354,7 +354,7 @@ def query_times(store: Any, repeat: int) -> dict[str, float]:
     from wasmscope.collect.dashboard.filters import Filters
 
     now = time.time()
-    db = Db(store.backend, store.database, fast=True)
+    db = Db(store.backend, store.database, fast=True, minutes=True)
     hour = Filters.parse({"range": ["1h"]}, now)
     trace_id, invocation_id = store.backend.query(
         f"SELECT TraceId, SpanAttributes['faas.invocation_id'] FROM {store.database}.otel_traces"

@@ -379,7 +379,7 @@ def test_without_the_invocations_table_the_numbers_are_the_same(store: Store, ch
     chdb_backend.command(f"DROP VIEW {store.database}.wasmscope_invocations_mv")
     chdb_backend.command(f"DROP TABLE {store.database}.wasmscope_invocations")
     slow_app = Dashboard(store, clock=clock)
-    assert slow_app.ctx.fast is False
+    assert slow_app.ctx.db.fast is False
     slow = Client(slow_app)
     assert ok_json(slow, "/api/functions")["functions"] == fast_rows
     assert ok_json(slow, "/api/function" + q(fn="resize"))["summary"]["n"] == 40

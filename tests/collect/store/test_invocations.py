@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -17,7 +18,8 @@ from wasmscope.collect.store.store import Store
 T0 = 1_790_000_000 * 10**9
 
 
-def _request(n: int, *, start: int = T0) -> ExportTraceServiceRequest:
+def _request(n: int, *, start: int = T0, step: int = 10**6, spread: int = 0) -> ExportTraceServiceRequest:
+    """``n`` invocations ``step`` ns apart, each 5 us long (plus ``spread`` ns times its index)."""
     req = ExportTraceServiceRequest()
     rs = req.resource_spans.add()
     rs.resource.attributes.append(kv("service.name", "edge"))
@@ -36,7 +38,7 @@ def _request(n: int, *, start: int = T0) -> ExportTraceServiceRequest:
         if outcome == "trap":
             attrs.append(kv("wasm.trap.code", "unreachable"))
         ss.spans.append(Span(trace_id=trace, span_id=span, name=f"fn{i % 2}", kind=Span.SPAN_KIND_SERVER,
-                             start_time_unix_nano=start + i * 10**6, end_time_unix_nano=start + i * 10**6 + 5000,
+                             start_time_unix_nano=start + i * step, end_time_unix_nano=start + i * step + 5000 + spread * i,
                              attributes=attrs))  # fmt: skip
         # A child span and a server span without an invocation id: not invocations.
         ss.spans.append(Span(trace_id=trace, span_id=os.urandom(8), parent_span_id=span, name="execute",
@@ -95,3 +97,27 @@ def test_the_retention_applies_to_the_table_too(chdb_backend: ChdbBackend, datab
     Store(chdb_backend, database).ensure_schema()
     create = str(chdb_backend.query(f"SHOW CREATE TABLE {database}.{invocations.INVOCATIONS}").scalar())
     assert " TTL " not in create.replace("\n", " ")
+
+
+def test_the_function_table_from_minutes_equals_the_one_from_rows(chdb_backend: ChdbBackend, database: str) -> None:
+    """Whole minutes come from wasmscope_function_minutes, the partial ones at each end of
+    the range from the rows: the counts are the same, the quantiles the same digest's."""
+    from wasmscope.collect.dashboard import queries
+    from wasmscope.collect.dashboard.context import Db
+    from wasmscope.collect.dashboard.filters import Filters
+
+    store = Store(chdb_backend, database)
+    store.ensure_schema()
+    # 3 minutes of invocations, 1 every 0.4 s, written in two requests.
+    store.write(Signal.TRACES, _request(200, step=400_000_000, spread=997))
+    store.write(Signal.TRACES, _request(250, start=T0 + 200 * 400_000_000, step=400_000_000, spread=991))
+    t0, t1 = (T0 + 17 * 10**9) / 1e9, (T0 + 163 * 10**9) / 1e9  # not on minute bounds
+    f = Filters.parse({"range": ["abs"], "from": [f"{t0}"], "to": [f"{t1}"]}, t1)
+    fast = queries.functions_table(Db(chdb_backend, database, fast=True, minutes=True), f)
+    rows = queries.functions_table(Db(chdb_backend, database, fast=True, minutes=False), f)
+    def counts(table: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [{k: v for k, v in r.items() if k not in ("p50", "p95", "p99")} for r in table]
+
+    assert counts(fast) == counts(rows) and sum(int(r["n"]) for r in fast) == 365
+    for a, b in zip(fast, rows, strict=True):
+        assert a["p50"] == pytest.approx(b["p50"], rel=0.1)

@@ -272,7 +272,7 @@ def test_ensure_schema_is_idempotent(store: Store) -> None:
     count = store.backend.query(
         "SELECT count() FROM system.tables WHERE database = {db:String}", {"db": store.database}
     ).scalar()
-    assert count == 9 + 2  # the exporter's, and wasmscope_invocations with its view
+    assert count == 9 + 4  # the exporter's, and wasmscope_invocations and _function_minutes with their views
 
 
 def test_cluster_ddl_is_on_cluster_and_replicated() -> None:

@@ -57,7 +57,7 @@ class Dashboard:
     ) -> None:
         self.auth = Auth(token)
         self.ctx = Context(store=store, clock=clock, pages=pages, live_poll=live_poll,
-                           live_lifetime=live_lifetime, fast=_has_invocations(store))  # fmt: skip
+                           live_lifetime=live_lifetime)  # fmt: skip
         self._static = STATIC.resolve()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -187,22 +187,6 @@ class Dashboard:
             return Response(b"method not allowed\n", 405, "text/plain; charset=utf-8")
         return html(self.ctx.render("login.html", next=target, error=""))
 
-
-def _has_invocations(store: StoreLike) -> bool:
-    """Whether the store made its ``wasmscope_invocations`` table (``ensure_schema``);
-    without it (a ClickHouse server we may only read) the pages read the same rows
-    from ``otel_traces``, only slower."""
-    from wasmscope.collect.store import invocations
-
-    try:
-        found = store.backend.query(
-            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-            {"db": store.database, "t": invocations.INVOCATIONS},
-        ).scalar()
-    except StoreError as exc:
-        log.warning("dashboard: cannot list the store's tables (%s)", exc)
-        return False
-    return bool(found)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -45,6 +45,8 @@ class Db:
     #: True when the store's ``wasmscope_invocations`` table is there; else the same
     #: rows are read as a subquery of ``otel_traces`` (slower).
     fast: bool = False
+    #: True when ``wasmscope_function_minutes`` is there too (the function table reads it).
+    minutes: bool = False
 
     @property
     def invocations(self) -> str:
@@ -87,20 +89,20 @@ class Context:
     pages: tuple[Page, ...] = ()
     live_poll: float = 0.5
     live_lifetime: float = 30.0
-    fast: bool = False
     env: jinja2.Environment = field(default_factory=_environment)
-    _materialized: bool = False
+    _ours: frozenset[str] = frozenset()
 
     @property
     def db(self) -> Db:
-        if not self._materialized:  # once it exists it stays: look until then
-            self._materialized = bool(
-                self.store.backend.query(
-                    "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-                    {"db": self.store.database, "t": invocations.INVOCATIONS},
-                ).scalar()
-            )
-        return Db(self.store.backend, self.store.database, fast=self._materialized)
+        wanted = {invocations.INVOCATIONS, invocations.MINUTES}
+        if self._ours != wanted:  # once they exist they stay: look until then
+            rows = self.store.backend.query(
+                "SELECT name FROM system.tables WHERE database = {db:String} AND has({t:Array(String)}, name)",
+                {"db": self.store.database, "t": sorted(wanted)},
+            ).rows
+            self._ours = frozenset(str(r[0]) for r in rows)
+        return Db(self.store.backend, self.store.database, fast=invocations.INVOCATIONS in self._ours,
+                  minutes=invocations.MINUTES in self._ours)  # fmt: skip
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking store call on a worker thread: the event loop also serves

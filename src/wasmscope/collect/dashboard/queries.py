@@ -17,6 +17,7 @@ from typing import Any
 
 from wasmscope.collect.dashboard.context import Db
 from wasmscope.collect.dashboard.filters import NS, Filters
+from wasmscope.collect.store import invocations
 
 __all__ = ["OUTCOMES", "InvocationSearch"]
 
@@ -84,9 +85,57 @@ def _where(src: Src, f: Filters, sha256: str = "") -> tuple[str, dict[str, Any]]
 
 
 # --- Functions ---------------------------------------------------------------------------------
+def _minutes_table(db: Db, f: Filters, limit: int) -> list[dict[str, Any]] | None:
+    """:func:`functions_table` from the per-minute aggregates for the whole minutes of
+    the range, and from the invocations for its partial minutes at each end (None when
+    the range holds no whole minute)."""
+    m0 = -(-f.start_ns // (60 * NS)) * 60  # seconds: the first whole minute
+    m1 = f.end_ns // (60 * NS) * 60
+    if m1 <= m0:
+        return None
+    filters, params = f.where(function_column="Function", time=False)
+    outcomes = ", ".join(f"sum(O_{o}) AS o_{o}" for o in OUTCOMES)
+    edge_outcomes = ", ".join(f"countIf(Outcome = '{o}') AS O_{o}" for o in OUTCOMES)
+    sums = ", ".join(f"O_{o}" for o in OUTCOMES)
+    state = invocations.QUANTILES.replace("(", "State(", 1)
+    merge = invocations.QUANTILES.replace("(", "Merge(", 1)
+    return db.query(
+        f"""
+        SELECT Function AS function, ModuleSha256 AS sha256, anyLast(ModuleName) AS module,
+               any(ServiceName) AS service, sum(N) AS n, sum(Errors) AS errors, sum(Cold) AS cold,
+               {merge}(Durations) AS q, toUnixTimestamp64Nano(max(Last)) AS last_ns, {outcomes}
+        FROM (
+            SELECT ServiceName, Function, ModuleSha256, ModuleName, N, Errors, Cold, {sums}, Durations, Last
+            FROM {{db}}.{invocations.MINUTES}
+            WHERE Minute >= toDateTime({{m0:UInt32}}) AND Minute < toDateTime({{m1:UInt32}}) AND {filters}
+            UNION ALL
+            SELECT ServiceName, Function, ModuleSha256, anyLast(ModuleName) AS ModuleName, count() AS N,
+                   countIf(Outcome NOT IN ('ok', '')) AS Errors, countIf(ColdStart) AS Cold, {edge_outcomes},
+                   {state}(Duration) AS Durations, max(Timestamp) AS Last
+            FROM {{db}}.{invocations.INVOCATIONS}
+            WHERE ((Timestamp >= fromUnixTimestamp64Nano({{t0:Int64}}) AND Timestamp < toDateTime64({{m0:UInt32}}, 9))
+                   OR (Timestamp >= toDateTime64({{m1:UInt32}}, 9) AND Timestamp < fromUnixTimestamp64Nano({{t1:Int64}})))
+              AND {filters}
+            GROUP BY ServiceName, Function, ModuleSha256
+        )
+        GROUP BY function, sha256
+        ORDER BY n DESC, function
+        LIMIT {{limit:UInt32}}
+        """,
+        {**params, "m0": m0, "m1": m1, "t0": f.start_ns, "t1": f.end_ns, "limit": limit},
+    ).dicts()
+
+
 def functions_table(db: Db, f: Filters, limit: int = 500) -> list[dict[str, Any]]:
     """One row per (faas.name, wasm.module.sha256): counts, quantiles, outcomes."""
     src = src_of(db)
+    if db.fast and db.minutes:
+        rows = _minutes_table(db, f, limit)
+        if rows is not None:
+            for row in rows:
+                row["outcomes"] = _outcomes(row)
+                row["p50"], row["p95"], row["p99"] = row.pop("q")
+            return rows
     where, params = _where(src, f)
     rows = db.query(
         f"""

@@ -190,7 +190,9 @@ class Store:
         for statement in invocations.create_statements(options):
             self.backend.command(statement)
         if invocations.INVOCATIONS not in engines:
-            self.backend.command(invocations.backfill_statement(self.database))
+            self.backend.command(invocations.backfill_statement(self.database))  # fills the minutes too
+        elif invocations.MINUTES not in engines:
+            self.backend.command(invocations.minutes_backfill_statement(self.database))
         for statement in [*schema.ttl_statements(options, engines), *invocations.ttl_statements(options, engines)]:
             self.backend.command(statement)
 
