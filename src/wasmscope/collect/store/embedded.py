@@ -9,11 +9,14 @@ Calls are serialized by a lock: chDB's session is not safe for concurrent use.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
 import os
 import re
+import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,19 +58,51 @@ def _lock(path: Path) -> int:
     return fd
 
 
+_FAULTS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE)
+
+
+@contextlib.contextmanager
+def _keep_fault_handlers() -> Iterator[None]:
+    """Puts back the fault handlers that were there before chDB starts.
+
+    wasmtime turns a guest's trap (out-of-bounds access, ``unreachable``) into a signal
+    that its handler catches. chDB installs handlers of its own for the same signals,
+    and they do not pass wasmtime's faults on, so in a process that ran Wasm before
+    opening the store the next trap killed it (SIGILL). wasmtime's handlers hand
+    faults that are not a guest's to whatever handler came before them, so restoring
+    them keeps both working. The ``struct sigaction`` is copied as opaque bytes.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        saved = []
+        for sig in _FAULTS:
+            buf = ctypes.create_string_buffer(512)  # larger than struct sigaction anywhere
+            if libc.sigaction(int(sig), None, buf) == 0:
+                saved.append((sig, buf))
+    except (OSError, AttributeError):
+        saved = []
+    yield
+    for sig, buf in saved:
+        handler = ctypes.c_void_p.from_buffer(buf).value
+        if handler not in (None, 0, 1):  # a real handler was there (not SIG_DFL/SIG_IGN)
+            libc.sigaction(int(sig), buf, None)
+
+
 class ChdbBackend:
     """chDB over ``path`` (created if missing). Use as a context manager or ``close()``."""
 
     kind = "chdb"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        session = _require_chdb()
+        with _keep_fault_handlers():  # importing chDB installs its handlers already
+            session = _require_chdb()
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_fd: int | None = _lock(self.path)
         self._mutex = threading.Lock()
         try:
-            self._session: Any = session.Session(str(self.path))
+            with _keep_fault_handlers():
+                self._session: Any = session.Session(str(self.path))
         except Exception as exc:
             self._release()
             raise StoreError(f"cannot open the embedded store at {self.path}: {exc}") from exc
