@@ -44,8 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wasmscope.binary.leb128 import uleb  # a protobuf varint is an unsigned LEB128
 from wasmscope.collect.receiver.sink import Signal
-from wasmscope.collect.store import columns, schema
+from wasmscope.collect.store import schema
+from wasmscope.collect.store.store import tables_of
 from wasmscope.errors import StoreError, UsageError
 
 if TYPE_CHECKING:
@@ -666,27 +668,6 @@ class Ingested:
     fallback: list[int] = field(default_factory=list)
 
 
-def columns_tables(signal: Signal, request: Any) -> list[tuple[str, Any]]:
-    """The Python path's tables of one request (columns.py, the reference)."""
-    if signal is Signal.TRACES:
-        return columns.traces_tables(request)
-    if signal is Signal.LOGS:
-        return columns.logs_tables(request)
-    return columns.metrics_tables(request)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
 #: Requests in one insert at most: the file must be read as one chunk (see _insert).
 _MAX_BATCH = 60_000
 #: How chDB tells a message our .proto cannot read.
@@ -694,7 +675,7 @@ _PARSE_ERROR = "Protobuf messages are corrupted"
 
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]+$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
-_INDEX_TAG = _varint(_INDEX_FIELD << 3)  # wire type 0: varint
+_INDEX_TAG = uleb(_INDEX_FIELD << 3)  # wire type 0: varint
 
 
 def frame(bodies: Sequence[bytes]) -> bytes:
@@ -702,8 +683,8 @@ def frame(bodies: Sequence[bytes]) -> bytes:
     (field 15, merged into the message), length-delimited."""
     parts = []
     for i, body in enumerate(bodies):
-        tail = _INDEX_TAG + _varint(i)
-        parts.append(_varint(len(body) + len(tail)))
+        tail = _INDEX_TAG + uleb(i)
+        parts.append(uleb(len(body) + len(tail)))
         parts.append(body)
         parts.append(tail)
     return b"".join(parts)
@@ -749,7 +730,7 @@ class NativeIngest:
             done = insert(bodies)
             rows, fallback = done.rows, done.fallback
         for i in fallback:
-            for table, data in columns_tables(signal, requests[i]):
+            for table, data in tables_of(signal, requests[i]):
                 self.backend.insert(f"{self.database}.{table}", data.column_names, data)
                 rows += data.num_rows
         return rows
@@ -765,7 +746,7 @@ class NativeIngest:
         if done.fallback:
             by_table: dict[str, list[Any]] = {}
             for i in done.fallback:
-                for table, data in columns_tables(signal, request_class(signal).FromString(bodies[i])):
+                for table, data in tables_of(signal, request_class(signal).FromString(bodies[i])):
                     by_table.setdefault(table, []).append(data)
             import pyarrow as pa
 
