@@ -5,7 +5,9 @@ Modules, one concept each: :mod:`.backend` (the SQL contract), :mod:`.embedded` 
 owning its data directory), :mod:`.server` (a ClickHouse server via clickhouse-connect),
 :mod:`.schema` (the exporter's DDL), :mod:`.columns` (OTLP requests to Arrow columns as
 the exporter writes them), :mod:`.store` (:class:`Store`: schema, writes, size),
-:mod:`.writer` (the group-commit Sink), :mod:`.retention` (``--max-disk``).
+:mod:`.writer` (the group-commit Sink), :mod:`.wal` (its write-ahead log), :mod:`.native`
+(chDB decoding the logged protobuf), :mod:`.invocations` (our tables beside the
+exporter's, filled by views), :mod:`.retention` (``--max-disk``).
 
     from wasmscope.collect.store import Store
     with Store.open() as store:
@@ -23,10 +25,12 @@ if TYPE_CHECKING:
     from wasmscope.collect.store.backend import Backend, Result
     from wasmscope.collect.store.columns import any_value_text
     from wasmscope.collect.store.embedded import ChdbBackend
+    from wasmscope.collect.store.native import NativeIngest
     from wasmscope.collect.store.retention import Dropped
     from wasmscope.collect.store.schema import SchemaOptions
     from wasmscope.collect.store.server import ServerBackend
     from wasmscope.collect.store.store import Store, StoreSize, default_data_dir, tables_of
+    from wasmscope.collect.store.wal import WriteAheadLog
     from wasmscope.collect.store.writer import GroupCommitWriter, WriterStats
 
 __all__ = [
@@ -34,11 +38,13 @@ __all__ = [
     "ChdbBackend",
     "Dropped",
     "GroupCommitWriter",
+    "NativeIngest",
     "Result",
     "SchemaOptions",
     "ServerBackend",
     "Store",
     "StoreSize",
+    "WriteAheadLog",
     "WriterStats",
     "any_value_text",
     "default_data_dir",
@@ -59,6 +65,8 @@ _LAZY = {
     "tables_of": "wasmscope.collect.store.store",
     "GroupCommitWriter": "wasmscope.collect.store.writer",
     "WriterStats": "wasmscope.collect.store.writer",
+    "NativeIngest": "wasmscope.collect.store.native",
+    "WriteAheadLog": "wasmscope.collect.store.wal",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
