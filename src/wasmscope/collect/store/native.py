@@ -716,6 +716,9 @@ class NativeIngest:
         self.fallback_requests = 0
         #: Inserts made by the lean SQL (no array or kvlist in the batch).
         self.lean_inserts = 0
+        #: (position, error) of the requests of the last write_bodies that neither chDB nor
+        #: columns.py could convert: the caller sets them aside.
+        self.unconvertible: list[tuple[int, str]] = []
 
     def write(self, signal: Signal, requests: Sequence[Any]) -> int:
         """Insert parsed trace or log requests (opentelemetry-proto messages): natively,
@@ -743,10 +746,16 @@ class NativeIngest:
 
         done = self._insert(_TRACES if signal is Signal.TRACES else _LOGS, bodies, token)
         rows = done.rows
+        self.unconvertible = []
         if done.fallback:
             by_table: dict[str, list[Any]] = {}
             for i in done.fallback:
-                for table, data in tables_of(signal, request_class(signal).FromString(bodies[i])):
+                try:
+                    tables = tables_of(signal, request_class(signal).FromString(bodies[i]))
+                except StoreError as exc:  # the same every time: set aside, not retried
+                    self.unconvertible.append((i, str(exc)))
+                    continue
+                for table, data in tables:
                     by_table.setdefault(table, []).append(data)
             import pyarrow as pa
 

@@ -339,6 +339,8 @@ class GroupCommitWriter:
                     start = time.perf_counter()
                     self.inserted_rows += self.native.write_bodies(signal, bodies, f"wal-{first}-{last}-{signal.value}")
                     self.insert_seconds_total += time.perf_counter() - start
+                    for i, error in self.native.unconvertible:
+                        self._set_aside(signal, bodies[i], first, i, error)
                 break
             except Exception as exc:
                 attempts += 1
@@ -349,6 +351,17 @@ class GroupCommitWriter:
                 time.sleep(self.retry_delay)
         assert self.wal is not None
         self.wal.checkpoint(last)
+
+    def _set_aside(self, signal: Signal, body: bytes, first: int, index: int, error: str) -> None:
+        """An acknowledged request that cannot be converted (a retry would fail the same
+        way): kept in ``wal/rejected/`` for a person to look at, counted, logged."""
+        assert self.wal is not None
+        folder = self.wal.path / "rejected"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{signal.value}-{first}-{index}.pb"
+        path.write_bytes(body)
+        self.failed_requests += 1
+        _log.error("collect: an acknowledged %s request cannot be stored (%s); kept in %s", signal.value, error, path)
 
     def _write(self, batch: list[_Pending]) -> None:
         import pyarrow as pa  # present: deliver converted the batch with it
