@@ -1,11 +1,13 @@
-"""For the tests that start ``wasmscope serve`` as a process: a free loopback port, and
-waiting until the server answers."""
+"""For the tests that start ``wasmscope serve`` as a process: a free loopback port,
+waiting until the server answers, and a self-signed certificate for 127.0.0.1."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,3 +33,21 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, seconds: float, **get: A
             pass
         assert time.monotonic() < deadline, f"{url} did not become ready"
         time.sleep(0.05)
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """(certificate, key) PEM files for 127.0.0.1 made by openssl in ``folder`` (skips
+    the test without openssl)."""
+    import pytest
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import ssl
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway.serving import free_port, wait_ready
+from tests.gateway.serving import free_port, self_signed, wait_ready
 from tests.gateway.test_serve_cli import READY_WAIT
 from wasmscope.cli import main
 from wasmscope.gateway.auth import hash_key
@@ -26,22 +25,8 @@ pytest.importorskip("uvicorn")
 KEY = "wsk_tls-test-key"
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
-
-
 def test_serve_over_tls_with_an_api_key(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     manifest = tmp_path / "app.toml"
     manifest.write_text(
         f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\nauth = "key"\n\n'
