@@ -98,12 +98,12 @@ class _Invocations:
             "span_id": rng.getrandbits(64).to_bytes(8, "big"),
             "inst_id": rng.getrandbits(64).to_bytes(8, "big"),
             "exec_id": rng.getrandbits(64).to_bytes(8, "big"),
-            "invocation_id": f"{rng.getrandbits(128):032x}",
+            "invocation_id": f"{rng.getrandbits(64):016x}",  # as runtime.runner.new_invocation_id
             "cold": self.n <= len(_FUNCTIONS) or rng.random() < 0.01,
             "trap": trap,
             "fuel": rng.randrange(10_000, 5_000_000),
             "memory": 65536 * rng.randrange(1, 40),
-            "cpu": rng.random() * duration / 1e9,
+            "cpu": round(rng.random() * duration / 1e9, 6),  # the runtime keeps microseconds
             "stdout": rng.randrange(0, 2048),
             "stderr": rng.randrange(0, 256),
             "agent": _AGENTS[rng.randrange(len(_AGENTS))],

@@ -53,7 +53,7 @@ def run_component(
 ) -> None:
     import wasmtime
 
-    from wasmscope.runtime.runner import _now, _Pump
+    from wasmscope.runtime.runner import _cpu_since, _now, _Pump
 
     t0 = _now()
     iface = find_run_export(source)
@@ -114,7 +114,7 @@ def run_component(
                     func.post_return(store)
                 except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                     exc = e
-                rec.cpu_seconds = time.thread_time() - cpu0
+                rec.cpu_seconds = _cpu_since(cpu0)
                 rec.phases.append(Phase("execute", t_exec0, _now()))
                 ending = classify(
                     exc, watch=watch, source=source, tracker=tracker, memory_limit=lim.memory_limit,

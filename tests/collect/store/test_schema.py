@@ -212,7 +212,11 @@ def test_tables_keys_and_settings_are_the_exporters(store: Store) -> None:
             "ServiceName, MetricName, toStartOfHour(TimeUnix), cityHash64(Attributes), TimeUnix",
         )
     create = store.backend.query(f"SHOW CREATE TABLE {store.database}.otel_traces").scalar()
-    assert "SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1" in create
+    # The embedded store's tuning (SchemaOptions.settings); a server gets the exporter's.
+    tuned = "ttl_only_drop_parts = 1, string_serialization_version = 'single_stream'"
+    assert f"SETTINGS index_granularity = 1024, {tuned}" in create
+    lookup = store.backend.query(f"SHOW CREATE TABLE {store.database}.otel_traces_trace_id_ts").scalar()
+    assert f"SETTINGS index_granularity = 8192, {tuned}" in lookup
     assert "INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1" in create
     assert (
         "INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8"
@@ -273,6 +277,12 @@ def test_ensure_schema_is_idempotent(store: Store) -> None:
         "SELECT count() FROM system.tables WHERE database = {db:String}", {"db": store.database}
     ).scalar()
     assert count == 9 + 4  # the exporter's, and wasmscope_invocations and _function_minutes with their views
+
+
+def test_a_server_gets_the_exporters_settings() -> None:
+    for statement in schema.create_statements(schema.SchemaOptions(full_text=False)):
+        if statement.startswith("CREATE TABLE"):
+            assert statement.endswith("SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"), statement
 
 
 def test_cluster_ddl_is_on_cluster_and_replicated() -> None:

@@ -110,7 +110,7 @@ CREATE TABLE IF NOT EXISTS {o.database}.{MINUTES} {o.on_cluster} (
 PARTITION BY toDate(Minute)
 ORDER BY (ServiceName, Function, ModuleSha256, Minute)
 {ttl}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"""
+{o.settings(MINUTES)}"""
     view = f"""\
 CREATE MATERIALIZED VIEW IF NOT EXISTS {o.database}.{MINUTES_MV} {o.on_cluster}
 TO {o.database}.{MINUTES}
@@ -129,7 +129,7 @@ CREATE TABLE IF NOT EXISTS {o.database}.{INVOCATIONS} {o.on_cluster} (
 PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, Function, toDateTime(Timestamp))
 {ttl_clause(TRACES, o.ttl_seconds)}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"""
+{o.settings(INVOCATIONS)}"""
     view = f"""\
 CREATE MATERIALIZED VIEW IF NOT EXISTS {o.database}.{INVOCATIONS_MV} {o.on_cluster}
 TO {o.database}.{INVOCATIONS}

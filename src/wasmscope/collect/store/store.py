@@ -172,6 +172,7 @@ class Store:
             cluster=self.cluster,
             ttl_seconds=self.retention_seconds,
             full_text=self._use_full_text(),
+            tuned=self.backend.kind == "chdb",
         )
 
     def ensure_schema(self) -> None:
