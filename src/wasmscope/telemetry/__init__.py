@@ -26,8 +26,9 @@ from wasmscope.telemetry import semconv
 from wasmscope.telemetry.stats import TelemetryStats
 
 if TYPE_CHECKING:
+    from wasmscope.telemetry._span_data import SpanNode
     from wasmscope.telemetry.otel import InMemory, context_from_traceparent, traceparent
-    from wasmscope.telemetry.pipeline import SpanNode, Telemetry
+    from wasmscope.telemetry.pipeline import Telemetry
 
 __all__ = [
     "InMemory",
@@ -42,7 +43,7 @@ __all__ = [
 _LAZY = {
     "Telemetry": "wasmscope.telemetry.pipeline",
     "InMemory": "wasmscope.telemetry.otel",
-    "SpanNode": "wasmscope.telemetry.pipeline",
+    "SpanNode": "wasmscope.telemetry._span_data",
     "context_from_traceparent": "wasmscope.telemetry.otel",
     "traceparent": "wasmscope.telemetry.otel",
 }

@@ -134,7 +134,9 @@ def inspect_report_record(
     and ``name`` identify the module, its size and kind come from the report."""
     attrs = {
         sc.EVENT_NAME: sc.EVENT_INSPECT_REPORT,
-        **module_attributes(sha256=sha256, name=name, size=int(report["size"]), kind=str(report["kind"])),
+        **module_attributes(
+            sha256=sha256, name=name, size=int(report["size"]), kind=str(report["kind"])
+        ),
     }
     return ReportRecord(sc.EVENT_INSPECT_REPORT, _dumps(report), attrs, clock())
 
@@ -160,7 +162,11 @@ def profile_body(prof: Profile, *, max_stack_bytes: int = MAX_STACK_BYTES) -> di
 
     unique = unique_names(prof.names)
     named = sorted(
-        (([prof.unique_name(i, unique) for i in stack], n) for stack, n in prof.samples.items() if stack and n),
+        (
+            ([prof.unique_name(i, unique) for i in stack], n)
+            for stack, n in prof.samples.items()
+            if stack and n
+        ),
         key=lambda fn: (-fn[1], fn[0]),
     )
     stacks: list[dict[str, Any]] = []
@@ -210,7 +216,9 @@ def profile_report_record(
         sc.FAAS_INVOCATION_ID: record.invocation_id,
         sc.WASM_OUTCOME: str(record.outcome),
     }
-    return ReportRecord(sc.EVENT_PROFILE, _dumps(profile_body(prof)), attrs, clock(), trace_id, span_id)
+    return ReportRecord(
+        sc.EVENT_PROFILE, _dumps(profile_body(prof)), attrs, clock(), trace_id, span_id
+    )
 
 
 # --- the request -----------------------------------------------------------------------------
@@ -251,7 +259,9 @@ def report_resource(service_name: str | None = None) -> dict[str, Any]:
     return dict(make_resource(service_name).attributes)
 
 
-def export_request(records: Sequence[ReportRecord], resource: Mapping[str, Any] | None = None) -> bytes:
+def export_request(
+    records: Sequence[ReportRecord], resource: Mapping[str, Any] | None = None
+) -> bytes:
     """The ``ExportLogsServiceRequest`` of ``records`` (one resource, scope "wasmscope")."""
     from wasmscope.telemetry.otel import _version
 
@@ -269,7 +279,9 @@ def logs_url(base: str) -> str:
     text = base.strip()
     url = urllib.parse.urlsplit(text)
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise ValueError(f"expected an http:// or https:// URL such as http://127.0.0.1:4318, not {base!r}")
+        raise ValueError(
+            f"expected an http:// or https:// URL such as http://127.0.0.1:4318, not {base!r}"
+        )
     try:
         url.port  # noqa: B018  (raises for a port that is not a number)
     except ValueError:
@@ -410,7 +422,11 @@ def _tls_context() -> ssl.SSLContext:
     key of ``OTEL_EXPORTER_OTLP_[LOGS_]CLIENT_CERTIFICATE`` / ``_CLIENT_KEY``."""
 
     def env(name: str) -> str | None:
-        return os.environ.get(f"OTEL_EXPORTER_OTLP_LOGS_{name}") or os.environ.get(f"OTEL_EXPORTER_OTLP_{name}") or None
+        return (
+            os.environ.get(f"OTEL_EXPORTER_OTLP_LOGS_{name}")
+            or os.environ.get(f"OTEL_EXPORTER_OTLP_{name}")
+            or None
+        )
 
     ctx = ssl.create_default_context(cafile=env("CERTIFICATE"))
     cert = env("CLIENT_CERTIFICATE")
@@ -465,9 +481,13 @@ def push(
         conn: http.client.HTTPConnection
         try:
             if parts.scheme == "https":
-                conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=remaining, context=_tls_context())
+                conn = http.client.HTTPSConnection(
+                    parts.hostname or "", parts.port, timeout=remaining, context=_tls_context()
+                )
             else:
-                conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=remaining)
+                conn = http.client.HTTPConnection(
+                    parts.hostname or "", parts.port, timeout=remaining
+                )
         except (OSError, ValueError) as exc:  # a certificate file that cannot be read
             result.reason = f"TLS setup: {exc}"
             return result

@@ -99,7 +99,9 @@ _KV_PER_KEY_MAX = 1024  # distinct values cached per key (then that key's cache 
 UNCACHED_KEYS = {"faas.invocation_id", "client.port", "url.query"}
 
 
-def attributes(tag: bytes, attrs: Mapping[str, Any] | Iterable[tuple[str, Any]], out: list[bytes]) -> None:
+def attributes(
+    tag: bytes, attrs: Mapping[str, Any] | Iterable[tuple[str, Any]], out: list[bytes]
+) -> None:
     """Append to ``out`` one repeated ``KeyValue`` field (``tag``, already encoded) per
     attribute; ``None`` values are left out. Strings up to 128 bytes, bools and ints
     below 2**20 are encoded once per key and value."""
@@ -143,7 +145,9 @@ def attributes(tag: bytes, attrs: Mapping[str, Any] | Iterable[tuple[str, Any]],
         append(enc)
 
 
-_PREFIXES: dict[tuple[str, type, int], bytes] = {}  # (key, value type, value bytes) -> what comes before them
+_PREFIXES: dict[
+    tuple[str, type, int], bytes
+] = {}  # (key, value type, value bytes) -> what comes before them
 
 
 def _prefix(key: str, value: Any, n: int) -> bytes:
@@ -249,7 +253,9 @@ def export_trace_request(resource_msg: bytes, scope_msg: bytes, spans: Iterable[
         scope_spans.append(b"\x12")  # ScopeSpans.spans = 2
         scope_spans.append(varint(len(s)))
         scope_spans.append(s)
-    rs = _ld(b"\x0a", resource_msg) + _ld(b"\x12", b"".join(scope_spans))  # resource = 1, scope_spans = 2
+    rs = _ld(b"\x0a", resource_msg) + _ld(
+        b"\x12", b"".join(scope_spans)
+    )  # resource = 1, scope_spans = 2
     return _ld(b"\x0a", rs)  # resource_spans = 1
 
 
