@@ -28,7 +28,7 @@ The SDK costs ~70-100 µs of Python per span made and encoded; a serve request c
   request), handed to the SDK's metric readers at each collection.
 
 This module is the batching pipeline (:class:`DirectPipeline`). The rest is one
-concept a module: :mod:`._trace_context` (traceparent, samplers), :mod:`._span_data`
+concept a module: :mod:`.tracecontext` (traceparent, samplers), :mod:`._span_data`
 (the plain data), :mod:`._encoding` (records to spans, logs and OTLP bytes),
 :mod:`._sinks` (the outputs), :mod:`._serve_metrics` (the metrics).
 """
@@ -62,7 +62,7 @@ from wasmscope.telemetry._span_data import (
     SpanData,
     span_count,
 )
-from wasmscope.telemetry._trace_context import make_sampler, parse_traceparent
+from wasmscope.telemetry.tracecontext import make_sampler, parse_traceparent
 
 if TYPE_CHECKING:
     from wasmscope.runtime.record import InvocationRecord

@@ -22,6 +22,7 @@ from wasmscope.telemetry._serve_metrics import merge_metrics
 from wasmscope.telemetry._sinks import ConsoleSink, JsonlSink, MemorySink, OtlpSink, Sink
 from wasmscope.telemetry._span_data import SpanNode, invocation_bounds
 from wasmscope.telemetry.direct import DirectPipeline
+from wasmscope.telemetry.tracecontext import parse_traceparent
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -106,19 +107,17 @@ def make_resource(service_name: str | None = None) -> Resource:
 
 def context_from_traceparent(value: str | None, tracestate: str | None = None) -> Context | None:
     """A parent context from a W3C ``traceparent`` header value; None when absent or
-    invalid (W3C: an invalid traceparent starts a new trace)."""
-    if not value:
+    invalid (W3C: an invalid traceparent starts a new trace). Parsed by
+    :func:`~wasmscope.telemetry.tracecontext.parse_traceparent`, as everywhere."""
+    parent = parse_traceparent(value)
+    if parent is None:
         return None
     from opentelemetry import trace
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
-    carrier = {"traceparent": value.strip()}
-    if tracestate:
-        carrier["tracestate"] = tracestate
-    ctx = TraceContextTextMapPropagator().extract(carrier)
-    if not trace.get_current_span(ctx).get_span_context().is_valid:
-        return None
-    return ctx
+    state = TraceState.from_header([tracestate]) if tracestate else TraceState()
+    ctx = SpanContext(parent.trace_id, parent.span_id, is_remote=True, trace_flags=TraceFlags(parent.flags), trace_state=state)
+    return trace.set_span_in_context(NonRecordingSpan(ctx))
 
 
 def traceparent(span: Span) -> str:

@@ -27,8 +27,8 @@ from typing import IO, TYPE_CHECKING, Any
 from wasmscope.errors import UsageError
 from wasmscope.telemetry import semconv as sc
 from wasmscope.telemetry._span_data import SpanNode
-from wasmscope.telemetry._trace_context import parse_traceparent
 from wasmscope.telemetry.stats import ExportCounter, TelemetryStats
+from wasmscope.telemetry.tracecontext import parse_traceparent
 
 if TYPE_CHECKING:
     from wasmscope.runtime.record import InvocationRecord
@@ -392,5 +392,5 @@ class Telemetry:
 
 
 def _trace_id_of(traceparent: str | None) -> str:
-    parts = (traceparent or "").strip().split("-")
-    return parts[1] if len(parts) >= 4 and len(parts[1]) == 32 else ""
+    parent = parse_traceparent(traceparent)
+    return f"{parent.trace_id:032x}" if parent is not None else ""
