@@ -8,6 +8,13 @@ Attributes are encoded once per distinct ``(key, value)`` for low-cardinality va
 (strings up to 128 bytes, bools, small ints; the cache is bounded), so that the
 attributes that repeat from request to request (route, module identity, method, outcome)
 cost one dict lookup each.
+
+Why by hand: against building the ``opentelemetry-proto`` messages with protobuf's upb
+backend and ``SerializeToString()``, on the same serve requests in one process
+(``benchmarks/otlp_encode.py``, which checks that both decode to equal messages), this
+encoder made 7.1x the spans per second (median of 3 runs, 2026-12-03: about 150k
+against 24k spans/s; still 6.5x when the upb side is handed the plain spans made
+beforehand). ``collect`` decodes with the generated classes.
 """
 
 from __future__ import annotations
