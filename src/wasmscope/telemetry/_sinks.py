@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
-import http.client
-import os
-import ssl
 import threading
-import time
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from wasmscope.telemetry import _otlp_env, wire
 from wasmscope.telemetry import semconv as sc
-from wasmscope.telemetry import wire
+from wasmscope.telemetry._otlp_http import OtlpHttpClient
 from wasmscope.telemetry._span_data import STATUS_NAMES, LogData, SpanData
 
 if TYPE_CHECKING:
@@ -126,26 +121,11 @@ class ConsoleSink(Sink):
             self._out.write_lines(lines)
 
 
-def _env(signal: str, name: str) -> str | None:
-    return os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_{name}") or os.environ.get(
-        f"OTEL_EXPORTER_OTLP_{name}"
-    )
-
-
-def _env_headers(signal: str) -> dict[str, str]:
-    raw = _env(signal, "HEADERS") or ""
-    out: dict[str, str] = {}
-    for item in raw.split(","):
-        key, sep, value = item.partition("=")
-        if sep and key.strip():
-            out[urllib.parse.unquote(key.strip()).lower()] = urllib.parse.unquote(value.strip())
-    return out
-
-
 class OtlpSink(Sink):
-    """OTLP/HTTP protobuf to ``traces_url`` and ``logs_url`` with ``http.client`` on a
-    kept-alive connection; one retry after a connection error or a 429/502/503/504
-    within ``timeout``. Headers, compression and certificates: ``headers`` (else
+    """OTLP/HTTP protobuf to ``traces_url`` and ``logs_url`` through
+    :class:`~wasmscope.telemetry._otlp_http.OtlpHttpClient` (kept-alive connections);
+    one retry after a connection error or a 429/502/503/504 within ``timeout``.
+    Headers, compression and certificates: ``headers`` (else
     ``OTEL_EXPORTER_OTLP_[TRACES_|LOGS_]HEADERS``), ``OTEL_EXPORTER_OTLP_*COMPRESSION``
     (gzip), ``OTEL_EXPORTER_OTLP_*CERTIFICATE`` / ``CLIENT_CERTIFICATE`` / ``CLIENT_KEY``."""
 
@@ -159,80 +139,31 @@ class OtlpSink(Sink):
         self.timeout = timeout
         self._resource = resource_msg
         self._scope = scope_msg
-        self._headers = {
-            signal: {
-                "Content-Type": "application/x-protobuf",
-                "User-Agent": "wasmscope-otlp",
-                **(
-                    {k.lower(): v for k, v in headers.items()}
-                    if headers is not None
-                    else _env_headers(signal)
-                ),
-            }
+        # the exporter thread only: no lock
+        self._clients = {
+            signal: OtlpHttpClient(
+                signal,
+                headers={k.lower(): v for k, v in headers.items()}
+                if headers is not None
+                else _otlp_env.headers(signal),
+                user_agent="wasmscope-otlp",
+                gzip_above=0 if _otlp_env.gzip_wanted(signal) else None,
+                compresslevel=5,
+                max_retries=1,
+                retry_errors=True,
+                backoff=0.5,
+            )
             for signal in ("TRACES", "LOGS")
         }
-        self._gzip = {
-            s: (_env(s, "COMPRESSION") or "").strip().lower() == "gzip" for s in ("TRACES", "LOGS")
-        }
-        for s, on in self._gzip.items():
-            if on:
-                self._headers[s]["Content-Encoding"] = "gzip"
-        self._conns: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
-
-    # the exporter thread only: no lock
-    def _conn(self, url: urllib.parse.SplitResult, signal: str) -> http.client.HTTPConnection:
-        key = (
-            url.scheme,
-            url.hostname or "localhost",
-            url.port or (443 if url.scheme == "https" else 80),
-        )
-        conn = self._conns.get(key)
-        if conn is None:
-            if url.scheme == "https":
-                ctx = ssl.create_default_context(cafile=_env(signal, "CERTIFICATE") or None)
-                cert = _env(signal, "CLIENT_CERTIFICATE")
-                if cert:
-                    ctx.load_cert_chain(cert, _env(signal, "CLIENT_KEY") or None)
-                conn = http.client.HTTPSConnection(
-                    key[1], key[2], timeout=self.timeout, context=ctx
-                )
-            else:
-                conn = http.client.HTTPConnection(key[1], key[2], timeout=self.timeout)
-            self._conns[key] = conn
-        return conn
-
-    def _drop_conn(self, url: urllib.parse.SplitResult) -> None:
-        for key, conn in list(self._conns.items()):
-            if key[1] == (url.hostname or "localhost"):
-                conn.close()
-                del self._conns[key]
 
     def post(self, url_text: str, signal: str, body: bytes) -> None:
         """POST one export request; raises ``OSError`` / ``RuntimeError`` when it failed."""
-        url = urllib.parse.urlsplit(url_text)
-        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-        if self._gzip[signal]:
-            body = gzip.compress(body, compresslevel=5)
-        deadline = time.monotonic() + self.timeout
-        for attempt in (0, 1):
-            try:
-                conn = self._conn(url, signal)
-                conn.timeout = max(deadline - time.monotonic(), 0.05)
-                conn.request("POST", path, body, self._headers[signal])
-                resp = conn.getresponse()
-                resp.read()
-                if 200 <= resp.status < 300:
-                    return
-                error: Exception = RuntimeError(f"HTTP {resp.status} {resp.reason} from {url_text}")
-                retry = resp.status in (429, 502, 503, 504)
-                if resp.will_close:
-                    self._drop_conn(url)
-            except (OSError, http.client.HTTPException) as exc:
-                self._drop_conn(url)
-                error, retry = exc, True
-            if not retry or attempt or time.monotonic() + 0.5 >= deadline:
-                raise error
-            time.sleep(0.5)
+        sent = self._clients[signal].post(url_text, body, self.timeout)
+        if sent.ok:
+            return
+        if sent.error is not None:
+            raise sent.error
+        raise RuntimeError(f"HTTP {sent.status} {sent.reason} from {url_text}")
 
     def _deliver(self, spans: Sequence[SpanData], logs: Sequence[LogData]) -> None:
         raise NotImplementedError  # deliver() is overridden: spans and logs fail apart
@@ -268,6 +199,5 @@ class OtlpSink(Sink):
                 self.dest.ok("logs", len(logs))
 
     def close(self) -> None:
-        for conn in self._conns.values():
-            conn.close()
-        self._conns.clear()
+        for client in self._clients.values():
+            client.close()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
-from wasmscope.telemetry import mapping, wire
+from wasmscope.telemetry import _otlp_env, mapping, wire
 from wasmscope.telemetry import semconv as sc
 from wasmscope.telemetry._serve_metrics import merge_metrics
 from wasmscope.telemetry._sinks import ConsoleSink, JsonlSink, MemorySink, OtlpSink, Sink
@@ -46,12 +46,6 @@ __all__ = [
 ]
 
 DEFAULT_OTLP_TIMEOUT = 2.0  # seconds per OTLP export, retries included (SDK default: 10)
-_OTLP_TIMEOUT_VARS = (
-    "OTEL_EXPORTER_OTLP_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
-)
 
 
 def require(otlp: bool = False) -> None:
@@ -98,7 +92,7 @@ def make_resource(service_name: str | None = None) -> Resource:
         attrs[sc.SERVICE_NAME] = service_name
     # The SDK's default instance id is fixed at import, so forked workers would share
     # it: a fresh one per pipeline, unless OTEL_RESOURCE_ATTRIBUTES gives one.
-    if f"{sc.SERVICE_INSTANCE_ID}=" not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+    if not _otlp_env.instance_id_given():
         attrs[sc.SERVICE_INSTANCE_ID] = str(uuid.uuid4())
     attrs.setdefault(sc.TELEMETRY_DISTRO_NAME, "wasmscope")
     attrs.setdefault(sc.TELEMETRY_DISTRO_VERSION, _version())
@@ -116,7 +110,13 @@ def context_from_traceparent(value: str | None, tracestate: str | None = None) -
     from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
     state = TraceState.from_header([tracestate]) if tracestate else TraceState()
-    ctx = SpanContext(parent.trace_id, parent.span_id, is_remote=True, trace_flags=TraceFlags(parent.flags), trace_state=state)
+    ctx = SpanContext(
+        parent.trace_id,
+        parent.span_id,
+        is_remote=True,
+        trace_flags=TraceFlags(parent.flags),
+        trace_state=state,
+    )
     return trace.set_span_in_context(NonRecordingSpan(ctx))
 
 
@@ -303,7 +303,7 @@ class OtelSdk:
         if otlp:
             endpoint = otlp if isinstance(otlp, str) else None
             timeout = otlp_timeout
-            if timeout is None and not any(os.environ.get(v) for v in _OTLP_TIMEOUT_VARS):
+            if timeout is None and not _otlp_env.timeout_set():
                 timeout = DEFAULT_OTLP_TIMEOUT
             span_x, log_x, metric_x = ex.otlp_exporters(
                 endpoint, timeout=timeout, headers=otlp_headers
@@ -319,7 +319,7 @@ class OtelSdk:
                         logs_url=str(getattr(log_x, "_endpoint", "") or f"{target}/v1/logs"),
                         resource_msg=wire.resource(resource.attributes),
                         scope_msg=wire.instrumentation_scope(scope_name, _version()),
-                        timeout=timeout if timeout is not None else _env_timeout(),
+                        timeout=timeout if timeout is not None else _otlp_env.timeout(),
                         headers=otlp_headers,
                     )
                 )  # fmt: skip
@@ -538,16 +538,3 @@ class OtelSdk:
             direct.settle()
             calls.append(lambda: direct.shutdown(timeout))
         return _run_parallel(calls, timeout)
-
-
-def _env_timeout() -> float:
-    """``OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`` / ``OTEL_EXPORTER_OTLP_TIMEOUT`` in seconds
-    (the Python SDK's reading), else 10."""
-    for name in ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
-        try:
-            value = float(os.environ.get(name, ""))
-        except ValueError:
-            continue
-        if value > 0:
-            return value
-    return 10.0

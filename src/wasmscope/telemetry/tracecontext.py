@@ -8,15 +8,18 @@ so they agree on which headers continue a trace.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from wasmscope.telemetry import _otlp_env
+
 __all__ = ["TraceParent", "make_sampler", "parse_traceparent", "valid_traceparent"]
 
 # version "-" trace-id "-" parent-id "-" trace-flags, then more fields in a future version
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL)
+_TRACEPARENT = re.compile(
+    r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL
+)
 
 
 class TraceParent(NamedTuple):
@@ -73,10 +76,9 @@ def make_sampler(
 ) -> Callable[[int, int | None], bool]:
     """``sampled(trace_id, parent_flags_or_None)`` per ``OTEL_TRACES_SAMPLER`` /
     ``OTEL_TRACES_SAMPLER_ARG`` (the SDK's samplers; default ``parentbased_always_on``)."""
-    name = (
-        name if name is not None else os.environ.get("OTEL_TRACES_SAMPLER", "")
-    ).strip().lower() or "parentbased_always_on"
-    raw = arg if arg is not None else os.environ.get("OTEL_TRACES_SAMPLER_ARG")
+    env_name, env_arg = _otlp_env.sampler()
+    name = (name.strip().lower() or "parentbased_always_on") if name is not None else env_name
+    raw = arg if arg is not None else env_arg
     try:
         rate = min(max(float(raw), 0.0), 1.0) if raw else 1.0
     except ValueError:
