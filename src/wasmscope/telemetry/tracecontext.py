@@ -17,9 +17,8 @@ from wasmscope.telemetry import _otlp_env
 __all__ = ["TraceParent", "make_sampler", "parse_traceparent", "valid_traceparent"]
 
 # version "-" trace-id "-" parent-id "-" trace-flags, then more fields in a future version
-_TRACEPARENT = re.compile(
-    r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL
-)
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(?:-.*)?", re.DOTALL)
+_new = tuple.__new__  # a TraceParent without NamedTuple's __new__ (once per request)
 
 
 class TraceParent(NamedTuple):
@@ -51,16 +50,17 @@ def parse_traceparent(value: str | None) -> TraceParent | None:
     """
     if not value:
         return None
-    m = _TRACEPARENT.fullmatch(value.strip())
-    if m is None:
+    if _TRACEPARENT.fullmatch(value) is None:
+        value = value.strip()
+        if _TRACEPARENT.fullmatch(value) is None:
+            return None
+    version = value[:2]
+    if version == "ff" or (version == "00" and len(value) != 55):
         return None
-    version, trace_hex, span_hex, flags_hex, rest = m.groups()
-    if version == "ff" or (version == "00" and rest is not None):
-        return None
-    trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
+    trace_id, span_id = int(value[3:35], 16), int(value[36:52], 16)
     if not trace_id or not span_id:
         return None
-    return TraceParent(trace_id, span_id, int(flags_hex, 16))
+    return _new(TraceParent, (trace_id, span_id, int(value[53:55], 16)))
 
 
 def valid_traceparent(value: str | None) -> str | None:
