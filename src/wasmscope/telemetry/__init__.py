@@ -10,7 +10,12 @@
 Modules: :mod:`.semconv` (every attribute and metric name, once), :mod:`.mapping`
 (record -> attributes, pure), :mod:`.otel` (the SDK: providers, resource, trace
 context), :mod:`.exporters` (console, JSONL, OTLP/HTTP, failure guard),
-:mod:`.pipeline` (:class:`Telemetry`), :mod:`.stats`.
+:mod:`.pipeline` (:class:`Telemetry`), :mod:`.stats`, :mod:`.tracecontext` (the one W3C
+``traceparent`` parser, the samplers), :mod:`.direct` (serve's pipeline without the
+SDK's span objects), :mod:`.wire` (the OTLP protobuf encoder), :mod:`.reports` (pushed
+reports). Private: ``_span_data``, ``_encoding``, ``_sinks``, ``_serve_metrics``,
+``_otlp_http`` (the one OTLP/HTTP client), ``_otlp_env`` (the one reader of the
+``OTEL_*`` variables).
 
 Importing this package loads no OpenTelemetry module; :meth:`Telemetry.from_options`
 does, and raises :class:`~wasmscope.errors.UsageError` when the ``otel`` extra
