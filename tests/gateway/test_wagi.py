@@ -9,8 +9,8 @@ from wasmscope.gateway.wagi import (
     argv_for,
     cgi_environ,
     parse_response,
-    valid_traceparent,
 )
+from wasmscope.telemetry.tracecontext import valid_traceparent
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

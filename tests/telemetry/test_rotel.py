@@ -7,10 +7,7 @@ detailed debug log for traces, metrics and logs on stdout, then parses that log.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,71 +15,33 @@ from pathlib import Path
 
 import pytest
 
-from tests.telemetry.otlp_stub import closed_port
+from tests._rotel import RotelAgent, rotel_agent
 from tests.telemetry.records import make_record
 from wasmscope.runtime.record import Outcome
 from wasmscope.telemetry import Telemetry
 
-rotel = pytest.importorskip("rotel")
-
-AGENT = Path(rotel.__file__).parent / "rotel-agent"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-@dataclass
-class Rotel:
-    proc: subprocess.Popen[bytes]
-    port: int
-    out: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
+class Rotel(RotelAgent):
     def text(self) -> str:
         return ANSI.sub("", self.out.read_text(errors="replace"))
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"rotel-agent exited with {proc.returncode}")
-        with socket.socket() as s:
-            s.settimeout(0.2)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"rotel-agent did not listen on 127.0.0.1:{port}")
-
-
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[Rotel]:
-    if not os.access(AGENT, os.X_OK):
-        pytest.skip(f"rotel-agent not executable at {AGENT}")
-    http_port, grpc_port = closed_port(), closed_port()
-    out = tmp_path / "rotel.out"
-    args = [
-        str(AGENT), "start",
-        "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
-        "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}",
-        "--exporter", "blackhole",
-        "--debug-log", "traces", "--debug-log", "metrics", "--debug-log", "logs",
-        "--debug-log-verbosity", "detailed",
-        "--pid-file", str(tmp_path / "rotel.pid"),
-        "--log-file", str(tmp_path / "rotel.log"),
-    ]  # fmt: skip
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        wait_port(http_port, proc, time.monotonic() + 20)
-        yield Rotel(proc, http_port, out)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    debug = [
+        "--debug-log",
+        "traces",
+        "--debug-log",
+        "metrics",
+        "--debug-log",
+        "logs",
+        "--debug-log-verbosity",
+        "detailed",
+    ]
+    with rotel_agent(tmp_path, "--exporter", "blackhole", *debug) as agent:
+        yield Rotel(agent.proc, agent.port, agent.out)
 
 
 # --- parsing rotel's debug log -------------------------------------------------------------
@@ -96,7 +55,9 @@ class Block:
 BLOCK_START = re.compile(r"^\s*(Span|LogRecord|Metric) #\d+\s*$")
 FIELD = re.compile(r"^\s*([A-Za-z][A-Za-z ]*?)\s*:\s?(.*)$")
 ATTR = re.compile(r"^\s*-> ([^:]+): (.*)$")
-SECTION_END = re.compile(r"^(Resource(Spans|Log|Metrics) #|ScopeSpans #|ScopeLogs #|ScopeMetrics #)")
+SECTION_END = re.compile(
+    r"^(Resource(Spans|Log|Metrics) #|ScopeSpans #|ScopeLogs #|ScopeMetrics #)"
+)
 
 
 def parse(text: str) -> list[Block]:
@@ -125,7 +86,9 @@ def parse(text: str) -> list[Block]:
     return blocks
 
 
-def wait_for(col: Rotel, ready: Callable[[list[Block]], bool], timeout: float = 20.0) -> list[Block]:
+def wait_for(
+    col: Rotel, ready: Callable[[list[Block]], bool], timeout: float = 20.0
+) -> list[Block]:
     deadline = time.monotonic() + timeout
     blocks: list[Block] = []
     while time.monotonic() < deadline:
@@ -169,7 +132,12 @@ def test_spans_metrics_and_logs_arrive_at_rotel(collector: Rotel) -> None:
     assert ok_trace == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert ok.fields["Parent ID"] == "00f067aa0ba902b7"
     children = [s for s in spans if s.fields.get("Parent ID") == trap.fields["ID"]]
-    assert sorted(s.fields["Name"] for s in children) == ["compile", "execute", "instantiate", "load"]
+    assert sorted(s.fields["Name"] for s in children) == [
+        "compile",
+        "execute",
+        "instantiate",
+        "load",
+    ]
 
     bodies = {b.fields.get("Body") for b in logs}
     assert {"Str(hello)", "Str(world)", "Str(oops)", "Str(fine)"} <= bodies
@@ -179,6 +147,11 @@ def test_spans_metrics_and_logs_arrive_at_rotel(collector: Rotel) -> None:
     assert oops.attrs["log.iostream"] == "Str(stderr)"
 
     names = {m.attrs.get("Name") for m in metrics}
-    assert {"faas.invocations", "faas.errors", "faas.invoke_duration", "wasm.fuel.consumed"} <= names
+    assert {
+        "faas.invocations",
+        "faas.errors",
+        "faas.invoke_duration",
+        "wasm.fuel.consumed",
+    } <= names
     text = collector.text()
     assert "service.name: Str(wasmscope-e2e)" in text

@@ -66,10 +66,10 @@ from wasmscope.gateway.wagi import (
     argv_for,
     cgi_environ,
     parse_response,
-    valid_traceparent,
 )
 from wasmscope.gateway.workers import Workers
 from wasmscope.runtime.record import Outcome
+from wasmscope.telemetry.tracecontext import valid_traceparent
 
 if TYPE_CHECKING:
     from wasmscope.runtime.identity import ModuleSource

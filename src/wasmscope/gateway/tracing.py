@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from wasmscope.gateway.wagi import valid_traceparent
+from wasmscope.telemetry.tracecontext import valid_traceparent
 
 __all__ = ["REQUEST_SPAN", "TracingMiddleware"]
 

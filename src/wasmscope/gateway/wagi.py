@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
+from wasmscope.telemetry.tracecontext import valid_traceparent
+
 __all__ = ["SERVER_SOFTWARE", "BadResponse", "CgiResponse", "argv_for", "cgi_environ", "parse_response"]
 
 SERVER_SOFTWARE = "wasmscope/0 (WAGI/1)"
@@ -38,7 +40,6 @@ _SKIPPED_HEADERS = frozenset({"authorization", "connection", "proxy-authorizatio
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Hop-by-hop and framing headers the server sets itself; a handler cannot set them.
 _RESERVED_RESPONSE = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive", "upgrade", "te", "trailer"})
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 def _host_port(headers: Mapping[str, str], server: tuple[str, int] | None, scheme: str) -> tuple[str, str]:
@@ -55,16 +56,6 @@ def _host_port(headers: Mapping[str, str], server: tuple[str, int] | None, schem
             host = name or host
             port = p if sep and p else default_port
     return host, port
-
-
-def valid_traceparent(value: str | None) -> str | None:
-    """The header value when it is a well-formed W3C traceparent (lowercase hex)."""
-    if not value:
-        return None
-    value = value.strip()
-    if not _TRACEPARENT.match(value) or value.startswith("ff") or set(value[3:35]) == {"0"} or set(value[36:52]) == {"0"}:
-        return None
-    return value
 
 
 def cgi_environ(

@@ -294,7 +294,11 @@ class ConsoleMetricExporter(MetricExporter):
             if p["kind"] == "histogram":
                 value = f"count={p['count']} sum={p['sum']:.6g}"
             else:
-                value = f"{p['value']:.6g}" if isinstance(p.get("value"), float) else str(p.get("value"))
+                value = (
+                    f"{p['value']:.6g}"
+                    if isinstance(p.get("value"), float)
+                    else str(p.get("value"))
+                )
             lines.append(f"metric {p['name']}{{{labels}}} = {value} {unit}".rstrip())
         if lines:
             self._out.write_lines(lines)
@@ -458,7 +462,9 @@ class _SdkExporterLogFilter(logging.Filter):
         self.last_message = message
         if message.startswith("Transient error"):  # names the cause (connection refused, 503...)
             errno = _ERRNO.search(message)
-            self.last_cause = errno.group(0) if errno else message.split(" retrying in ")[0].rstrip(",")
+            self.last_cause = (
+                errno.group(0) if errno else message.split(" retrying in ")[0].rstrip(",")
+            )
         self._debug.debug("%s: %s", record.name, message)
         return False
 
@@ -501,9 +507,15 @@ def otlp_exporters(
     h = dict(headers) if headers else None
     if endpoint:
         return (
-            OTLPSpanExporter(endpoint=_signal_endpoint(endpoint, "v1/traces"), timeout=timeout, headers=h),
-            OTLPLogExporter(endpoint=_signal_endpoint(endpoint, "v1/logs"), timeout=timeout, headers=h),
-            OTLPMetricExporter(endpoint=_signal_endpoint(endpoint, "v1/metrics"), timeout=timeout, headers=h),
+            OTLPSpanExporter(
+                endpoint=_signal_endpoint(endpoint, "v1/traces"), timeout=timeout, headers=h
+            ),
+            OTLPLogExporter(
+                endpoint=_signal_endpoint(endpoint, "v1/logs"), timeout=timeout, headers=h
+            ),
+            OTLPMetricExporter(
+                endpoint=_signal_endpoint(endpoint, "v1/metrics"), timeout=timeout, headers=h
+            ),
         )
     return (
         OTLPSpanExporter(timeout=timeout, headers=h),
@@ -532,10 +544,19 @@ class Destination:
         if self._failing:
             with self._lock:
                 lost, self._failing, self._lost_in_burst = self._lost_in_burst, False, 0
-            log.info("telemetry: export to %s %s works again (%d items lost meanwhile)", self.name, self.target, lost)
+            log.info(
+                "telemetry: export to %s %s works again (%d items lost meanwhile)",
+                self.name,
+                self.target,
+                lost,
+            )
 
     def fail(self, signal: str, n: int, error: BaseException | None = None) -> None:
-        reason = f"{type(error).__name__}: {error}" if error is not None else (_SDK_FILTER.last_cause or _SDK_FILTER.last_message or "export failed")
+        reason = (
+            f"{type(error).__name__}: {error}"
+            if error is not None
+            else (_SDK_FILTER.last_cause or _SDK_FILTER.last_message or "export failed")
+        )
         self.counter.fail(self.name, signal, n, f"{self.name}: {reason}")
         with self._lock:
             self.lost += n
@@ -655,7 +676,11 @@ class FanOutMetricExporter(MetricExporter):
     temporality: every reader aggregates each measurement again, so one reader
     instead of one per exporter keeps the cost per invocation flat."""
 
-    def __init__(self, exporters: Sequence[MetricExporter], extra: Callable[[MetricsData], MetricsData] | None = None) -> None:
+    def __init__(
+        self,
+        exporters: Sequence[MetricExporter],
+        extra: Callable[[MetricsData], MetricsData] | None = None,
+    ) -> None:
         first = exporters[0]
         super().__init__(
             preferred_temporality=getattr(first, "_preferred_temporality", None),
@@ -695,5 +720,7 @@ def temporality_key(exporter: MetricExporter) -> tuple[str, ...]:
 
     preferred = getattr(exporter, "_preferred_temporality", None) or {}
     return tuple(
-        sorted(t.__name__ for t, v in preferred.items() if v is not AggregationTemporality.CUMULATIVE)
+        sorted(
+            t.__name__ for t, v in preferred.items() if v is not AggregationTemporality.CUMULATIVE
+        )
     )

@@ -35,7 +35,16 @@ __all__ = [
     "span_name",
 ]
 
-AttributeValue = str | bool | int | float | tuple[str, ...] | tuple[bool, ...] | tuple[int, ...] | tuple[float, ...]
+AttributeValue = (
+    str
+    | bool
+    | int
+    | float
+    | tuple[str, ...]
+    | tuple[bool, ...]
+    | tuple[int, ...]
+    | tuple[float, ...]
+)
 Attributes = dict[str, AttributeValue]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -117,10 +126,14 @@ def span_attributes(record: InvocationRecord, trigger: str = sc.TRIGGER_OTHER) -
         optional[sc.WASM_STDERR_TRUNCATED] = True
     if record.call_counts is not None:
         optional[sc.WASM_CALLS_TOTAL] = sum(record.call_counts.values())
-        optional[sc.WASM_CALLS_TOP] = _clean_value(dict(sorted(record.call_counts.items(), key=lambda kv: -kv[1])[:10]))
+        optional[sc.WASM_CALLS_TOP] = _clean_value(
+            dict(sorted(record.call_counts.items(), key=lambda kv: -kv[1])[:10])
+        )
     if record.host_calls is not None:
         optional[sc.WASM_HOST_CALLS_TOTAL] = sum(record.host_calls.values())
-        optional[sc.WASM_HOST_CALLS] = _clean_value(dict(sorted(record.host_calls.items(), key=lambda kv: -kv[1])[:20]))
+        optional[sc.WASM_HOST_CALLS] = _clean_value(
+            dict(sorted(record.host_calls.items(), key=lambda kv: -kv[1])[:20])
+        )
     if record.trap is not None:
         optional[sc.WASM_TRAP_CODE] = record.trap.kind
         if record.trap.frames_truncated:
@@ -170,7 +183,9 @@ class Failure:
 
 def format_frame(frame: Frame) -> str:
     """``name (func 12, @0x1a2b) src/main.c:10:5``: one guest frame on one line."""
-    name = frame.func_name or (f"func[{frame.func_index}]" if frame.func_index is not None else "<unknown>")
+    name = frame.func_name or (
+        f"func[{frame.func_index}]" if frame.func_index is not None else "<unknown>"
+    )
     where: list[str] = []
     if frame.func_index is not None:
         where.append(f"func {frame.func_index}")
@@ -199,7 +214,9 @@ def format_stacktrace(trap: TrapInfo) -> str:
     frames = trap.frames
     if len(frames) > STACKTRACE_INNER + STACKTRACE_OUTER:
         lines += [f"    at {format_frame(f)}" for f in frames[:STACKTRACE_INNER]]
-        lines.append(f"    ... {len(frames) - STACKTRACE_INNER - STACKTRACE_OUTER} frames left out ...")
+        lines.append(
+            f"    ... {len(frames) - STACKTRACE_INNER - STACKTRACE_OUTER} frames left out ..."
+        )
         lines += [f"    at {format_frame(f)}" for f in frames[-STACKTRACE_OUTER:]]
     else:
         lines += [f"    at {format_frame(f)}" for f in frames]
@@ -210,7 +227,9 @@ def format_stacktrace(trap: TrapInfo) -> str:
 
 def _code_attributes(frame: Frame) -> Attributes:
     out: Attributes = {}
-    name = frame.func_name or (f"func[{frame.func_index}]" if frame.func_index is not None else None)
+    name = frame.func_name or (
+        f"func[{frame.func_index}]" if frame.func_index is not None else None
+    )
     if name:
         out[sc.CODE_FUNCTION_NAME] = name
     if frame.file:
@@ -228,7 +247,9 @@ def failure(record: InvocationRecord) -> Failure | None:
         return None
     outcome = record.outcome
     trap = record.trap
-    error_type = trap.kind if (outcome == Outcome.TRAP and trap is not None and trap.kind) else outcome
+    error_type = (
+        trap.kind if (outcome == Outcome.TRAP and trap is not None and trap.kind) else outcome
+    )
     if trap is not None and trap.message:
         description = trap.message
     elif record.error:
@@ -266,7 +287,9 @@ class GuestLines:
         """The body and attributes of the record that says what was not exported."""
         parts = []
         if self.dropped_lines:
-            parts.append(f"{self.dropped_lines} more lines ({self.dropped_bytes} bytes) not exported")
+            parts.append(
+                f"{self.dropped_lines} more lines ({self.dropped_bytes} bytes) not exported"
+            )
         if self.capped:
             parts.append("the runtime's output cap was reached")
         attrs: Attributes = {

@@ -16,8 +16,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
-from wasmscope.telemetry import mapping
+from wasmscope.telemetry import _otlp_env, mapping, wire
 from wasmscope.telemetry import semconv as sc
+from wasmscope.telemetry._serve_metrics import merge_metrics
+from wasmscope.telemetry._sinks import ConsoleSink, JsonlSink, MemorySink, OtlpSink, Sink
+from wasmscope.telemetry._span_data import SpanNode, invocation_bounds
+from wasmscope.telemetry.direct import DirectPipeline
+from wasmscope.telemetry.tracecontext import parse_traceparent
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -28,7 +33,6 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from wasmscope.runtime.record import InvocationRecord
-    from wasmscope.telemetry.pipeline import SpanNode
     from wasmscope.telemetry.stats import ExportCounter
 
 __all__ = [
@@ -42,12 +46,6 @@ __all__ = [
 ]
 
 DEFAULT_OTLP_TIMEOUT = 2.0  # seconds per OTLP export, retries included (SDK default: 10)
-_OTLP_TIMEOUT_VARS = (
-    "OTEL_EXPORTER_OTLP_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
-)
 
 
 def require(otlp: bool = False) -> None:
@@ -94,7 +92,7 @@ def make_resource(service_name: str | None = None) -> Resource:
         attrs[sc.SERVICE_NAME] = service_name
     # The SDK's default instance id is fixed at import, so forked workers would share
     # it: a fresh one per pipeline, unless OTEL_RESOURCE_ATTRIBUTES gives one.
-    if f"{sc.SERVICE_INSTANCE_ID}=" not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+    if not _otlp_env.instance_id_given():
         attrs[sc.SERVICE_INSTANCE_ID] = str(uuid.uuid4())
     attrs.setdefault(sc.TELEMETRY_DISTRO_NAME, "wasmscope")
     attrs.setdefault(sc.TELEMETRY_DISTRO_VERSION, _version())
@@ -103,19 +101,23 @@ def make_resource(service_name: str | None = None) -> Resource:
 
 def context_from_traceparent(value: str | None, tracestate: str | None = None) -> Context | None:
     """A parent context from a W3C ``traceparent`` header value; None when absent or
-    invalid (W3C: an invalid traceparent starts a new trace)."""
-    if not value:
+    invalid (W3C: an invalid traceparent starts a new trace). Parsed by
+    :func:`~wasmscope.telemetry.tracecontext.parse_traceparent`, as everywhere."""
+    parent = parse_traceparent(value)
+    if parent is None:
         return None
     from opentelemetry import trace
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
-    carrier = {"traceparent": value.strip()}
-    if tracestate:
-        carrier["tracestate"] = tracestate
-    ctx = TraceContextTextMapPropagator().extract(carrier)
-    if not trace.get_current_span(ctx).get_span_context().is_valid:
-        return None
-    return ctx
+    state = TraceState.from_header([tracestate]) if tracestate else TraceState()
+    ctx = SpanContext(
+        parent.trace_id,
+        parent.span_id,
+        is_remote=True,
+        trace_flags=TraceFlags(parent.flags),
+        trace_state=state,
+    )
+    return trace.set_span_in_context(NonRecordingSpan(ctx))
 
 
 def traceparent(span: Span) -> str:
@@ -192,7 +194,10 @@ def _run_parallel(calls: Sequence[Callable[[], object]], timeout: float) -> bool
         with lock:
             results.append(ok)
 
-    threads = [threading.Thread(target=run, args=(c,), daemon=True, name="wasmscope-telemetry") for c in calls]
+    threads = [
+        threading.Thread(target=run, args=(c,), daemon=True, name="wasmscope-telemetry")
+        for c in calls
+    ]
     for t in threads:
         t.start()
     deadline = time.monotonic() + max(timeout, 0.0)
@@ -231,18 +236,16 @@ class OtelSdk:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-        from wasmscope.telemetry import direct as dx
         from wasmscope.telemetry import exporters as ex
-        from wasmscope.telemetry import wire
 
         self.resource = resource
         self.destinations: list[ex.Destination] = []
         self.memory: InMemory | None = None
         # serve (direct=True): request spans, stderr logs and invocation metrics bypass
         # the SDK's per-span objects (telemetry/direct.py); the SDK exports the metrics.
-        self.direct: dx.DirectPipeline | None = None
-        sync_sinks: list[dx.Sink] = []
-        batch_sinks: list[dx.Sink] = []
+        self.direct: DirectPipeline | None = None
+        sync_sinks: list[Sink] = []
+        batch_sinks: list[Sink] = []
         scope_name = sc.INSTRUMENTATION_SCOPE
         json_resource = ex._resource(resource)
         self._tp = TracerProvider(resource=resource, shutdown_on_exit=False)
@@ -275,7 +278,7 @@ class OtelSdk:
             readers.append(mem_reader)
             self.memory = InMemory(mem_spans, mem_logs, mem_reader)
             if direct:
-                self.memory.direct = dx.MemorySink(self.destinations[-1], json_resource, scope_name)
+                self.memory.direct = MemorySink(self.destinations[-1], json_resource, scope_name)
                 sync_sinks.append(self.memory.direct)
         if console:
             stream = None if console is True else console
@@ -285,7 +288,7 @@ class OtelSdk:
                 ex.ConsoleMetricExporter(stream), batch=False,
             )  # fmt: skip
             if direct:
-                sync_sinks.append(dx.ConsoleSink(self.destinations[-1], stream))
+                sync_sinks.append(ConsoleSink(self.destinations[-1], stream))
         if jsonl is not None:
             writer = ex.JsonlWriter(jsonl)
             add(
@@ -294,30 +297,34 @@ class OtelSdk:
                 batch=True,
             )  # fmt: skip
             if direct:
-                batch_sinks.append(dx.JsonlSink(self.destinations[-1], writer, json_resource, scope_name))
+                batch_sinks.append(
+                    JsonlSink(self.destinations[-1], writer, json_resource, scope_name)
+                )
         if otlp:
             endpoint = otlp if isinstance(otlp, str) else None
             timeout = otlp_timeout
-            if timeout is None and not any(os.environ.get(v) for v in _OTLP_TIMEOUT_VARS):
+            if timeout is None and not _otlp_env.timeout_set():
                 timeout = DEFAULT_OTLP_TIMEOUT
-            span_x, log_x, metric_x = ex.otlp_exporters(endpoint, timeout=timeout, headers=otlp_headers)
+            span_x, log_x, metric_x = ex.otlp_exporters(
+                endpoint, timeout=timeout, headers=otlp_headers
+            )
             resolved = str(getattr(span_x, "_endpoint", "") or "").removesuffix("/v1/traces")
             target = endpoint or resolved or "OTEL_EXPORTER_OTLP_ENDPOINT"
             add("otlp", str(target), span_x, log_x, metric_x, batch=True)
             if direct:
                 batch_sinks.append(
-                    dx.OtlpSink(
+                    OtlpSink(
                         self.destinations[-1],
                         traces_url=str(getattr(span_x, "_endpoint", "") or f"{target}/v1/traces"),
                         logs_url=str(getattr(log_x, "_endpoint", "") or f"{target}/v1/logs"),
                         resource_msg=wire.resource(resource.attributes),
                         scope_msg=wire.instrumentation_scope(scope_name, _version()),
-                        timeout=timeout if timeout is not None else _env_timeout(),
+                        timeout=timeout if timeout is not None else _otlp_env.timeout(),
                         headers=otlp_headers,
                     )
                 )  # fmt: skip
         if direct:
-            self.direct = dx.DirectPipeline(
+            self.direct = DirectPipeline(
                 sync_sinks=sync_sinks, batch_sinks=batch_sinks, trigger=trigger,
                 max_log_lines=max_log_lines, max_log_bytes=max_log_bytes,
             )  # fmt: skip
@@ -333,7 +340,7 @@ class OtelSdk:
             scope = InstrumentationScope(scope_name, _version())
 
             def extra(data: Any = None) -> Any:
-                return dx.merge_metrics(data, histograms(), resource, scope)
+                return merge_metrics(data, histograms(), resource, scope)
 
             if self.memory is not None:
                 self.memory.extra_metrics = extra
@@ -366,7 +373,9 @@ class OtelSdk:
                 inst = self.meter.create_gauge(spec.name, spec.unit, spec.description)
             self.instruments[spec.name] = inst
 
-    def _observe(self, spec: sc.MetricSpec, observe: Callable[[str], list[tuple[int, dict[str, Any]]]]) -> None:
+    def _observe(
+        self, spec: sc.MetricSpec, observe: Callable[[str], list[tuple[int, dict[str, Any]]]]
+    ) -> None:
         from opentelemetry.metrics import CallbackOptions, Observation
 
         def callback(_options: CallbackOptions) -> list[Observation]:
@@ -392,7 +401,7 @@ class OtelSdk:
         from opentelemetry import trace
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
-        start_ns, end_ns = _bounds(record)
+        start_ns, end_ns = invocation_bounds(record)
         attrs = mapping.span_attributes(record, trigger)
         fail = mapping.failure(record)
         inv = self.tracer.start_span(
@@ -404,7 +413,11 @@ class OtelSdk:
         execute_ctx: Context | None = None
         for i, (name, p_start, p_end, p_attrs) in enumerate(phases):
             child = self.tracer.start_span(
-                name, context=inv_ctx, kind=SpanKind.INTERNAL, attributes=p_attrs, start_time=p_start
+                name,
+                context=inv_ctx,
+                kind=SpanKind.INTERNAL,
+                attributes=p_attrs,
+                start_time=p_start,
             )
             if fail is not None and i == len(phases) - 1:
                 child.set_status(Status(StatusCode.ERROR, fail.description))
@@ -451,7 +464,9 @@ class OtelSdk:
             ("stderr", record.stderr, record.stderr_truncated, SeverityNumber.WARN, "WARN"),
         )
         for stream, data, capped, severity, severity_text in streams:
-            g = mapping.guest_lines(stream, data, max_lines=max_lines, max_bytes=max_bytes, capped=capped)
+            g = mapping.guest_lines(
+                stream, data, max_lines=max_lines, max_bytes=max_bytes, capped=capped
+            )
             if not g.lines and not g.truncated:
                 continue
             base = {sc.LOG_IOSTREAM: stream, sc.FAAS_INVOCATION_ID: record.invocation_id}
@@ -514,37 +529,12 @@ class OtelSdk:
     def shutdown(self, timeout: float) -> bool:
         ms = int(timeout * 1000)
         calls: list[Callable[[], object]] = [
-            self._tp.shutdown, self._lp.shutdown, lambda: self._mp.shutdown(timeout_millis=ms)
+            self._tp.shutdown,
+            self._lp.shutdown,
+            lambda: self._mp.shutdown(timeout_millis=ms),
         ]
         direct = self.direct
         if direct is not None:
             direct.settle()
             calls.append(lambda: direct.shutdown(timeout))
         return _run_parallel(calls, timeout)
-
-
-def _env_timeout() -> float:
-    """``OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`` / ``OTEL_EXPORTER_OTLP_TIMEOUT`` in seconds
-    (the Python SDK's reading), else 10."""
-    for name in ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
-        try:
-            value = float(os.environ.get(name, ""))
-        except ValueError:
-            continue
-        if value > 0:
-            return value
-    return 10.0
-
-
-def _bounds(record: InvocationRecord) -> tuple[int, int]:
-    """Start and end of the invocation in unix ns; from the phases or now when unset."""
-    start, end = record.start_ns, record.end_ns
-    if not start and record.phases:
-        start = min(p.start_ns for p in record.phases)
-    if not end and record.phases:
-        end = max(p.end_ns for p in record.phases)
-    if not end:
-        end = time.time_ns()
-    if not start:
-        start = end
-    return start, max(end, start)

@@ -21,13 +21,14 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
 from wasmscope.telemetry import semconv as sc
+from wasmscope.telemetry._span_data import SpanNode
 from wasmscope.telemetry.stats import ExportCounter, TelemetryStats
+from wasmscope.telemetry.tracecontext import parse_traceparent
 
 if TYPE_CHECKING:
     from wasmscope.runtime.record import InvocationRecord
@@ -46,20 +47,6 @@ _SPANS_KEPT = 256  # invocation span ids remembered for invocation_span()
 _LIVE: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 _ATEXIT_LOCK = threading.Lock()
 _ATEXIT_DONE = False
-
-
-@dataclass(slots=True)
-class SpanNode:
-    """A span to emit under an invocation, with its own children (e.g. one guest
-    function call from the profiler). Times are unix epoch nanoseconds."""
-
-    name: str
-    start_ns: int
-    end_ns: int
-    attributes: dict[str, Any] | None = None
-    children: Sequence[SpanNode] = ()
-    error: str | None = None  # status ERROR with this description
-
 
 
 def _shutdown_all() -> None:
@@ -178,7 +165,9 @@ class Telemetry:
             )
         except OSError as exc:  # the JSONL file cannot be opened
             raise UsageError(f"cannot open the telemetry output: {exc}") from exc
-        return cls(sdk, counter, trigger=trigger, max_log_lines=max_log_lines, max_log_bytes=max_log_bytes)
+        return cls(
+            sdk, counter, trigger=trigger, max_log_lines=max_log_lines, max_log_bytes=max_log_bytes
+        )
 
     # --- recording -----------------------------------------------------------------------
     def record_invocation(
@@ -207,7 +196,9 @@ class Telemetry:
         ctx = otel.context_from_traceparent(parent, tracestate) if parent else None
         if parent and ctx is None and not self._bad_parent_logged:
             self._bad_parent_logged = True
-            log.warning("telemetry: ignoring an invalid traceparent %r (a new trace is started)", parent)
+            log.warning(
+                "telemetry: ignoring an invalid traceparent %r (a new trace is started)", parent
+            )
         if self._closed:
             return _trace_id_of(parent) if ctx is not None else ""
         try:
@@ -223,20 +214,31 @@ class Telemetry:
             return ids[0]
         except Exception as exc:  # a bug or a bad record must not fail the run
             self._counter.fail("pipeline", "spans", 1, f"{type(exc).__name__}: {exc}")
-            log.warning("telemetry: could not record invocation %s: %s", record.invocation_id, exc, exc_info=True)
+            log.warning(
+                "telemetry: could not record invocation %s: %s",
+                record.invocation_id,
+                exc,
+                exc_info=True,
+            )
             return _trace_id_of(parent) if ctx is not None else ""
 
-    def _record_direct(self, direct: DirectPipeline, record: InvocationRecord, parent: str | None, tracestate: str | None) -> str:
+    def _record_direct(
+        self,
+        direct: DirectPipeline,
+        record: InvocationRecord,
+        parent: str | None,
+        tracestate: str | None,
+    ) -> str:
         if parent:
             trace_id = direct.attach(parent, record)  # the invocation of an open request span
             if trace_id is not None:
                 return trace_id
-        from wasmscope.telemetry.direct import parse_traceparent
-
         valid = parse_traceparent(parent) is not None
         if parent and not valid and not self._bad_parent_logged:
             self._bad_parent_logged = True
-            log.warning("telemetry: ignoring an invalid traceparent %r (a new trace is started)", parent)
+            log.warning(
+                "telemetry: ignoring an invalid traceparent %r (a new trace is started)", parent
+            )
         if self._closed:
             return _trace_id_of(parent) if valid else ""
         try:
@@ -245,7 +247,12 @@ class Telemetry:
             return ids[0]
         except Exception as exc:  # a bug or a bad record must not fail the run
             self._counter.fail("pipeline", "spans", 1, f"{type(exc).__name__}: {exc}")
-            log.warning("telemetry: could not record invocation %s: %s", record.invocation_id, exc, exc_info=True)
+            log.warning(
+                "telemetry: could not record invocation %s: %s",
+                record.invocation_id,
+                exc,
+                exc_info=True,
+            )
             return _trace_id_of(parent) if valid else ""
 
     def _remember(self, record: InvocationRecord, ids: tuple[str, str]) -> None:
@@ -265,7 +272,11 @@ class Telemetry:
 
     # --- serve's request spans ----------------------------------------------------------------
     def start_request(
-        self, name: str, attributes: dict[str, Any], traceparent: str | None = None, tracestate: str | None = None,
+        self,
+        name: str,
+        attributes: dict[str, Any],
+        traceparent: str | None = None,
+        tracestate: str | None = None,
         base: dict[str, Any] | None = None,
     ) -> RequestSpan | None:
         """Open the HTTP server span of one request (``trigger="http"`` only; None
@@ -291,7 +302,9 @@ class Telemetry:
             direct.end_request(span)
         except Exception as exc:
             self._counter.fail("pipeline", "spans", 1, f"{type(exc).__name__}: {exc}")
-            log.warning("telemetry: could not record request span %s: %s", span.name, exc, exc_info=True)
+            log.warning(
+                "telemetry: could not record request span %s: %s", span.name, exc, exc_info=True
+            )
 
     # --- lifecycle -----------------------------------------------------------------------
     def force_flush(self, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> bool:
@@ -319,7 +332,9 @@ class Telemetry:
                     dest.lost, dest.name, dest.target,
                 )  # fmt: skip
         if not done:
-            log.warning("telemetry: shutdown did not finish within %.1f s; pending items dropped", timeout)
+            log.warning(
+                "telemetry: shutdown did not finish within %.1f s; pending items dropped", timeout
+            )
         return done
 
     @property
@@ -377,5 +392,5 @@ class Telemetry:
 
 
 def _trace_id_of(traceparent: str | None) -> str:
-    parts = (traceparent or "").strip().split("-")
-    return parts[1] if len(parts) >= 4 and len(parts[1]) == 32 else ""
+    parent = parse_traceparent(traceparent)
+    return f"{parent.trace_id:032x}" if parent is not None else ""

@@ -32,8 +32,6 @@ times, after the ``Retry-After`` the server sent (capped) or a short backoff.
 
 from __future__ import annotations
 
-import email.utils
-import gzip
 import http.client
 import json
 import os
@@ -44,8 +42,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wasmscope.telemetry import mapping, wire
+from wasmscope.telemetry import _otlp_env, mapping, wire
 from wasmscope.telemetry import semconv as sc
+from wasmscope.telemetry._otlp_http import OtlpHttpClient
 
 if TYPE_CHECKING:
     from wasmscope.profile.profile import Profile
@@ -71,7 +70,6 @@ PROFILE_FORMAT = "wasmscope.profile/1"
 TOKEN_ENV = "WASMSCOPE_PUSH_TOKEN"
 DEFAULT_TIMEOUT = 5.0  # seconds for the whole push, retries included
 SEVERITY_INFO = 9  # SeverityNumber.INFO
-RETRY_STATUSES = frozenset({429, 502, 503, 504})  # OTLP/HTTP: retryable responses
 MAX_RETRIES = 3
 MAX_RETRY_AFTER = 5.0  # seconds: a longer Retry-After is waited for this long at most
 GZIP_ABOVE = 32 * 1024  # bytes: smaller requests are sent as they are
@@ -134,7 +132,9 @@ def inspect_report_record(
     and ``name`` identify the module, its size and kind come from the report."""
     attrs = {
         sc.EVENT_NAME: sc.EVENT_INSPECT_REPORT,
-        **module_attributes(sha256=sha256, name=name, size=int(report["size"]), kind=str(report["kind"])),
+        **module_attributes(
+            sha256=sha256, name=name, size=int(report["size"]), kind=str(report["kind"])
+        ),
     }
     return ReportRecord(sc.EVENT_INSPECT_REPORT, _dumps(report), attrs, clock())
 
@@ -160,7 +160,11 @@ def profile_body(prof: Profile, *, max_stack_bytes: int = MAX_STACK_BYTES) -> di
 
     unique = unique_names(prof.names)
     named = sorted(
-        (([prof.unique_name(i, unique) for i in stack], n) for stack, n in prof.samples.items() if stack and n),
+        (
+            ([prof.unique_name(i, unique) for i in stack], n)
+            for stack, n in prof.samples.items()
+            if stack and n
+        ),
         key=lambda fn: (-fn[1], fn[0]),
     )
     stacks: list[dict[str, Any]] = []
@@ -210,19 +214,17 @@ def profile_report_record(
         sc.FAAS_INVOCATION_ID: record.invocation_id,
         sc.WASM_OUTCOME: str(record.outcome),
     }
-    return ReportRecord(sc.EVENT_PROFILE, _dumps(profile_body(prof)), attrs, clock(), trace_id, span_id)
+    return ReportRecord(
+        sc.EVENT_PROFILE, _dumps(profile_body(prof)), attrs, clock(), trace_id, span_id
+    )
 
 
 # --- the request -----------------------------------------------------------------------------
 def _env_resource(service_name: str | None) -> dict[str, Any]:
     """The resource without the OpenTelemetry SDK: ``OTEL_RESOURCE_ATTRIBUTES``, then
     ``OTEL_SERVICE_NAME``, then ``service_name`` (the SDK's precedence)."""
-    attrs: dict[str, Any] = {}
-    for item in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
-        key, sep, value = item.partition("=")
-        if sep and key.strip():
-            attrs[urllib.parse.unquote(key.strip())] = urllib.parse.unquote(value.strip())
-    env_name = os.environ.get("OTEL_SERVICE_NAME", "").strip()
+    attrs: dict[str, Any] = dict(_otlp_env.resource_attributes())
+    env_name = _otlp_env.service_name()
     if env_name:
         attrs[sc.SERVICE_NAME] = env_name
     attrs.setdefault(sc.SERVICE_NAME, sc.SERVICE_NAME_DEFAULT)
@@ -251,7 +253,9 @@ def report_resource(service_name: str | None = None) -> dict[str, Any]:
     return dict(make_resource(service_name).attributes)
 
 
-def export_request(records: Sequence[ReportRecord], resource: Mapping[str, Any] | None = None) -> bytes:
+def export_request(
+    records: Sequence[ReportRecord], resource: Mapping[str, Any] | None = None
+) -> bytes:
     """The ``ExportLogsServiceRequest`` of ``records`` (one resource, scope "wasmscope")."""
     from wasmscope.telemetry.otel import _version
 
@@ -269,7 +273,9 @@ def logs_url(base: str) -> str:
     text = base.strip()
     url = urllib.parse.urlsplit(text)
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise ValueError(f"expected an http:// or https:// URL such as http://127.0.0.1:4318, not {base!r}")
+        raise ValueError(
+            f"expected an http:// or https:// URL such as http://127.0.0.1:4318, not {base!r}"
+        )
     try:
         url.port  # noqa: B018  (raises for a port that is not a number)
     except ValueError:
@@ -310,22 +316,6 @@ class PushResult:
             why = self.reason or "failed"
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
         return f"could not push {what} to {self.url}: {why}{tries}"
-
-
-def _retry_after(value: str | None, now: float) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(when.timestamp() - now, 0.0)
 
 
 def _partial_success(body: bytes) -> tuple[int, str]:
@@ -404,21 +394,6 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _tls_context() -> ssl.SSLContext:
-    """The system's trusted certificates, or the OTLP exporters' variables: the
-    ``OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE`` CA file and the client certificate and
-    key of ``OTEL_EXPORTER_OTLP_[LOGS_]CLIENT_CERTIFICATE`` / ``_CLIENT_KEY``."""
-
-    def env(name: str) -> str | None:
-        return os.environ.get(f"OTEL_EXPORTER_OTLP_LOGS_{name}") or os.environ.get(f"OTEL_EXPORTER_OTLP_{name}") or None
-
-    ctx = ssl.create_default_context(cafile=env("CERTIFICATE"))
-    cert = env("CLIENT_CERTIFICATE")
-    if cert:
-        ctx.load_cert_chain(cert, env("CLIENT_KEY"))
-    return ctx
-
-
 def push(
     url: str,
     records: Sequence[ReportRecord],
@@ -439,61 +414,27 @@ def push(
     times, after the ``Retry-After`` the server sent (at most 5 s) or 0.25, 0.5, 1 s,
     never past the timeout; a refused connection, a timeout and other statuses are
     not retried. Requests over 32 KiB are gzip'd. https:// trusts the system's
-    certificates or ``OTEL_EXPORTER_OTLP_CERTIFICATE`` (see :func:`_tls_context`). Never raises for the push itself
+    certificates or ``OTEL_EXPORTER_OTLP_CERTIFICATE`` (``OTEL_EXPORTER_OTLP_[LOGS_]CLIENT_CERTIFICATE`` / ``_CLIENT_KEY`` for a client certificate). Never raises for the push itself
     (``ValueError`` for a URL that is not http(s)): see :class:`PushResult`."""
     target = logs_url(url)
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
     body = export_request(records, resource)
-    headers = {"Content-Type": "application/x-protobuf", "User-Agent": "wasmscope-push"}
-    if len(body) > GZIP_ABOVE:
-        body = gzip.compress(body, compresslevel=6)
-        headers["Content-Encoding"] = "gzip"
+    headers: dict[str, str] = {}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    result = PushResult(False, target)
-    parts = urllib.parse.urlsplit(target)
-    deadline = clock() + timeout
-    backoff = 0.25
-    while True:
-        result.attempts += 1
-        retry_after: float | None = None
-        remaining = deadline - clock()
-        if remaining <= 0:
-            result.status, result.reason = None, "timed out"
-            return result
-        conn: http.client.HTTPConnection
-        try:
-            if parts.scheme == "https":
-                conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=remaining, context=_tls_context())
-            else:
-                conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=remaining)
-        except (OSError, ValueError) as exc:  # a certificate file that cannot be read
-            result.reason = f"TLS setup: {exc}"
-            return result
-        try:
-            conn.request("POST", parts.path, body, headers)
-            resp = conn.getresponse()
-            payload = resp.read(1 << 20)
-            result.status, result.reason = resp.status, resp.reason
-            if 200 <= resp.status < 300:
-                result.rejected, message = _partial_success(payload)
-                result.reason = message if result.rejected else resp.reason
-                result.ok = True
-                return result
-            if resp.status not in RETRY_STATUSES:
-                return result
-            retry_after = _retry_after(resp.getheader("Retry-After"), time.time())
-        except (OSError, http.client.HTTPException) as exc:
-            result.status, result.reason = None, _reason(exc)
-            return result
-        finally:
-            conn.close()
-        if result.attempts > max_retries:
-            return result
-        wait = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else backoff
-        backoff *= 2
-        if clock() + wait >= deadline:
-            return result  # waiting would outlast the timeout: report the status now
-        result.waited.append(wait)
-        sleep(wait)
+    client = OtlpHttpClient(
+        "LOGS", headers=headers, user_agent="wasmscope-push", gzip_above=GZIP_ABOVE, max_retries=max_retries,
+        max_retry_after=MAX_RETRY_AFTER, sleep=sleep, clock=clock,
+    )  # fmt: skip
+    try:
+        sent = client.post(target, body, timeout)
+    finally:
+        client.close()
+    result = PushResult(sent.ok, target, sent.status, sent.reason, sent.attempts, sent.waited)
+    if sent.error is not None:
+        result.reason = f"TLS setup: {sent.error}" if sent.setup_error else _reason(sent.error)
+    elif sent.ok:
+        result.rejected, message = _partial_success(sent.body)
+        result.reason = message if result.rejected else sent.reason
+    return result

@@ -119,8 +119,12 @@ __all__ = [
 
 # --- resource ----------------------------------------------------------------------
 SERVICE_NAME = "service.name"
-SERVICE_NAME_DEFAULT = "wasmscope"  # unless OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES say otherwise
-SERVICE_INSTANCE_ID = "service.instance.id"  # one per process: keeps workers' cumulative metrics apart
+SERVICE_NAME_DEFAULT = (
+    "wasmscope"  # unless OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES say otherwise
+)
+SERVICE_INSTANCE_ID = (
+    "service.instance.id"  # one per process: keeps workers' cumulative metrics apart
+)
 TELEMETRY_DISTRO_NAME = "telemetry.distro.name"  # "wasmscope"
 TELEMETRY_DISTRO_VERSION = "telemetry.distro.version"
 INSTRUMENTATION_SCOPE = "wasmscope"  # tracer / meter / logger name
@@ -154,7 +158,9 @@ WASM_ENTRY = "wasm.entry"  # str, "_start", "wasi:cli/run#run" or the invoked ex
 WASM_OUTCOME = "wasm.outcome"  # str, one of runtime.record.Outcome
 WASM_EXIT_CODE = "wasm.exit_code"  # int, proc_exit / wasi:cli/exit code
 WASM_TRAP_CODE = "wasm.trap.code"  # str, TrapInfo.kind ("unreachable", "memory_out_of_bounds", ...)
-WASM_TRAP_FRAMES_TRUNCATED = "wasm.trap.frames_truncated"  # bool, wasmtime kept only the innermost frames
+WASM_TRAP_FRAMES_TRUNCATED = (
+    "wasm.trap.frames_truncated"  # bool, wasmtime kept only the innermost frames
+)
 WASM_FUEL_CONSUMED = "wasm.fuel.consumed"  # int, fuel units
 WASM_FUEL_LIMIT = "wasm.fuel.limit"  # int, fuel units
 WASM_MEMORY_PEAK = "wasm.memory.peak"  # int, bytes: largest linear memory size seen (all memories)
@@ -182,7 +188,9 @@ WASM_HOST_CALLS = "wasm.host_calls"  # str, JSON {"module.name": calls} of the 2
 # JSON string, its `event.name` attribute one of these, with the wasm.module.* attributes.
 EVENT_NAME = "event.name"
 EVENT_INSPECT_REPORT = "wasmscope.inspect.report"  # body: the `inspect --json` report
-EVENT_PROFILE = "wasmscope.profile"  # body: {"format": "wasmscope.profile/1", ...} (docs/collect-reports.md)
+EVENT_PROFILE = (
+    "wasmscope.profile"  # body: {"format": "wasmscope.profile/1", ...} (docs/collect-reports.md)
+)
 
 
 # --- metrics -------------------------------------------------------------------------
@@ -217,7 +225,9 @@ M_FAAS_ERRORS = MetricSpec(
     "faas.errors", "counter", "{error}",
     "Number of invocation errors (every outcome but ok, timeouts included; by error.type).",
 )  # fmt: skip
-M_FAAS_TIMEOUTS = MetricSpec("faas.timeouts", "counter", "{timeout}", "Number of invocation timeouts.")
+M_FAAS_TIMEOUTS = MetricSpec(
+    "faas.timeouts", "counter", "{timeout}", "Number of invocation timeouts."
+)
 M_FAAS_COLDSTARTS = MetricSpec(
     "faas.coldstarts", "counter", "{coldstart}", "Number of invocation cold starts."
 )
@@ -237,7 +247,11 @@ M_FAAS_MEM_USAGE = MetricSpec(
     MEMORY_BUCKETS,
 )  # fmt: skip
 M_FAAS_CPU_USAGE = MetricSpec(
-    "faas.cpu_usage", "histogram", "s", "Distribution of CPU usage per invocation.", DURATION_BUCKETS
+    "faas.cpu_usage",
+    "histogram",
+    "s",
+    "Distribution of CPU usage per invocation.",
+    DURATION_BUCKETS,
 )
 M_WASM_FUEL_CONSUMED = MetricSpec(
     "wasm.fuel.consumed", "counter", "{fuel}", "Fuel consumed by guests, summed over invocations."

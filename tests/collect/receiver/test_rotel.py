@@ -4,8 +4,6 @@ receiver; what arrives is what the SDK sent."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -20,6 +18,7 @@ from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExportResult
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from tests._rotel import rotel_agent
 from tests.collect.receiver.sdk_data import (
     encode_logs,
     encode_metrics,
@@ -29,39 +28,20 @@ from tests.collect.receiver.sdk_data import (
     sdk_spans,
 )
 from tests.collect.receiver.serving import serve
-from tests.gateway.serving import free_port
-from tests.telemetry.test_rotel import wait_port
 from wasmscope.collect.receiver.grpc import GrpcReceiver
 from wasmscope.collect.receiver.http import OtlpHttpApp
 from wasmscope.collect.receiver.sink import InMemorySink, Signal
 
-rotel = pytest.importorskip("rotel")
-AGENT = Path(rotel.__file__).parent / "rotel-agent"
+pytest.importorskip("rotel")
 
 
 @contextmanager
 def rotel_forwarding_to(endpoint: str, protocol: str, tmp: Path, *extra: str) -> Iterator[str]:
     """rotel-agent listening for OTLP/HTTP, exporting to ``endpoint``; yields its URL."""
-    if not os.access(AGENT, os.X_OK):
-        pytest.skip(f"rotel-agent not executable at {AGENT}")
-    http_port, grpc_port = free_port(), free_port()
-    args = [str(AGENT), "start",
-            "--otlp-http-endpoint", f"127.0.0.1:{http_port}", "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}",
-            "--exporter", "otlp", "--otlp-exporter-endpoint", endpoint, "--otlp-exporter-protocol", protocol,
-            "--batch-timeout", "50ms",
-            "--pid-file", str(tmp / "rotel.pid"), "--log-file", str(tmp / "rotel.log"), *extra]  # fmt: skip
-    with (tmp / "rotel.out").open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        wait_port(http_port, proc, time.monotonic() + 20)
-        yield f"http://127.0.0.1:{http_port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    args = ["--exporter", "otlp", "--otlp-exporter-endpoint", endpoint, "--otlp-exporter-protocol", protocol,
+            "--batch-timeout", "50ms", *extra]  # fmt: skip
+    with rotel_agent(tmp, *args) as agent:
+        yield agent.url
 
 
 def wait_until(ready: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
@@ -80,7 +60,9 @@ def flat(signal: Signal, requests: list[Any]) -> tuple[list[Any], list[bytes]]:
         elif signal is Signal.LOGS:
             groups = [(r.resource, s.log_records) for r in req.resource_logs for s in r.scope_logs]
         else:
-            groups = [(r.resource, s.metrics) for r in req.resource_metrics for s in r.scope_metrics]
+            groups = [
+                (r.resource, s.metrics) for r in req.resource_metrics for s in r.scope_metrics
+            ]
         for resource, group in groups:
             resources.append(resource)
             items.extend(x.SerializeToString(deterministic=True) for x in group)
@@ -94,7 +76,9 @@ def test_rotel_in_front_forwards_what_the_sdk_sent(tmp_path: Path, protocol: str
         if protocol == "http":
             ours = stack.enter_context(serve(OtlpHttpApp(sink)))
         else:
-            ours = f"http://127.0.0.1:{stack.enter_context(GrpcReceiver(sink, '127.0.0.1', 0)).port}"
+            ours = (
+                f"http://127.0.0.1:{stack.enter_context(GrpcReceiver(sink, '127.0.0.1', 0)).port}"
+            )
         url = stack.enter_context(rotel_forwarding_to(ours, protocol, tmp_path))
         spans, metrics, logs = sdk_spans(), sdk_metrics(), sdk_logs()
         exporters = [OTLPSpanExporter(endpoint=f"{url}/v1/traces"), OTLPMetricExporter(endpoint=f"{url}/v1/metrics"),
@@ -128,7 +112,9 @@ def test_rotel_retries_what_our_back_pressure_refused(tmp_path: Path, protocol: 
         if protocol == "http":
             ours = stack.enter_context(serve(OtlpHttpApp(sink)))
         else:
-            ours = f"http://127.0.0.1:{stack.enter_context(GrpcReceiver(sink, '127.0.0.1', 0)).port}"
+            ours = (
+                f"http://127.0.0.1:{stack.enter_context(GrpcReceiver(sink, '127.0.0.1', 0)).port}"
+            )
         # rotel's first backoff is 5 s by default (whatever the Retry-After): shortened
         url = stack.enter_context(rotel_forwarding_to(ours, protocol, tmp_path,
                                                       "--otlp-exporter-retry-initial-backoff", "200ms"))  # fmt: skip
