@@ -13,8 +13,10 @@ Modules, one concept each: ``limits`` (Limits, size/duration parsing), ``engine`
 memory), ``identity`` (sha256, name, producers, symbols), ``wasi`` (the guest's
 world, captured output), ``watchdog`` (timeout, output cap, Ctrl-C per store),
 ``memory`` (peak memory and grow counts), ``calls`` (raw fast calls), ``trap``
-(outcome and symbolized frames), ``component`` (wasi:cli/run components),
-``runner`` (Runtime, run), ``record`` (the InvocationRecord contract).
+(outcome and symbolized frames), ``invocation`` (one guest run's lifecycle and
+its observers), ``component`` (wasi:cli/run components), ``runner`` (Runtime, run),
+``record`` (the InvocationRecord contract), ``requirement`` (the supported wasmtime-py),
+``_wasmtime_internals`` (wasmtime-py's private layer, in one place).
 """
 
 from __future__ import annotations

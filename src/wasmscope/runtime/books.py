@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from wasmscope.runtime.invocation import Invocation, InvocationObserver
 from wasmscope.runtime.record import Frame, InvocationRecord, TrapInfo
 
 if TYPE_CHECKING:
@@ -190,10 +191,13 @@ def unique_names(names: list[str]) -> list[str]:
     return [n if seen[n] == 1 else f"{n}#{i}" for i, n in enumerate(names)]
 
 
-class BooksSession:
-    """One instrumented run, as the runner drives it (all on the guest's thread)."""
+class BooksSession(InvocationObserver):
+    """One instrumented run: an observer of its invocation (all on the guest's thread).
+    The books memory is ours, not the guest's: left out of the memory figures."""
 
     def __init__(self, plan: BooksPlan, source: ModuleSource, observer: BooksObserver | None) -> None:
+        self.own_memories = (plan.layout.memory_export,)
+        self.own_bytes = plan.layout.pages * 65536
         self.plan = plan
         self.source = source
         self.observer = observer
@@ -207,21 +211,25 @@ class BooksSession:
             self._names = function_names(self.source, self.plan.layout)
         return self._names
 
+    # -- the invocation's hooks (wasmscope.runtime.invocation) -------------------------------------
+    def after_instantiate(self, inv: Invocation, instance: Any) -> None:
+        self.attach(inv.store, instance, inv.handle.engine)
+        inv.watch.on_tick = self.tick
+
+    def finish(self, inv: Invocation, rec: InvocationRecord) -> None:
+        self.count(rec, inv.exc)
+
     # -- around the call ---------------------------------------------------------------------
     def attach(self, store: wasmtime.Store, instance: wasmtime.Instance, engine: Any) -> None:
-        from wasmtime import _ffi as ffi
-
+        from wasmscope.runtime import _wasmtime_internals as internals
         from wasmscope.runtime.memory import exported_memories
 
         mems = exported_memories(store, instance, [self.plan.layout.memory_export])
         if not mems:
             raise RuntimeError(f"the instrumented module exports no {self.plan.layout.memory_export!r} memory")
-        ctx = store._context()
-        size = int(ffi.wasmtime_memory_data_size(ctx, ctypes.byref(mems[0])))
+        address, size = internals.memory_data(internals.store_context(store), mems[0])
         if size < self.plan.layout.size:
             raise RuntimeError("the books memory is smaller than its layout says")
-        ptr = ffi.wasmtime_memory_data(ctx, ctypes.byref(mems[0]))
-        address = ctypes.cast(ptr, ctypes.c_void_p).value
         if not address:
             raise RuntimeError("the books memory has no address")
         self.books = Books(self.plan.layout, address, engine, self.names)
@@ -232,7 +240,7 @@ class BooksSession:
     def tick(self) -> Callable[[], None] | None:
         return self.observer.tick if self.observer is not None else None
 
-    def before_call(self) -> None:
+    def before_call(self, inv: Invocation | None = None) -> None:
         """Depth 0, then the observer starts (once)."""
         if self.books is not None:
             self.books.reset()
@@ -240,7 +248,7 @@ class BooksSession:
             self.started = True
             self.observer.start()
 
-    def after_call(self) -> None:
+    def after_call(self, inv: Invocation | None = None) -> None:
         if self.observer is not None and self.started:
             self.started = False
             self.observer.stop()
@@ -254,7 +262,7 @@ class BooksSession:
         except Exception:
             return ()
 
-    def close(self) -> None:
+    def close(self, inv: Invocation | None = None) -> None:
         """Before the store goes: nothing may read the books afterwards."""
         self.after_call()
         if self.books is not None:
@@ -262,7 +270,7 @@ class BooksSession:
             self.books = None
 
     # -- after the call ----------------------------------------------------------------------
-    def finish(self, rec: InvocationRecord, exc: BaseException | None) -> None:
+    def count(self, rec: InvocationRecord, exc: BaseException | None) -> None:
         """Counts into the record; on a trap, the whole shadow stack as its frames."""
         books = self.books
         if books is None:

@@ -29,14 +29,14 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from wasmscope.errors import UsageError
-from wasmscope.runtime import held, watchdog
 from wasmscope.runtime.books import BooksObserver, BooksPlan, BooksSession, plan_for
 from wasmscope.runtime.cache import CacheResult, CompiledCache, DiskCache
 from wasmscope.runtime.calls import RawFunc, Signature, export_func, func_signature, parse_value
+from wasmscope.runtime.component import run_component
 from wasmscope.runtime.engine import (
     EngineHandle,
     EngineSettings,
@@ -46,23 +46,16 @@ from wasmscope.runtime.engine import (
     wasmtime_version,
 )
 from wasmscope.runtime.identity import ModuleSource, SourceCache
+from wasmscope.runtime.invocation import Invocation, now
 from wasmscope.runtime.limits import Limits
-from wasmscope.runtime.memory import (
-    METHODS,
-    MemoryTracker,
-    exported_memories,
-    exported_memory_names,
-    memory_sizes,
-    tracking,
-)
-from wasmscope.runtime.record import InvocationRecord, Outcome, Phase, TrapInfo
-from wasmscope.runtime.trap import COMPONENT_LINK_ERROR, Ending, cause, classify, link_error_message
+from wasmscope.runtime.memory import METHODS
+from wasmscope.runtime.record import InvocationRecord, Outcome, Phase
+from wasmscope.runtime.trap import cause, link_error_message
 from wasmscope.runtime.wasi import (
     DirSpec,
     OutputCapture,
     Stdin,
     WasiSpec,
-    build_wasi_config,
     describe_dirs,
 )
 
@@ -80,54 +73,6 @@ Source = str | os.PathLike[str] | bytes | bytearray | memoryview | ModuleSource
 
 class TelemetrySink(Protocol):
     def record_invocation(self, record: InvocationRecord) -> Any: ...
-
-
-class _Pump(threading.Thread):
-    """Copies what the guest writes to sinks while it runs (every 20 ms), up to the cap."""
-
-    def __init__(self, capture: OutputCapture, sinks: tuple[IO[bytes] | None, IO[bytes] | None]) -> None:
-        super().__init__(name="wasmscope-output", daemon=True)
-        self.capture = capture
-        self.sinks = sinks
-        self.offsets = [0, 0]
-        self._stop_event = threading.Event()
-        self.failed: BaseException | None = None
-
-    def drain(self) -> None:
-        for which in (0, 1):
-            sink = self.sinks[which]
-            if sink is None:
-                continue
-            data, _size, _trunc = self.capture.read(which, self.offsets[which])
-            if data:
-                self.offsets[which] += len(data)
-                try:
-                    sink.write(data)
-                    sink.flush()
-                except (OSError, ValueError) as exc:  # a closed pipe must not stop the guest
-                    self.failed = exc
-                    self.sinks = (None, None)
-                    return
-
-    def run(self) -> None:
-        while not self._stop_event.wait(0.02):
-            self.drain()
-
-    def finish(self) -> None:
-        self._stop_event.set()
-        self.join()
-        self.drain()
-
-
-def _now() -> int:
-    return time.time_ns()
-
-
-def _cpu_since(t0: float) -> float:
-    """Seconds of this thread's CPU since ``t0``, to the microsecond: the digits below
-    are float noise of the subtraction, and every store keeps them (about 6 bytes an
-    invocation in ``collect``)."""
-    return round(time.thread_time() - t0, 6)
 
 
 def new_invocation_id() -> str:
@@ -393,7 +338,7 @@ class Runtime:
         lim = limits if limits is not None else self.limits
         dir_specs = [d if isinstance(d, DirSpec) else DirSpec.parse(d) for d in dirs]
         settings = self.engine_settings(lim)  # refuses bad settings before any work
-        start = _now()
+        start = now()
         if isinstance(module, ModuleSource):
             source = module
         else:
@@ -415,7 +360,7 @@ class Runtime:
         rec.attributes["wasm.runtime"] = f"wasmtime {wasmtime_version()}"
         if dir_specs:
             rec.attributes["wasm.wasi.dirs"] = describe_dirs(dir_specs)
-        load_end = _now()
+        load_end = now()
         rec.phases.append(Phase("load", start, load_end, {"wasm.module.size": source.size}))
         session: BooksSession | None = None
         try:
@@ -434,14 +379,15 @@ class Runtime:
             compiled = self._compile_phase(rec, source, handle, session.plan if session is not None else None)
             if compiled is None:
                 return self._finish(rec, session)
+            program = argv0 if argv0 is not None else source.identity.name
             if source.kind == "component":
                 if func is not None:
                     raise UsageError("--invoke works on core modules; this is a component (it runs wasi:cli/run)")
-                from wasmscope.runtime.component import run_component
-
-                run_component(self, rec, source, handle, compiled, lim, argv0, args, env, dir_specs, stdin, sinks)
+                wasi = WasiSpec([program, *map(str, args)], env, dir_specs, stdin)
+                run_component(rec, source, handle, compiled, lim, wasi, self._capture(lim.max_output), self.memory_stats, sinks)
             else:
-                self._run_module(rec, source, handle, compiled, lim, func, argv0, args, env, dir_specs, stdin, sinks, session)
+                wasi = WasiSpec([program, *map(str, args)] if func is None else [program], env, dir_specs, stdin)
+                self._run_module(rec, source, handle, compiled, lim, func, wasi, args, sinks, session)
         finally:
             if source.path is not None and source is not module:  # the caller's source keeps its bytes
                 source.drop_bytes()
@@ -471,7 +417,7 @@ class Runtime:
         """The compiled module or component; None (and an ERROR record) if refused."""
         import wasmtime
 
-        t0 = _now()
+        t0 = now()
         try:
             if plan is None:
                 result = self.compile(source, handle)
@@ -486,7 +432,7 @@ class Runtime:
                 )
                 plan.drop_bytes()
         except wasmtime.WasmtimeError as exc:
-            rec.phases.append(Phase("compile", t0, _now(), {"wasm.cache": "none"}))
+            rec.phases.append(Phase("compile", t0, now(), {"wasm.cache": "none"}))
             rec.cache = "none"
             rec.outcome = Outcome.ERROR
             rec.error = self._compile_error(source, str(exc))
@@ -497,7 +443,7 @@ class Runtime:
         if result.note:
             attrs["wasm.cache.note"] = result.note
             rec.attributes["wasm.cache.note"] = result.note
-        rec.phases.append(Phase("compile", t0, _now(), attrs))
+        rec.phases.append(Phase("compile", t0, now(), attrs))
         rec.cache = result.source
         rec.cold_start = result.source in ("miss", "none")
         if result.entry:
@@ -525,195 +471,61 @@ class Runtime:
         module: wasmtime.Module,
         lim: Limits,
         func: str | None,
-        argv0: str | None,
+        wasi: WasiSpec,
         args: Sequence[Any],
-        env: Mapping[str, str] | None,
-        dirs: Sequence[DirSpec],
-        stdin: Stdin,
         sinks: tuple[IO[bytes] | None, IO[bytes] | None],
         session: BooksSession | None = None,
     ) -> None:
+        """A core module: instantiate, find the entry, call it (the rest is the Invocation's)."""
         import wasmtime
 
-        t0 = _now()
+        t0 = now()
         try:
             prepared = self._instance_pre(handle, source.sha256 if session is None else session.plan.key, module)
         except wasmtime.WasmtimeError as link_error:
-            rec.phases.append(Phase("instantiate", t0, _now()))
+            rec.phases.append(Phase("instantiate", t0, now()))
             rec.outcome = Outcome.ERROR
             rec.error = f"{source.identity.name}: {link_error_message(str(link_error))}"
             return
-        program = argv0 if argv0 is not None else source.identity.name
-        wasi = WasiSpec(
-            argv=[program, *[str(a) for a in args]] if func is None else [program],
-            env=env,
-            dirs=dirs,
-            stdin=stdin,
-        )
+        observers = () if session is None else (session,)
         capture = self._capture(lim.max_output)
-        store = held.new_store(handle.engine)  # short calls keep the GIL (runtime.held)
-        tracker = MemoryTracker(self.memory_stats, limit=lim.memory_limit if self.memory_stats == "exact" else None)
-        watch = watchdog.Watch(timeout=lim.timeout, capture=capture, tracker=tracker)
-        guard = watchdog.SigintGuard(watch)
-        pump = _Pump(capture, sinks) if sinks[0] is not None or sinks[1] is not None else None
-        ticking = False
-        exc: BaseException | None = None
-        instance = None
-        results: list[Any] | None = None
-        try:
-            if lim.memory_limit is not None and self.memory_stats != "exact":
-                held.limit_memory(store, lim.memory_limit)
-            if lim.fuel is not None:
-                store.set_fuel(lim.fuel)
-            held.set_wasi(store, build_wasi_config(wasi, capture))  # before instantiating: see EngineHandle.linker
-            watchdog.arm(store, watch)
-            guard.__enter__()
-            handle.ticker.acquire()
-            ticking = True
-            if pump is not None:
-                pump.start()
-            try:
-                with tracking(tracker):
-                    instance = prepared.pre.instantiate(store)
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-                exc = e
-            t_inst = _now()
-            rec.phases.append(Phase("instantiate", t0, t_inst))
-            if instance is not None:
-                if session is not None:
-                    session.attach(store, instance, handle.engine)
-                    watch.on_tick = session.tick
-                if self.memory_stats == "sampled":
-                    if prepared.memory_names is None:
-                        names = exported_memory_names(store, instance)
-                        if session is not None:  # the books are ours, not the guest's
-                            names = [n for n in names if n != session.plan.layout.memory_export]
-                        prepared.memory_names = names
-                    watch.memories = exported_memories(store, instance, prepared.memory_names)
-                    watch.sample(store._context())
-                name = func if func is not None else "_start"
-                target = export_func(store, instance, name)
-                if target is None:
-                    if func is None:
-                        exc = None
-                        rec.outcome = Outcome.ERROR
-                        rec.error = f"{source.identity.name} is not a command: it exports no _start function (use --invoke FUNC)"
-                    else:
-                        raise UsageError(f"{source.identity.name} exports no function named {func!r}")
-                else:
-                    init = export_func(store, instance, "_initialize") if func is not None else None
-                    raw = RawFunc(store, target, name, prepared.signature(store, target, name))
-                    if func is not None:
-                        for a, ty in zip(args, raw.params, strict=False):
-                            parse_value(a, ty)  # usage errors before running anything
-                        if len(args) != len(raw.params):
-                            raise UsageError(
-                                f"{name} takes {len(raw.params)} argument(s) ({', '.join(raw.params) or 'none'}), got {len(args)}"
-                            )
-                    t_exec0 = _now()
-                    cpu0 = time.thread_time()
-                    try:
-                        if session is not None:
-                            session.before_call()
-                        if init is not None:
-                            RawFunc(store, init, "_initialize", prepared.signature(store, init, "_initialize"))()
-                            if session is not None:
-                                session.before_call()
-                        results = raw(*args) if func is not None else raw()
-                    except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-                        exc = e
-                    finally:
-                        if session is not None:
-                            session.after_call()
-                    rec.cpu_seconds = _cpu_since(cpu0)
-                    rec.phases.append(Phase("execute", t_exec0, _now()))
-            if rec.outcome != Outcome.ERROR:
-                if instance is None and exc is not None:
-                    ending = self._instantiate_failure(exc, watch, source, tracker, lim)
-                else:
-                    if self.memory_stats == "sampled" and watch.memories:
-                        watch.sample(store._context())
-                    ending = classify(
-                        exc, watch=watch, source=source, tracker=tracker, memory_limit=lim.memory_limit,
-                        fuel_limited=lim.fuel is not None,
+        with Invocation(rec, source, handle, lim, wasi, capture, self.memory_stats, sinks, observers, t0) as inv:
+            instance = inv.instantiate(prepared.pre.instantiate)
+            if instance is None:
+                inv.end(inv.instantiate_failure())
+                return
+            store = inv.store
+            if self.memory_stats == "sampled":
+                prepared.memory_names = inv.sample_exported_memories(prepared.memory_names)
+            name = func if func is not None else "_start"
+            target = export_func(store, instance, name)
+            if target is None:
+                if func is not None:
+                    raise UsageError(f"{source.identity.name} exports no function named {func!r}")
+                rec.outcome = Outcome.ERROR
+                rec.error = f"{source.identity.name} is not a command: it exports no _start function (use --invoke FUNC)"
+                inv.end(None)
+                return
+            raw = RawFunc(store, target, name, prepared.signature(store, target, name))
+            calls: list[Callable[[], list[int | float]]] = [raw]
+            if func is not None:
+                for a, ty in zip(args, raw.params, strict=False):
+                    parse_value(a, ty)  # usage errors before running anything
+                if len(args) != len(raw.params):
+                    raise UsageError(
+                        f"{name} takes {len(raw.params)} argument(s) ({', '.join(raw.params) or 'none'}), got {len(args)}"
                     )
-                rec.outcome, rec.exit_code, rec.trap, rec.error = ending.outcome, ending.exit_code, ending.trap, ending.error
-                if func is not None and results is not None and exc is None:
-                    rec.results = results
-                if session is not None:
-                    session.finish(rec, exc)
-            if lim.fuel is not None:
-                try:
-                    rec.fuel_consumed = lim.fuel - store.get_fuel()
-                except wasmtime.WasmtimeError:
-                    rec.fuel_consumed = lim.fuel
-            self._memory_stats(rec, tracker, watch, store, source)
-            if session is not None and tracker.method == "exact" and rec.peak_memory is not None:
-                # The memory creator saw the books too: they are ours, not the guest's.
-                rec.peak_memory = max(0, rec.peak_memory - session.plan.layout.pages * 65536)
-                rec.attributes["wasm.memory.count"] = max(0, tracker.created - 1)
-        finally:
-            if session is not None:
-                session.close()  # before the store (and the books' memory) goes
-            guard.__exit__()
-            if ticking:
-                handle.ticker.release()
-            watchdog.disarm(watch)
-            if pump is not None and pump.is_alive():
-                pump.finish()
-            self._collect_output(rec, capture)
-            del instance
-            held.drop_store(store)  # frees the guest's memories now, not at some later GC
-        if watch.reason == watchdog.INTERRUPTED:
-            raise KeyboardInterrupt
-
-    @staticmethod
-    def _instantiate_failure(
-        exc: BaseException, watch: watchdog.Watch, source: ModuleSource, tracker: MemoryTracker, lim: Limits
-    ) -> Ending:
-        """The start function trapped or was stopped, or the store refused a memory."""
-        message = str(exc)
-        if "has not been defined" in message or "incompatible import type" in message or COMPONENT_LINK_ERROR in message:
-            return Ending(Outcome.ERROR, error=f"{source.identity.name}: {link_error_message(message)}")
-        low = message.lower()
-        if lim.memory_limit is not None and ("exceeds memory limits" in low or "exceeds the limit" in low):
-            return Ending(
-                Outcome.OUT_OF_MEMORY,
-                trap=TrapInfo("out_of_memory", f"the module's initial memory exceeds the memory limit: {cause(message)}"),
-            )
-        return classify(exc, watch=watch, source=source, tracker=tracker, memory_limit=lim.memory_limit)
-
-    def _memory_stats(self, rec: InvocationRecord, tracker: MemoryTracker, watch: watchdog.Watch, store: Any, source: ModuleSource) -> None:
-        rec.attributes["wasm.memory.grow_count_method"] = tracker.method
-        if tracker.method == "exact":
-            rec.peak_memory = tracker.peak_total
-            rec.memory_grow_count = tracker.grow_count
-            rec.attributes["wasm.memory.observed"] = "all"
-            rec.attributes["wasm.memory.count"] = tracker.created
-            if tracker.refused:
-                rec.attributes["wasm.memory.grow_refused"] = tracker.refused
-            return
-        if not watch.memories:
-            rec.attributes["wasm.memory.observed"] = "none (no exported memory)"
-            return
-        sizes = memory_sizes(store._context(), watch.memories)
-        for key, size in enumerate(sizes):
-            tracker.set_size(key, size)
-        rec.peak_memory = tracker.peak_total
-        rec.memory_grow_count = tracker.grow_count
-        defined = source.memory_count
-        rec.attributes["wasm.memory.count"] = defined if defined is not None else len(sizes)
-        rec.attributes["wasm.memory.observed"] = (
-            "exported" if defined is None or defined <= len(sizes) else f"exported ({len(sizes)} of {defined})"
-        )
-
-    @staticmethod
-    def _collect_output(rec: InvocationRecord, capture: OutputCapture) -> None:
-        rec.stdout, rec.stdout_bytes, rec.stdout_truncated = capture.read(0)
-        rec.stderr, rec.stderr_bytes, rec.stderr_truncated = capture.read(1)
+                init = export_func(store, instance, "_initialize")
+                calls = [lambda: raw(*args)]
+                if init is not None:
+                    calls.insert(0, RawFunc(store, init, "_initialize", prepared.signature(store, init, "_initialize")))
+            results = inv.call(calls)
+            inv.end(inv.classify())
+            if func is not None and results is not None and inv.exc is None:
+                rec.results = results
 
     def _finish(self, rec: InvocationRecord, session: BooksSession | None = None) -> InvocationRecord:
-        rec.end_ns = _now()
+        rec.end_ns = now()
         if self.telemetry is not None:
             try:
                 spans = session.spans(rec) if session is not None else ()

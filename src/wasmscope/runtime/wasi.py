@@ -74,7 +74,9 @@ class DirSpec:
         return cls(host, guest if sep else host, read_only)
 
 
-def parse_env(pairs: Iterable[str], inherit: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def parse_env(
+    pairs: Iterable[str], inherit: Iterable[str] = (), environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """``["K=V", ...]`` plus the named variables of ``environ`` (default: ours).
 
     A name given to ``inherit`` that is not set is skipped, like ``wasmtime run``."""
@@ -189,10 +191,8 @@ def _strings(values: Iterable[str]) -> Any:
 
 
 def _set_stdin_bytes(config: wasmtime.WasiConfig, data: bytes) -> None:
-    from wasmtime import _ffi as ffi
-
     raw = held()
-    vec = ffi.wasm_byte_vec_t()
+    vec = raw.internals.byte_vec()
     buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data) if data else None
     raw.byte_vec_new(ctypes.byref(vec), len(data), buf)
     # wasmtime takes ownership of the vector's contents.
@@ -204,8 +204,9 @@ def build_wasi_config(spec: WasiSpec, capture: OutputCapture | None) -> wasmtime
     import wasmtime
 
     raw = held()
-    cfg = wasmtime.WasiConfig.__new__(wasmtime.WasiConfig)  # wasi_config_new without a GIL release
-    cfg._set_ptr(raw.wasi_config_new())
+    cfg: wasmtime.WasiConfig = raw.internals.wasi_config_from_pointer(
+        raw.wasi_config_new()
+    )  # no GIL release
     ptr = cfg.ptr()
     if spec.argv and not raw.set_argv(ptr, len(spec.argv), _strings(spec.argv)):
         raise wasmtime.WasmtimeError("failed to configure argv")
