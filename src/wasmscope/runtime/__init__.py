@@ -28,6 +28,7 @@ from wasmscope._lazy import lazy_exports
 if TYPE_CHECKING:
     from wasmscope.runtime.engine import EngineSettings, RuntimeUnavailable
     from wasmscope.runtime.limits import Limits, parse_duration, parse_size
+    from wasmscope.runtime.options import RunOptions
     from wasmscope.runtime.record import (
         Frame,
         InvocationRecord,
@@ -48,6 +49,7 @@ __all__ = [
     "ModuleIdentity",
     "Outcome",
     "Phase",
+    "RunOptions",
     "Runtime",
     "RuntimeUnavailable",
     "TrapInfo",
@@ -59,7 +61,7 @@ __all__ = [
 _LAZY = {
     "DirSpec": "wasmscope.runtime.wasi",
     "EngineSettings": "wasmscope.runtime.engine",
-    "RuntimeUnavailable": "wasmscope.runtime.engine",
+    "RuntimeUnavailable": "wasmscope.runtime.requirement",
     "Frame": "wasmscope.runtime.record",
     "InvocationRecord": "wasmscope.runtime.record",
     "ModuleIdentity": "wasmscope.runtime.record",
@@ -69,6 +71,7 @@ _LAZY = {
     "Limits": "wasmscope.runtime.limits",
     "parse_duration": "wasmscope.runtime.limits",
     "parse_size": "wasmscope.runtime.limits",
+    "RunOptions": "wasmscope.runtime.options",
     "Runtime": "wasmscope.runtime.runner",
     "run": "wasmscope.runtime.runner",
 }

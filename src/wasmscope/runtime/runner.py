@@ -29,11 +29,11 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from wasmscope.errors import UsageError
-from wasmscope.runtime.books import BooksObserver, BooksPlan, BooksSession, plan_for
+from wasmscope.runtime.books import BooksPlan, BooksSession, plan_for
 from wasmscope.runtime.cache import CacheResult, CompiledCache, DiskCache
 from wasmscope.runtime.calls import RawFunc, Signature, export_func, func_signature, parse_value
 from wasmscope.runtime.component import run_component
@@ -49,12 +49,12 @@ from wasmscope.runtime.identity import ModuleSource, SourceCache
 from wasmscope.runtime.invocation import Invocation, now
 from wasmscope.runtime.limits import Limits
 from wasmscope.runtime.memory import METHODS
+from wasmscope.runtime.options import RunOptions, with_changes
 from wasmscope.runtime.record import InvocationRecord, Outcome, Phase
 from wasmscope.runtime.trap import cause, link_error_message
 from wasmscope.runtime.wasi import (
     DirSpec,
     OutputCapture,
-    Stdin,
     WasiSpec,
     describe_dirs,
 )
@@ -62,7 +62,7 @@ from wasmscope.runtime.wasi import (
 if TYPE_CHECKING:
     import wasmtime
 
-__all__ = ["Runtime", "TelemetrySink", "run"]
+__all__ = ["RunOptions", "Runtime", "TelemetrySink", "run"]
 
 log = logging.getLogger("wasmscope.runtime")
 
@@ -258,85 +258,36 @@ class Runtime:
 
     # -- the public calls -------------------------------------------------------------------
     def run(
-        self,
-        module: Source,
-        args: Sequence[str] = (),
-        *,
-        argv0: str | None = None,
-        env: Mapping[str, str] | None = None,
-        dirs: Sequence[DirSpec | str] = (),
-        stdin: Stdin = None,
-        limits: Limits | None = None,
-        stdout: IO[bytes] | None = None,
-        stderr: IO[bytes] | None = None,
-        attributes: Mapping[str, Any] | None = None,
-        instrument: bool = False,
-        observer: BooksObserver | None = None,
+        self, module: Source, args: Sequence[str] = (), options: RunOptions | None = None, **changes: Any
     ) -> InvocationRecord:
         """Run a WASI preview 1 command module (``_start``) or a ``wasi:cli/run`` command
         component, as ``wasmtime run`` would. ``module``: a file, the bytes, or a
         :class:`~wasmscope.runtime.identity.ModuleSource` (run as is, never re-read from
-        its file: it keeps its bytes). ``stdin``: bytes, a file path, ``"inherit"``
-        or None (empty). ``stdout`` / ``stderr``: binary streams that receive the guest's
-        output while it runs (it is captured in the record either way, up to the cap).
-
-        ``instrument=True`` (implied by an ``observer``) runs the module rewritten to keep
-        its own books (:mod:`wasmscope.runtime.books`): the record gains exact
-        ``call_counts`` and ``host_calls``, and a trap the whole shadow stack; the
-        ``observer`` (the profiler's sampler) reads the books while the guest runs. Core
-        modules only."""
-        return self._invoke(
-            module, None, args, argv0=argv0, env=env, dirs=dirs, stdin=stdin, limits=limits,
-            sinks=(stdout, stderr), attributes=attributes, instrument=instrument or observer is not None,
-            observer=observer,
-        )
+        its file: it keeps its bytes). ``options``: a :class:`RunOptions`; ``changes``:
+        fields of it as keywords (over ``options``, see :mod:`wasmscope.runtime.options`).
+        With ``instrument`` (or an ``observer``) the record gains exact ``call_counts``
+        and ``host_calls``, and a trap the whole shadow stack."""
+        return self._invoke(module, None, args, with_changes(options, changes))
 
     def invoke(
         self,
         module: Source,
         func: str,
         args: Sequence[str | int | float] = (),
-        *,
-        env: Mapping[str, str] | None = None,
-        dirs: Sequence[DirSpec | str] = (),
-        stdin: Stdin = None,
-        limits: Limits | None = None,
-        stdout: IO[bytes] | None = None,
-        stderr: IO[bytes] | None = None,
-        attributes: Mapping[str, Any] | None = None,
-        instrument: bool = False,
-        observer: BooksObserver | None = None,
+        options: RunOptions | None = None,
+        **changes: Any,
     ) -> InvocationRecord:
         """Call the exported function ``func`` of a core module with numeric arguments
         (strings are parsed by the parameter types); ``record.results`` holds what it
         returned. A reactor's ``_initialize`` is called first, as ``wasmtime run --invoke``
-        does. ``instrument`` and ``observer``: as for :meth:`run`."""
-        return self._invoke(
-            module, func, list(args), argv0=None, env=env, dirs=dirs, stdin=stdin, limits=limits,
-            sinks=(stdout, stderr), attributes=attributes, instrument=instrument or observer is not None,
-            observer=observer,
-        )
+        does. ``options`` and ``changes``: as for :meth:`run` (``argv0`` is not used)."""
+        return self._invoke(module, func, list(args), with_changes(options, changes))
 
     # -- the pipeline ----------------------------------------------------------------------------
-    def _invoke(
-        self,
-        module: Source,
-        func: str | None,
-        args: Sequence[Any],
-        *,
-        argv0: str | None,
-        env: Mapping[str, str] | None,
-        dirs: Sequence[DirSpec | str],
-        stdin: Stdin,
-        limits: Limits | None,
-        sinks: tuple[IO[bytes] | None, IO[bytes] | None],
-        attributes: Mapping[str, Any] | None,
-        instrument: bool = False,
-        observer: BooksObserver | None = None,
-    ) -> InvocationRecord:
+    def _invoke(self, module: Source, func: str | None, args: Sequence[Any], opts: RunOptions) -> InvocationRecord:
         self._check_open()
-        lim = limits if limits is not None else self.limits
-        dir_specs = [d if isinstance(d, DirSpec) else DirSpec.parse(d) for d in dirs]
+        lim = opts.limits if opts.limits is not None else self.limits
+        dir_specs = [d if isinstance(d, DirSpec) else DirSpec.parse(d) for d in opts.dirs]
         settings = self.engine_settings(lim)  # refuses bad settings before any work
         start = now()
         if isinstance(module, ModuleSource):
@@ -355,18 +306,19 @@ class Runtime:
             timeout=lim.timeout,
             fuel_limit=lim.fuel,
         )
-        if attributes:
-            rec.attributes.update(attributes)
+        if opts.attributes:
+            rec.attributes.update(opts.attributes)
         rec.attributes["wasm.runtime"] = f"wasmtime {wasmtime_version()}"
         if dir_specs:
             rec.attributes["wasm.wasi.dirs"] = describe_dirs(dir_specs)
         load_end = now()
         rec.phases.append(Phase("load", start, load_end, {"wasm.module.size": source.size}))
+        sinks = (opts.stdout, opts.stderr)
         session: BooksSession | None = None
         try:
             handle = engine_for(settings)
             rec.attributes["wasm.engine.fingerprint"] = handle.fingerprint
-            if instrument:
+            if opts.instrumented:
                 if source.kind == "component":
                     raise UsageError(
                         f"{source.identity.name} is a component: instrumented runs (profile) take core modules only, "
@@ -375,18 +327,18 @@ class Runtime:
                 plan = self._plan(rec, source)
                 if plan is None:
                     return self._finish(rec)
-                session = BooksSession(plan, source, observer)
+                session = BooksSession(plan, source, opts.observer)
             compiled = self._compile_phase(rec, source, handle, session.plan if session is not None else None)
             if compiled is None:
                 return self._finish(rec, session)
-            program = argv0 if argv0 is not None else source.identity.name
+            program = opts.argv0 if opts.argv0 is not None and func is None else source.identity.name
             if source.kind == "component":
                 if func is not None:
                     raise UsageError("--invoke works on core modules; this is a component (it runs wasi:cli/run)")
-                wasi = WasiSpec([program, *map(str, args)], env, dir_specs, stdin)
+                wasi = WasiSpec([program, *map(str, args)], opts.env, dir_specs, opts.stdin)
                 run_component(rec, source, handle, compiled, lim, wasi, self._capture(lim.max_output), self.memory_stats, sinks)
             else:
-                wasi = WasiSpec([program, *map(str, args)] if func is None else [program], env, dir_specs, stdin)
+                wasi = WasiSpec([program, *map(str, args)] if func is None else [program], opts.env, dir_specs, opts.stdin)
                 self._run_module(rec, source, handle, compiled, lim, func, wasi, args, sinks, session)
         finally:
             if source.path is not None and source is not module:  # the caller's source keeps its bytes
@@ -564,20 +516,18 @@ def default_runtime() -> Runtime:
 def run(
     module: Source,
     args: Sequence[str] = (),
+    options: RunOptions | None = None,
     *,
-    env: Mapping[str, str] | None = None,
-    dirs: Sequence[DirSpec | str] = (),
-    stdin: Stdin = None,
-    limits: Limits | None = None,
     invoke: str | None = None,
-    **kwargs: Any,
+    **changes: Any,
 ) -> InvocationRecord:
     """Run a module or component once and return its :class:`InvocationRecord`.
 
-    ``invoke="FUNC"`` calls that export with ``args`` instead of running ``_start``.
-    Shares one process-wide :class:`Runtime` (and its caches) across calls."""
+    ``invoke="FUNC"`` calls that export with ``args`` instead of running ``_start``;
+    ``options`` and ``changes`` as for :meth:`Runtime.run`. Shares one process-wide
+    :class:`Runtime` (and its caches) across calls."""
     rt = default_runtime()
+    opts = with_changes(options, changes)
     if invoke is not None:
-        return rt.invoke(module, invoke, args, env=env, dirs=dirs, stdin=stdin, limits=limits, **kwargs)
-    return rt.run(module, args, env=env, dirs=dirs, stdin=stdin, limits=limits, **kwargs)
-
+        return rt.invoke(module, invoke, args, opts)
+    return rt.run(module, args, opts)
