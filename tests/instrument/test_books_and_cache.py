@@ -18,7 +18,7 @@ from wasmscope.instrument import (
     instrument,
     instrument_cached,
 )
-from wasmscope.instrument import cache as cache_mod
+from wasmscope.instrument import instrumented_cache as cache_mod
 
 pytest.importorskip("wasmtime")
 
@@ -128,8 +128,8 @@ def test_a_cached_layout_is_read_without_the_instrumented_module(tmp_path: Path)
     (the rewritten yosys is 70 MB: reading and hashing it cost ~0.3 s a process)."""
     import hashlib
 
-    from wasmscope.instrument.cache import cached_layout
-    from wasmscope.runtime import books as books_mod
+    from wasmscope.instrument.instrumented_cache import cached_layout
+    from wasmscope.runtime import guest_counters as books_mod
     from wasmscope.runtime.identity import load_source
 
     data = wat(MODULE)

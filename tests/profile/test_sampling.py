@@ -15,7 +15,7 @@ from wasmscope.errors import UsageError
 from wasmscope.instrument import BooksLayout
 from wasmscope.profile import LOST, Profile, Sampler
 from wasmscope.runtime import Runtime
-from wasmscope.runtime.books import Books
+from wasmscope.runtime.guest_counters import Books
 
 TOLERANCE = 7.0  # percentage points
 

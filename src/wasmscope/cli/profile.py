@@ -31,7 +31,7 @@ from wasmscope.cli.run import (
 
 if TYPE_CHECKING:
     from wasmscope.cli.render import Style
-    from wasmscope.profile.profile import Profile
+    from wasmscope.profile.model import Profile
     from wasmscope.runtime.record import Frame, InvocationRecord
     from wasmscope.telemetry.pipeline import Telemetry
 

@@ -8,8 +8,8 @@ does the same through an on-disk cache. Stdlib only: no wasmtime here.
 
 from __future__ import annotations
 
-from wasmscope.instrument.books import BOOKS_EXPORT, BooksLayout
-from wasmscope.instrument.cache import default_cache_dir, instrument_cached
+from wasmscope.instrument.counters_layout import BOOKS_EXPORT, BooksLayout
+from wasmscope.instrument.instrumented_cache import default_cache_dir, instrument_cached
 from wasmscope.instrument.shadow_stack import PASS_VERSION, Instrumented, instrument
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 :func:`instrument` rewrites a core module (bytes in, bytes out) so that, with no
 host call, it maintains in a memory of its own (the *books*, laid out as
-:mod:`wasmscope.instrument.books` describes and exported as ``wasmscope:books``):
+:mod:`wasmscope.instrument.counters_layout` describes and exported as ``wasmscope:books``):
 
 - a shadow call stack of original function indices, outermost first;
 - a u64 call counter per original function index, imports included.
@@ -102,7 +102,7 @@ from wasmscope.binary.types import (
     ValType,
 )
 from wasmscope.errors import DecodeError, UsageError
-from wasmscope.instrument.books import (
+from wasmscope.instrument.counters_layout import (
     BOOKS_EXPORT,
     DEPTH_OFFSET,
     MAX_SLOTS,

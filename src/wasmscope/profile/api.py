@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
-from wasmscope.profile.profile import Profile
+from wasmscope.profile.model import Profile
 from wasmscope.profile.sampler import Sampler
 from wasmscope.profile.spans import DEFAULT_MAX_SPANS, SpanBuilder, execute_bounds
 from wasmscope.runtime.options import RunOptions, with_changes

@@ -1,7 +1,7 @@
 """The sampler: reads the shadow stack of a running guest, without calling into it.
 
 An instrumented guest keeps its call stack in memory of its own (the *books*,
-:mod:`wasmscope.instrument.books`). Wasm calls release the GIL, so a Python thread
+:mod:`wasmscope.instrument.counters_layout`). Wasm calls release the GIL, so a Python thread
 can read that memory while the guest runs, through a raw pointer (about 0.1 µs a
 read, no call into wasmtime): every ``1/rate`` seconds it reads the depth, then the
 live stack entries, and counts the stack in a dict (stack tuple -> samples).
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from wasmscope.errors import UsageError
 
 if TYPE_CHECKING:
-    from wasmscope.runtime.books import Books
+    from wasmscope.runtime.guest_counters import Books
     from wasmscope.runtime.record import InvocationRecord
 
 __all__ = ["LOST", "MODES", "Sampler"]
@@ -57,7 +57,7 @@ SampleHook = Callable[[int, tuple[int, ...]], None]
 
 
 class Sampler:
-    """A :class:`~wasmscope.runtime.books.BooksObserver` that samples the shadow stack.
+    """A :class:`~wasmscope.runtime.guest_counters.BooksObserver` that samples the shadow stack.
 
     ``rate``: samples per second. ``mode``: ``"thread"`` or ``"epoch"`` (see the
     module docstring). ``on_sample(t_ns, stack)``: called for every kept sample

@@ -9,12 +9,15 @@ and reports can use :class:`InvocationRecord` without wasmtime installed.
         record = rt.run("app.wasm", ["arg"], limits=Limits(timeout=2.0))
 
 Modules, one concept each: ``limits`` (Limits, size/duration parsing), ``engine``
-(settings, shared engines, epoch ticker), ``cache`` (compiled modules on disk and in
-memory), ``identity`` (sha256, name, producers, symbols), ``wasi`` (the guest's
+(settings, shared engines, epoch ticker), ``compiled_cache`` (compiled modules on disk
+and in memory), ``identity`` (sha256, name, producers, symbols), ``wasi`` (the guest's
 world, captured output), ``watchdog`` (timeout, output cap, Ctrl-C per store),
-``memory`` (peak memory and grow counts), ``calls`` (raw fast calls), ``trap``
+``memory`` (peak memory and grow counts), ``calls`` (raw fast calls), ``gil_calls``
+(short C calls that keep the GIL), ``guest_counters`` (instrumented runs: the counters
+the guest keeps itself), ``trap``
 (outcome and symbolized frames), ``invocation`` (one guest run's lifecycle and
-its observers), ``component`` (wasi:cli/run components), ``runner`` (Runtime, run),
+its observers), ``options`` (RunOptions), ``command_component``
+(wasi:cli/run components), ``runner`` (Runtime, run),
 ``record`` (the InvocationRecord contract), ``requirement`` (the supported wasmtime-py),
 ``_wasmtime_internals`` (wasmtime-py's private layer, in one place).
 """

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
-from wasmscope.runtime.held import held
+from wasmscope.runtime.gil_calls import bindings
 
 if TYPE_CHECKING:
     import wasmtime
@@ -75,7 +75,7 @@ class RawFunc:
             signature = func_signature(store, func)
         self.name = name
         self.params, self.results = signature
-        internals = held().internals
+        internals = bindings().internals
         self._call = internals.call_unchecked
         self._func = internals.func_struct(func)
         self._ctx = internals.store_context(store)
@@ -120,10 +120,10 @@ def export_func(
 ) -> wasmtime.Func | None:
     """The exported function ``name`` (None if absent or not a function), looked up
     without building the whole export map."""
-    h = held()
+    h = bindings()
     internals = h.internals
     item = internals.extern()
-    # the GIL stays (wasmscope.runtime.held)
+    # the GIL stays (wasmscope.runtime.gil_calls)
     if not h.instance_export_get(*internals.export_get_args(store, instance, name.encode(), item)):
         return None
     if int(item.kind) != internals.EXTERN_FUNC:

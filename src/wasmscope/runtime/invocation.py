@@ -9,14 +9,14 @@
             inv.end(inv.classify())
 
 Entering builds, in this order, what every run needs: a store (through the
-GIL-keeping calls of :mod:`wasmscope.runtime.held`), the memory tracker, the
+GIL-keeping calls of :mod:`wasmscope.runtime.gil_calls`), the memory tracker, the
 watchdog (timeout, output cap, Ctrl-C) and its SIGINT guard, the memory limit, fuel,
 the guest's WASI world (before instantiating, see ``EngineHandle.linker``), the epoch
 ticker and the output pump. :meth:`Invocation.end` puts the outcome in the record
 and accounts fuel and memory; leaving tears everything down in reverse, frees the
 store at once, and re-raises Ctrl-C as ``KeyboardInterrupt``. The core-module path
 (:mod:`wasmscope.runtime.runner`) and the component path
-(:mod:`wasmscope.runtime.component`) keep only their own part: instantiate, find the
+(:mod:`wasmscope.runtime.command_component`) keep only their own part: instantiate, find the
 entry, call it.
 
 Observers (:class:`InvocationObserver`) follow a run without changing it. Their hooks,
@@ -35,7 +35,7 @@ called on the guest's thread in this order, each a no-op by default:
 
 An observer may own parts of the instance: ``own_memories`` (memory exports that are
 not the guest's: left out of the sampled peak) and ``own_bytes`` (bytes of memory to
-take off the exact peak). The instrumented run (:mod:`wasmscope.runtime.books`) is one
+take off the exact peak). The instrumented run (:mod:`wasmscope.runtime.guest_counters`) is one
 such observer; a host-call audit or a cost account plug in the same way.
 """
 
@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from wasmscope.runtime import held, watchdog
+from wasmscope.runtime import gil_calls, watchdog
 from wasmscope.runtime.memory import (
     MemoryTracker,
     exported_memories,
@@ -184,17 +184,17 @@ class Invocation:
             OutputPump(capture, sinks) if sinks[0] is not None or sinks[1] is not None else None
         )
         self._ticking = False
-        self.store: wasmtime.Store = held.new_store(handle.engine)  # short calls keep the GIL
+        self.store: wasmtime.Store = gil_calls.new_store(handle.engine)  # short calls keep the GIL
 
     # -- setup and teardown --------------------------------------------------------------------
     def __enter__(self) -> Invocation:
         try:
             store, lim = self.store, self.lim
             if lim.memory_limit is not None and self.memory_stats != "exact":
-                held.limit_memory(store, lim.memory_limit)
+                gil_calls.limit_memory(store, lim.memory_limit)
             if lim.fuel is not None:
                 store.set_fuel(lim.fuel)
-            held.set_wasi(store, build_wasi_config(self.wasi, self.capture))  # before instantiating
+            gil_calls.set_wasi(store, build_wasi_config(self.wasi, self.capture))  # before instantiating
             watchdog.arm(store, self.watch)
             self._guard.__enter__()
             self.handle.ticker.acquire()
@@ -229,7 +229,7 @@ class Invocation:
             rec.stdout, rec.stdout_bytes, rec.stdout_truncated = capture.read(0)
             rec.stderr, rec.stderr_bytes, rec.stderr_truncated = capture.read(1)
             self.instance = None
-            held.drop_store(self.store)  # frees the guest's memories now, not at some later GC
+            gil_calls.drop_store(self.store)  # frees the guest's memories now, not at some later GC
 
     # -- the guest's part ------------------------------------------------------------------------
     def instantiate(self, make: Callable[[wasmtime.Store], T]) -> T | None:
@@ -257,7 +257,7 @@ class Invocation:
             own = {n for o in self.observers for n in o.own_memories}
             names = [n for n in exported_memory_names(self.store, self.instance) if n not in own]
         self.watch.memories = exported_memories(self.store, self.instance, names)
-        self.watch.sample(held.store_context(self.store))
+        self.watch.sample(gil_calls.store_context(self.store))
         return names
 
     def call(self, calls: Sequence[Callable[[], T]]) -> T | None:
@@ -287,7 +287,7 @@ class Invocation:
     def classify(self) -> Ending:
         """How the call ended (returned, exited, trapped, stopped)."""
         if self.memory_stats == "sampled" and self.watch.memories:
-            self.watch.sample(held.store_context(self.store))
+            self.watch.sample(gil_calls.store_context(self.store))
         lim = self.lim
         return classify(
             self.exc, watch=self.watch, source=self.source, tracker=self.tracker, memory_limit=lim.memory_limit,
@@ -369,7 +369,7 @@ class Invocation:
         if not watch.memories:
             rec.attributes["wasm.memory.observed"] = self.unobserved_memory
             return
-        sizes = memory_sizes(held.store_context(self.store), watch.memories)
+        sizes = memory_sizes(gil_calls.store_context(self.store), watch.memories)
         for key, size in enumerate(sizes):
             tracker.set_size(key, size)
         rec.peak_memory = tracker.peak_total

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wasmscope.runtime.held import held
+from wasmscope.runtime.gil_calls import bindings
 
 if TYPE_CHECKING:
     import wasmtime
@@ -321,7 +321,7 @@ def live_memories() -> int:
 def exported_memory_names(store: wasmtime.Store, instance: wasmtime.Instance) -> list[str]:
     """The export names of the instance's memories, one name per memory (a memory
     exported under several names counts once)."""
-    internals = held().internals
+    internals = bindings().internals
     names: list[str] = []
     seen: set[bytes] = set()
     for name, kind, item in internals.instance_exports(store, instance):
@@ -342,12 +342,12 @@ def exported_memories(
     :func:`exported_memory_names`, which a caller may keep per module)."""
     if names is None:
         names = exported_memory_names(store, instance)
-    h = held()
+    h = bindings()
     internals = h.internals
     out: list[Any] = []
     for name in names:
         item = internals.extern()
-        # the GIL stays (wasmscope.runtime.held)
+        # the GIL stays (wasmscope.runtime.gil_calls)
         found = h.instance_export_get(
             *internals.export_get_args(store, instance, name.encode(), item)
         )
@@ -358,5 +358,5 @@ def exported_memories(
 
 def memory_sizes(ctx: Any, mems: Sequence[Any]) -> list[int]:
     """Byte sizes of raw memories, through the store context ``ctx``."""
-    size = held().memory_data_size  # the GIL stays (wasmscope.runtime.held)
+    size = bindings().memory_data_size  # the GIL stays (wasmscope.runtime.gil_calls)
     return [int(size(ctx, ctypes.byref(m))) for m in mems]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wasmscope.runtime.books import BooksObserver
+    from wasmscope.runtime.guest_counters import BooksObserver
     from wasmscope.runtime.limits import Limits
     from wasmscope.runtime.wasi import DirSpec, Stdin
 
@@ -34,7 +34,7 @@ class RunOptions:
     binary streams that receive the guest's output while it runs (it is captured in
     the record either way, up to the cap). ``attributes``: added to the record.
     ``instrument=True`` (implied by an ``observer``) runs the module rewritten to keep
-    its own counters (:mod:`wasmscope.runtime.books`); the ``observer`` (the
+    its own counters (:mod:`wasmscope.runtime.guest_counters`); the ``observer`` (the
     profiler's sampler) reads them while the guest runs. Core modules only."""
 
     argv0: str | None = None

@@ -8,7 +8,7 @@
 
 One :class:`Runtime` is meant to live long and run many guests, from several threads
 at once: it keeps identified sources, compiled modules (in memory, and on disk
-through :mod:`wasmscope.runtime.cache`) and ``InstancePre`` objects, so a repeated
+through :mod:`wasmscope.runtime.compiled_cache`) and ``InstancePre`` objects, so a repeated
 run costs a store, an instantiation (~20 µs + data segments) and the call. Engines
 and their epoch tickers are process-wide (:mod:`wasmscope.runtime.engine`).
 
@@ -33,10 +33,9 @@ from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from wasmscope.errors import UsageError
-from wasmscope.runtime.books import BooksPlan, BooksSession, plan_for
-from wasmscope.runtime.cache import CacheResult, CompiledCache, DiskCache
 from wasmscope.runtime.calls import RawFunc, Signature, export_func, func_signature, parse_value
-from wasmscope.runtime.component import run_component
+from wasmscope.runtime.command_component import run_component
+from wasmscope.runtime.compiled_cache import CacheResult, CompiledCache, DiskCache
 from wasmscope.runtime.engine import (
     EngineHandle,
     EngineSettings,
@@ -45,6 +44,7 @@ from wasmscope.runtime.engine import (
     require_wasmtime,
     wasmtime_version,
 )
+from wasmscope.runtime.guest_counters import BooksPlan, BooksSession, plan_for
 from wasmscope.runtime.identity import ModuleSource, SourceCache
 from wasmscope.runtime.invocation import Invocation, now
 from wasmscope.runtime.limits import Limits
@@ -121,7 +121,7 @@ class Runtime:
     """Runs modules and command components under wasmtime; reusable and thread-safe.
 
     ``cache``: use the on-disk compiled-module cache (in ``cache_dir``, default
-    :func:`~wasmscope.runtime.cache.default_cache_dir`). ``limits``: the default
+    :func:`~wasmscope.runtime.compiled_cache.default_cache_dir`). ``limits``: the default
     limits of every run (each run may pass its own). ``memory_stats``: ``"sampled"``
     (default) or ``"exact"`` (see :mod:`wasmscope.runtime.memory`). ``telemetry``: an
     object with ``record_invocation(record)`` (e.g. ``wasmscope.telemetry.Telemetry``),

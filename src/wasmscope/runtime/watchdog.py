@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from wasmscope.runtime.held import held
+from wasmscope.runtime.gil_calls import bindings
 from wasmscope.runtime.memory import MemoryTracker, memory_sizes
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ def arm(store: wasmtime.Store, watch: Watch) -> None:
             _CALLBACK, _NO_FINALIZER = _make_callback()
         watch.id = next(_IDS)
         _WATCHES[watch.id] = watch
-    h = held()  # short calls: the GIL stays (wasmscope.runtime.held)
+    h = bindings()  # short calls: the GIL stays (wasmscope.runtime.gil_calls)
     h.epoch_deadline_callback(store.ptr(), _CALLBACK, watch.id, _NO_FINALIZER)
     h.set_epoch_deadline(h.internals.store_context(store), 1)
 

@@ -25,12 +25,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from wasmscope.instrument.books import BooksLayout
+from wasmscope.instrument.counters_layout import BooksLayout
 from wasmscope.instrument.shadow_stack import PASS_VERSION, Instrumented, instrument
 
 __all__ = ["cache_key", "cached_layout", "default_cache_dir", "instrument_cached"]
 
-log = logging.getLogger("wasmscope.instrument.cache")
+log = logging.getLogger("wasmscope.instrument.instrumented_cache")
 
 
 def default_cache_dir() -> Path:

@@ -20,10 +20,10 @@ import ctypes
 import os
 from typing import Any
 
-__all__ = ["held"]
+__all__ = ["bindings", "drop_store", "limit_memory", "new_store", "set_wasi", "store_context"]
 
 
-class _Held:
+class _GilCalls:
     def __init__(self) -> None:
         from wasmscope.runtime import _wasmtime_internals as internals
 
@@ -97,28 +97,28 @@ class _Held:
             os.ftruncate(fd, 0)  # raises the OSError
 
 
-_HELD: _Held | None = None
+_BINDINGS: _GilCalls | None = None
 
 
-def held() -> _Held:
+def bindings() -> _GilCalls:
     """The process-wide bindings (made on first use: wasmtime is imported then)."""
-    global _HELD
-    if _HELD is None:
-        _HELD = _Held()
-    return _HELD
+    global _BINDINGS
+    if _BINDINGS is None:
+        _BINDINGS = _GilCalls()
+    return _BINDINGS
 
 
 # -- a store's life, without a GIL release ------------------------------------------------------
 def new_store(engine: Any) -> Any:
     """A ``wasmtime.Store`` on ``engine`` (as ``wasmtime.Store(engine)``, no data)."""
-    h = held()
+    h = bindings()
     ptr = h.store_new(engine.ptr(), None, h.no_finalizer)
     return h.internals.wrap_store(engine, ptr, h.store_context(ptr))
 
 
 def set_wasi(store: Any, config: Any) -> None:
     """``store.set_wasi(config)`` (the config is consumed)."""
-    h = held()
+    h = bindings()
     error = h.context_set_wasi(
         h.internals.store_context(store), h.internals.wasi_config_take(config)
     )
@@ -128,12 +128,12 @@ def set_wasi(store: Any, config: Any) -> None:
 
 def limit_memory(store: Any, memory_size: int) -> None:
     """``store.set_limits(memory_size=...)``."""
-    held().store_limiter(store.ptr(), memory_size, -1, -1, -1, -1)
+    bindings().store_limiter(store.ptr(), memory_size, -1, -1, -1, -1)
 
 
 def drop_store(store: Any) -> None:
     """Free the store (its instances and memories) now, as ``store.close()``."""
-    h = held()
+    h = bindings()
     ptr = h.internals.release_store(store)
     if ptr is not None:
         h.store_delete(ptr)
@@ -141,4 +141,4 @@ def drop_store(store: Any) -> None:
 
 def store_context(store: Any) -> Any:
     """The store's ``wasmtime_context_t *`` (what the raw calls take)."""
-    return held().internals.store_context(store)
+    return bindings().internals.store_context(store)

@@ -153,7 +153,7 @@ def plan_for(source: ModuleSource, cache_dir: Path | None) -> BooksPlan:
         plan = _PLANS.get(key)
     if plan is not None:
         return plan
-    from wasmscope.instrument.cache import cached_layout
+    from wasmscope.instrument.instrumented_cache import cached_layout
 
     hit = cached_layout(source.sha256, cache_dir) if cache_dir is not None else None
     if hit is not None:  # the rewritten bytes are read only if they must be compiled
