@@ -13,7 +13,7 @@ from tests.instrument.support import wat
 from wasmscope.instrument import (
     BOOKS_EXPORT,
     PASS_VERSION,
-    BooksLayout,
+    CountersLayout,
     default_cache_dir,
     instrument,
     instrument_cached,
@@ -40,12 +40,12 @@ def test_layout_is_json_serialisable_and_round_trips() -> None:
     assert layout.version == PASS_VERSION
     text = layout.to_json()
     assert json.loads(text)["thunks"] == {"3": 0}
-    assert BooksLayout.from_json(text) == layout
-    assert BooksLayout.from_dict(json.loads(json.dumps(layout.to_dict()))) == layout
+    assert CountersLayout.from_json(text) == layout
+    assert CountersLayout.from_dict(json.loads(json.dumps(layout.to_dict()))) == layout
 
 
 def test_readers() -> None:
-    layout = BooksLayout(BOOKS_EXPORT, 0, 64, 4, 80, 3, 1, 0, 1)
+    layout = CountersLayout(BOOKS_EXPORT, 0, 64, 4, 80, 3, 1, 0, 1)
     books = bytearray(layout.pages * 65536)
     struct.pack_into("<I", books, 0, 6)
     struct.pack_into("<4I", books, 64, 10, 11, 12, 13)  # frames 4, 5 overwrote 0, 1
@@ -114,7 +114,7 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 @pytest.mark.parametrize("cap", [1, 2, 4, 8])
 def test_read_stack_matches_the_ring_definition(cap: int) -> None:
-    layout = BooksLayout(BOOKS_EXPORT, 0, 64, cap, 64 + 4 * cap, 0, 0, 0, 1)
+    layout = CountersLayout(BOOKS_EXPORT, 0, 64, cap, 64 + 4 * cap, 0, 0, 0, 1)
     books = bytearray(65536)
     values = [1000 + i for i in range(cap)]
     struct.pack_into(f"<{cap}I", books, 64, *values)

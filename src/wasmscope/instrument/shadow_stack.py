@@ -46,7 +46,7 @@ What the pass adds, and nothing else (every existing index stays valid):
   function runs the top of the shadow stack is the import. ``ref.func``, tables
   and exports of imports are left alone, so an import called indirectly
   (``call_indirect``/``call_ref`` or by the host) is neither counted nor pushed.
-  Thunks come after all defined functions; ``BooksLayout.thunks`` maps them back.
+  Thunks come after all defined functions; ``CountersLayout.thunks`` maps them back.
 - possibly one rec group holding a function type ``[] -> [results]`` for the
   wrapper block of multi-value functions, when the module has none to reuse.
 
@@ -109,7 +109,7 @@ from wasmscope.instrument.counters_layout import (
     PAGE_SIZE,
     SLOTS_OFFSET,
     STACK_OFFSET,
-    BooksLayout,
+    CountersLayout,
 )
 
 __all__ = ["PASS_VERSION", "Instrumented", "instrument"]
@@ -219,7 +219,7 @@ class Instrumented:
     """The instrumented module and where its books are."""
 
     wasm: bytes
-    layout: BooksLayout
+    layout: CountersLayout
     uninstrumented: tuple[int, ...] = ()  # defined functions left as they were (too many locals)
 
 
@@ -529,7 +529,7 @@ def instrument(data: bytes, *, stack_capacity: int = 65536) -> Instrumented:
             func_types.append(typeidx)
             code.append(FunctionBody.new([(1, I32)], instrs))
 
-    layout = BooksLayout(
+    layout = CountersLayout(
         memory_export=BOOKS_EXPORT,
         depth_offset=DEPTH_OFFSET,
         slots_offset=SLOTS_OFFSET,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wasmscope.runtime.guest_counters import BooksObserver
+    from wasmscope.runtime.guest_counters import CountersObserver
     from wasmscope.runtime.limits import Limits
     from wasmscope.runtime.wasi import DirSpec, Stdin
 
@@ -46,7 +46,7 @@ class RunOptions:
     stderr: IO[bytes] | None = None
     attributes: Mapping[str, Any] | None = None
     instrument: bool = False
-    observer: BooksObserver | None = None
+    observer: CountersObserver | None = None
 
     @property
     def instrumented(self) -> bool:

@@ -44,7 +44,7 @@ from wasmscope.runtime.engine import (
     require_wasmtime,
     wasmtime_version,
 )
-from wasmscope.runtime.guest_counters import BooksPlan, BooksSession, plan_for
+from wasmscope.runtime.guest_counters import CountedRun, CountersPlan, plan_for
 from wasmscope.runtime.identity import ModuleSource, SourceCache
 from wasmscope.runtime.invocation import Invocation, now
 from wasmscope.runtime.limits import Limits
@@ -314,7 +314,7 @@ class Runtime:
         load_end = now()
         rec.phases.append(Phase("load", start, load_end, {"wasm.module.size": source.size}))
         sinks = (opts.stdout, opts.stderr)
-        session: BooksSession | None = None
+        session: CountedRun | None = None
         try:
             handle = engine_for(settings)
             rec.attributes["wasm.engine.fingerprint"] = handle.fingerprint
@@ -327,7 +327,7 @@ class Runtime:
                 plan = self._plan(rec, source)
                 if plan is None:
                     return self._finish(rec)
-                session = BooksSession(plan, source, opts.observer)
+                session = CountedRun(plan, source, opts.observer)
             compiled = self._compile_phase(rec, source, handle, session.plan if session is not None else None)
             if compiled is None:
                 return self._finish(rec, session)
@@ -345,7 +345,7 @@ class Runtime:
                 source.drop_bytes()
         return self._finish(rec, session)
 
-    def _plan(self, rec: InvocationRecord, source: ModuleSource) -> BooksPlan | None:
+    def _plan(self, rec: InvocationRecord, source: ModuleSource) -> CountersPlan | None:
         """The instrumented twin (timed as the ``instrument`` attribute of the compile
         phase); None and an ERROR record when the pass refuses the module."""
         from pathlib import Path
@@ -364,7 +364,7 @@ class Runtime:
         return plan
 
     def _compile_phase(
-        self, rec: InvocationRecord, source: ModuleSource, handle: EngineHandle, plan: BooksPlan | None = None
+        self, rec: InvocationRecord, source: ModuleSource, handle: EngineHandle, plan: CountersPlan | None = None
     ) -> Any:
         """The compiled module or component; None (and an ERROR record) if refused."""
         import wasmtime
@@ -426,7 +426,7 @@ class Runtime:
         wasi: WasiSpec,
         args: Sequence[Any],
         sinks: tuple[IO[bytes] | None, IO[bytes] | None],
-        session: BooksSession | None = None,
+        session: CountedRun | None = None,
     ) -> None:
         """A core module: instantiate, find the entry, call it (the rest is the Invocation's)."""
         import wasmtime
@@ -476,7 +476,7 @@ class Runtime:
             if func is not None and results is not None and inv.exc is None:
                 rec.results = results
 
-    def _finish(self, rec: InvocationRecord, session: BooksSession | None = None) -> InvocationRecord:
+    def _finish(self, rec: InvocationRecord, session: CountedRun | None = None) -> InvocationRecord:
         rec.end_ns = now()
         if self.telemetry is not None:
             try:
