@@ -34,7 +34,7 @@ from typing import Any
 
 import wasmtime
 
-from wasmscope.instrument import BOOKS_EXPORT, BooksLayout, instrument
+from wasmscope.instrument import BOOKS_EXPORT, CountersLayout, instrument
 
 FIB = r"""
 #include <stdio.h>
@@ -77,7 +77,7 @@ CACHE = Path(tempfile.gettempdir()) / "wasmscope-bench"
 class Sampler(threading.Thread):
     """Reads depth and stack every ``period`` seconds while the guest runs."""
 
-    def __init__(self, store: Any, instance: Any, layout: BooksLayout, period: float = 0.001) -> None:
+    def __init__(self, store: Any, instance: Any, layout: CountersLayout, period: float = 0.001) -> None:
         super().__init__(daemon=True)
         mem = instance.exports(store)[BOOKS_EXPORT]
         base = ctypes.addressof(mem.data_ptr(store).contents)
@@ -96,7 +96,7 @@ class Sampler(threading.Thread):
             samples[stack] = samples.get(stack, 0) + 1
 
 
-def run_wasi(engine: Any, module: Any, argv: list[str], layout: BooksLayout | None, dirs: dict[str, str]) -> tuple[float, bytes, int]:
+def run_wasi(engine: Any, module: Any, argv: list[str], layout: CountersLayout | None, dirs: dict[str, str]) -> tuple[float, bytes, int]:
     store = wasmtime.Store(engine)
     config = wasmtime.WasiConfig()
     config.argv = argv

@@ -324,7 +324,7 @@ def _floor(runtime: Any, limits: Any, a: tuple[Any, ...], k: dict[str, Any]) -> 
     statistics, record or telemetry: what any Python host pays, whatever it does."""
     import wasmtime
 
-    from wasmscope.runtime import held
+    from wasmscope.runtime import gil_calls
     from wasmscope.runtime.calls import RawFunc, export_func
     from wasmscope.runtime.engine import engine_for
     from wasmscope.runtime.wasi import WasiSpec, build_wasi_config
@@ -337,9 +337,9 @@ def _floor(runtime: Any, limits: Any, a: tuple[Any, ...], k: dict[str, Any]) -> 
         capture = runtime._capture(None)
         for _ in range(m):
             capture.reset(None)
-            store = held.new_store(handle.engine)
+            store = gil_calls.new_store(handle.engine)
             store.set_epoch_deadline(1 << 30)  # the engine interrupts by epochs; no deadline here
-            held.set_wasi(store, build_wasi_config(spec, capture))
+            gil_calls.set_wasi(store, build_wasi_config(spec, capture))
             instance = prepared.pre.instantiate(store)
             start = export_func(store, instance, "_start")
             assert start is not None
@@ -347,7 +347,7 @@ def _floor(runtime: Any, limits: Any, a: tuple[Any, ...], k: dict[str, Any]) -> 
                 RawFunc(store, start, "_start", prepared.signature(store, start, "_start"))()
             out = capture.read(0)[0]
             del instance, start
-            held.drop_store(store)
+            gil_calls.drop_store(store)
             if not out.endswith(BODY):
                 raise RuntimeError(f"the floor loop printed {out!r}")
 

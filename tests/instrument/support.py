@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from wasmscope.instrument import BOOKS_EXPORT, BooksLayout, Instrumented, instrument
+from wasmscope.instrument import BOOKS_EXPORT, CountersLayout, Instrumented, instrument
 
 wasmtime = pytest.importorskip("wasmtime")
 
@@ -92,7 +92,7 @@ class Run:
     not instrumented)."""
 
     data: bytes
-    layout: BooksLayout | None = None
+    layout: CountersLayout | None = None
     probe: bool = False
     extra: dict[tuple[str, str], Callable[[Any], Any]] = field(default_factory=dict)
     probes: list[tuple[int, int, list[int]]] = field(default_factory=list)

@@ -13,12 +13,12 @@ from tests.instrument.support import wat
 from wasmscope.instrument import (
     BOOKS_EXPORT,
     PASS_VERSION,
-    BooksLayout,
+    CountersLayout,
     default_cache_dir,
     instrument,
     instrument_cached,
 )
-from wasmscope.instrument import cache as cache_mod
+from wasmscope.instrument import instrumented_cache as cache_mod
 
 pytest.importorskip("wasmtime")
 
@@ -40,12 +40,12 @@ def test_layout_is_json_serialisable_and_round_trips() -> None:
     assert layout.version == PASS_VERSION
     text = layout.to_json()
     assert json.loads(text)["thunks"] == {"3": 0}
-    assert BooksLayout.from_json(text) == layout
-    assert BooksLayout.from_dict(json.loads(json.dumps(layout.to_dict()))) == layout
+    assert CountersLayout.from_json(text) == layout
+    assert CountersLayout.from_dict(json.loads(json.dumps(layout.to_dict()))) == layout
 
 
 def test_readers() -> None:
-    layout = BooksLayout(BOOKS_EXPORT, 0, 64, 4, 80, 3, 1, 0, 1)
+    layout = CountersLayout(BOOKS_EXPORT, 0, 64, 4, 80, 3, 1, 0, 1)
     books = bytearray(layout.pages * 65536)
     struct.pack_into("<I", books, 0, 6)
     struct.pack_into("<4I", books, 64, 10, 11, 12, 13)  # frames 4, 5 overwrote 0, 1
@@ -114,7 +114,7 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 @pytest.mark.parametrize("cap", [1, 2, 4, 8])
 def test_read_stack_matches_the_ring_definition(cap: int) -> None:
-    layout = BooksLayout(BOOKS_EXPORT, 0, 64, cap, 64 + 4 * cap, 0, 0, 0, 1)
+    layout = CountersLayout(BOOKS_EXPORT, 0, 64, cap, 64 + 4 * cap, 0, 0, 0, 1)
     books = bytearray(65536)
     values = [1000 + i for i in range(cap)]
     struct.pack_into(f"<{cap}I", books, 64, *values)
@@ -128,8 +128,8 @@ def test_a_cached_layout_is_read_without_the_instrumented_module(tmp_path: Path)
     (the rewritten yosys is 70 MB: reading and hashing it cost ~0.3 s a process)."""
     import hashlib
 
-    from wasmscope.instrument.cache import cached_layout
-    from wasmscope.runtime import books as books_mod
+    from wasmscope.instrument.instrumented_cache import cached_layout
+    from wasmscope.runtime import guest_counters as books_mod
     from wasmscope.runtime.identity import load_source
 
     data = wat(MODULE)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.instrument.support import compile_c, function_names, index_of
-from wasmscope.instrument import BOOKS_EXPORT, BooksLayout, instrument
+from wasmscope.instrument import BOOKS_EXPORT, CountersLayout, instrument
 
 wasmtime = pytest.importorskip("wasmtime")
 
@@ -93,7 +93,7 @@ def run_wasi(data: bytes, out: Path, argv: list[str] | None = None) -> tuple[Any
     return trap, code, out.read_bytes(), store, instance
 
 
-def books(store: Any, instance: Any, layout: BooksLayout) -> bytes:
+def books(store: Any, instance: Any, layout: CountersLayout) -> bytes:
     return bytes(instance.exports(store)[BOOKS_EXPORT].read(store, 0, layout.size))
 
 

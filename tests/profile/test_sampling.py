@@ -12,10 +12,10 @@ import pytest
 
 import wasmscope
 from wasmscope.errors import UsageError
-from wasmscope.instrument import BooksLayout
+from wasmscope.instrument import CountersLayout
 from wasmscope.profile import LOST, Profile, Sampler
 from wasmscope.runtime import Runtime
-from wasmscope.runtime.books import Books
+from wasmscope.runtime.guest_counters import GuestCounters
 
 TOLERANCE = 7.0  # percentage points
 
@@ -70,14 +70,14 @@ def test_rate_and_mode_are_checked() -> None:
 # -- torn reads, on books we write ourselves ---------------------------------------------------
 
 
-def _books(capacity: int = 8, n_functions: int = 4) -> tuple[Books, ctypes.Array[ctypes.c_ubyte]]:
-    layout = BooksLayout(
+def _books(capacity: int = 8, n_functions: int = 4) -> tuple[GuestCounters, ctypes.Array[ctypes.c_ubyte]]:
+    layout = CountersLayout(
         memory_export="wasmscope:books", depth_offset=0, stack_offset=64, stack_capacity=capacity,
         counters_offset=64 + 4 * capacity, n_functions=n_functions, n_imported_functions=1,
         memory_index=1, pages=1,
     )  # fmt: skip
     buf = (ctypes.c_ubyte * layout.size)()
-    return Books(layout, ctypes.addressof(buf), names=["env.f", "a", "b", "c"]), buf
+    return GuestCounters(layout, ctypes.addressof(buf), names=["env.f", "a", "b", "c"]), buf
 
 
 def _set(buf: ctypes.Array[ctypes.c_ubyte], depth: int, entries: list[int], capacity: int = 8) -> None:
@@ -119,12 +119,12 @@ def test_reader_marks_frames_lost_past_the_ring() -> None:
 
 
 def test_reader_appends_the_running_leaf() -> None:
-    layout = BooksLayout(
+    layout = CountersLayout(
         memory_export="wasmscope:books", depth_offset=0, stack_offset=64, stack_capacity=8,
         counters_offset=96, n_functions=4, n_imported_functions=1, memory_index=1, pages=1, slots_offset=4, slots=3,
     )  # fmt: skip
     buf = (ctypes.c_ubyte * layout.size)()
-    books = Books(layout, ctypes.addressof(buf), names=["env.f", "a", "b", "c"])
+    books = GuestCounters(layout, ctypes.addressof(buf), names=["env.f", "a", "b", "c"])
     s = Sampler(1000)
     s.attach(books)
     read = s._reader(books)

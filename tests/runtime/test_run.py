@@ -103,8 +103,8 @@ def test_bytes_and_text_modules(runtime: Runtime, tmp_path: Path) -> None:
 # -- containment --------------------------------------------------------------------------
 
 
-def test_infinite_loop_ends_at_the_timeout(runtime: Runtime, c_modules: dict[str, Path]) -> None:
-    rec = runtime.run(c_modules["loop"], limits=Limits(timeout=0.3))
+def test_infinite_loop_ends_at_the_timeout(runtime: Runtime, wat_modules: dict[str, Path]) -> None:
+    rec = runtime.run(wat_modules["loop"], limits=Limits(timeout=0.3))
     assert rec.outcome == Outcome.TIMEOUT and rec.timeout == 0.3
     assert rec.trap is not None and rec.trap.kind == "timeout" and "timeout" in rec.trap.message
     assert rec.stdout == b"spinning\n"
@@ -179,16 +179,16 @@ def test_initial_memory_over_the_limit(runtime: Runtime, exact_runtime: Runtime)
         assert rec.trap is not None and "initial memory" in rec.trap.message
 
 
-def test_deep_recursion_is_a_stack_overflow_trap(runtime: Runtime, c_modules: dict[str, Path]) -> None:
-    rec = runtime.run(c_modules["recursion"])
+def test_deep_recursion_is_a_stack_overflow_trap(runtime: Runtime, wat_modules: dict[str, Path]) -> None:
+    rec = runtime.run(wat_modules["recursion"])
     assert rec.outcome == Outcome.STACK_OVERFLOW
     assert rec.trap is not None and rec.trap.kind == "stack_overflow"
     assert rec.trap.frames_truncated  # wasmtime keeps the 20 innermost
     assert {f.func_name for f in rec.trap.frames} == {"dive"}
 
 
-def test_smaller_wasm_stack_overflows_sooner(runtime: Runtime, c_modules: dict[str, Path]) -> None:
-    rec = runtime.run(c_modules["recursion"], limits=Limits(max_wasm_stack=64 << 10))
+def test_smaller_wasm_stack_overflows_sooner(runtime: Runtime, wat_modules: dict[str, Path]) -> None:
+    rec = runtime.run(wat_modules["recursion"], limits=Limits(max_wasm_stack=64 << 10))
     assert rec.outcome == Outcome.STACK_OVERFLOW
 
 
@@ -201,9 +201,9 @@ def test_shadow_stack_overflow_is_an_out_of_bounds_trap(runtime: Runtime, c_modu
     assert rec.trap.frames[0].func_name == "dive"
 
 
-def test_stdout_flood_is_capped_and_marked_truncated(runtime: Runtime, c_modules: dict[str, Path]) -> None:
+def test_stdout_flood_is_capped_and_marked_truncated(runtime: Runtime, wat_modules: dict[str, Path]) -> None:
     cap = 64 << 10
-    rec = runtime.run(c_modules["flood"], limits=Limits(max_output=cap))
+    rec = runtime.run(wat_modules["flood"], limits=Limits(max_output=cap))
     assert rec.outcome == Outcome.OUTPUT_LIMIT
     assert rec.trap is not None and rec.trap.kind == "output_limit"
     assert rec.stdout_truncated and not rec.stderr_truncated

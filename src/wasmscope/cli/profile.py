@@ -31,7 +31,7 @@ from wasmscope.cli.run import (
 
 if TYPE_CHECKING:
     from wasmscope.cli.render import Style
-    from wasmscope.profile.profile import Profile
+    from wasmscope.profile.model import Profile
     from wasmscope.runtime.record import Frame, InvocationRecord
     from wasmscope.telemetry.pipeline import Telemetry
 
@@ -260,24 +260,22 @@ def run(args: argparse.Namespace) -> int:
 
     s = setup(args)
     from wasmscope.profile.api import profile
+    from wasmscope.runtime.options import RunOptions
 
     try:
         with s.runtime:
             try:
-                options: dict[str, Any] = {"env": s.env, "dirs": s.dirs, "stdin": s.stdin,
-                                           "stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}  # fmt: skip
-                if args.invoke:
-                    options["invoke"] = args.invoke
-                else:
-                    options["argv0"] = args.argv0
+                options = RunOptions(env=s.env, dirs=s.dirs, stdin=s.stdin, argv0=None if args.invoke else args.argv0,
+                                     stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)  # fmt: skip
                 rec, prof = profile(
                     args.file,
                     s.guest_args,
+                    options,
+                    invoke=args.invoke or None,
                     rate=args.rate,
                     mode=args.mode,
                     spans_threshold=args.spans_threshold / 1000 if args.spans_threshold is not None else None,
                     runtime=s.runtime,
-                    **options,
                 )
             except UsageError as exc:
                 raise CommandError(str(exc), EXIT_USAGE) from None

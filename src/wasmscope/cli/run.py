@@ -340,24 +340,22 @@ def setup(args: argparse.Namespace) -> Setup:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from wasmscope.errors import UsageError
+    from wasmscope.runtime.options import RunOptions
 
     s = setup(args)
     runtime, telemetry, guest_args, env, dirs, stdin = s.runtime, s.telemetry, s.guest_args, s.env, s.dirs, s.stdin
     guest_out: IO[bytes] = sys.stderr.buffer if args.json else sys.stdout.buffer
+    options = RunOptions(env=env, dirs=dirs, stdin=stdin, stdout=guest_out, stderr=sys.stderr.buffer)
     try:
         with runtime:
             try:
                 if args.invoke:
-                    rec = runtime.invoke(
-                        args.file, args.invoke, guest_args, env=env, dirs=dirs, stdin=stdin,
-                        stdout=guest_out, stderr=sys.stderr.buffer,
-                    )
+                    rec = runtime.invoke(args.file, args.invoke, guest_args, options)
                 else:
-                    rec = runtime.run(
-                        args.file, guest_args, argv0=args.argv0, env=env, dirs=dirs, stdin=stdin,
-                        stdout=guest_out, stderr=sys.stderr.buffer,
-                    )
+                    rec = runtime.run(args.file, guest_args, replace(options, argv0=args.argv0))
             except UsageError as exc:
                 raise CommandError(str(exc), EXIT_USAGE) from None
     finally:

@@ -68,6 +68,7 @@ from wasmscope.gateway.wagi import (
     parse_response,
 )
 from wasmscope.gateway.workers import Workers
+from wasmscope.runtime.options import RunOptions
 from wasmscope.runtime.record import Outcome
 from wasmscope.telemetry.tracecontext import valid_traceparent
 
@@ -492,8 +493,9 @@ class Gateway:
         # prepare() there is none and the file is read as it is.
         limits = route.limits if budget is None else self._budget_limits(route, budget)
         rec = self.runtime.run(
-            source if source is not None else str(route.module), args, argv0=argv0, env=env, dirs=route.dirs, stdin=body, limits=limits,
-            attributes={"http.request.method": method, "http.route": route.path, "url.path": path},
+            source if source is not None else str(route.module), args,
+            RunOptions(argv0=argv0, env=env, dirs=route.dirs, stdin=body, limits=limits,
+                       attributes={"http.request.method": method, "http.route": route.path, "url.path": path}),
         )  # fmt: skip
         if budget is not None:
             if rec.outcome == Outcome.TIMEOUT:

@@ -2,7 +2,7 @@
 
 :func:`instrument` rewrites a core module (bytes in, bytes out) so that, with no
 host call, it maintains in a memory of its own (the *books*, laid out as
-:mod:`wasmscope.instrument.books` describes and exported as ``wasmscope:books``):
+:mod:`wasmscope.instrument.counters_layout` describes and exported as ``wasmscope:books``):
 
 - a shadow call stack of original function indices, outermost first;
 - a u64 call counter per original function index, imports included.
@@ -46,7 +46,7 @@ What the pass adds, and nothing else (every existing index stays valid):
   function runs the top of the shadow stack is the import. ``ref.func``, tables
   and exports of imports are left alone, so an import called indirectly
   (``call_indirect``/``call_ref`` or by the host) is neither counted nor pushed.
-  Thunks come after all defined functions; ``BooksLayout.thunks`` maps them back.
+  Thunks come after all defined functions; ``CountersLayout.thunks`` maps them back.
 - possibly one rec group holding a function type ``[] -> [results]`` for the
   wrapper block of multi-value functions, when the module has none to reuse.
 
@@ -102,14 +102,14 @@ from wasmscope.binary.types import (
     ValType,
 )
 from wasmscope.errors import DecodeError, UsageError
-from wasmscope.instrument.books import (
+from wasmscope.instrument.counters_layout import (
     BOOKS_EXPORT,
     DEPTH_OFFSET,
     MAX_SLOTS,
     PAGE_SIZE,
     SLOTS_OFFSET,
     STACK_OFFSET,
-    BooksLayout,
+    CountersLayout,
 )
 
 __all__ = ["PASS_VERSION", "Instrumented", "instrument"]
@@ -219,7 +219,7 @@ class Instrumented:
     """The instrumented module and where its books are."""
 
     wasm: bytes
-    layout: BooksLayout
+    layout: CountersLayout
     uninstrumented: tuple[int, ...] = ()  # defined functions left as they were (too many locals)
 
 
@@ -529,7 +529,7 @@ def instrument(data: bytes, *, stack_capacity: int = 65536) -> Instrumented:
             func_types.append(typeidx)
             code.append(FunctionBody.new([(1, I32)], instrs))
 
-    layout = BooksLayout(
+    layout = CountersLayout(
         memory_export=BOOKS_EXPORT,
         depth_offset=DEPTH_OFFSET,
         slots_offset=SLOTS_OFFSET,

@@ -26,7 +26,7 @@ import types
 from typing import Any
 
 from wasmscope.profile.api import profile
-from wasmscope.profile.profile import FORMATS, Profile, TopRow
+from wasmscope.profile.model import FORMATS, Profile, TopRow
 from wasmscope.profile.sampler import LOST, MODES, Sampler
 from wasmscope.profile.spans import SpanBuilder
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
-from wasmscope.profile.profile import Profile
+from wasmscope.profile.model import Profile
 from wasmscope.profile.sampler import Sampler
 from wasmscope.profile.spans import DEFAULT_MAX_SPANS, SpanBuilder, execute_bounds
+from wasmscope.runtime.options import RunOptions, with_changes
 
 if TYPE_CHECKING:
     from wasmscope.runtime.record import InvocationRecord
@@ -37,7 +39,9 @@ Source = str | os.PathLike[str] | bytes | bytearray | memoryview
 def profile(
     module: Source,
     args: Sequence[str] = (),
+    options: RunOptions | None = None,
     *,
+    invoke: str | None = None,
     rate: float = 1000.0,
     mode: str = "thread",
     spans_threshold: float | None = None,
@@ -59,8 +63,9 @@ def profile(
     (a :class:`~wasmscope.telemetry.Telemetry`; ``parent``: a W3C traceparent) or the
     ``runtime``'s own. ``runtime``: the :class:`~wasmscope.runtime.Runtime` to run in
     (default: the process-wide one, or a fresh one with ``telemetry``).
-    ``run_options``: what :meth:`Runtime.run` takes (``env``, ``dirs``, ``stdin``,
-    ``limits``, ``argv0``, ``stdout``, ``stderr``, ``attributes``) and ``invoke``.
+    ``options`` (a :class:`~wasmscope.runtime.options.RunOptions`) and ``run_options``
+    (its fields as keywords): as for :meth:`Runtime.run`; ``invoke="FUNC"`` calls
+    that export instead of ``_start``.
 
     Raises :class:`~wasmscope.errors.UsageError` for a component (not supported yet),
     a bad rate or mode, and what :meth:`Runtime.run` refuses."""
@@ -93,12 +98,12 @@ def profile(
         rt = own = Runtime(telemetry=telemetry) if telemetry is not None else None
         if rt is None:
             rt = default_runtime()
-    invoke = run_options.pop("invoke", None)
+    opts = replace(with_changes(options, run_options), observer=sampler)
     try:
         if invoke is not None:
-            rec = rt.invoke(module, invoke, list(args), observer=sampler, **run_options)
+            rec = rt.invoke(module, invoke, list(args), opts)
         else:
-            rec = rt.run(module, args, observer=sampler, **run_options)
+            rec = rt.run(module, args, opts)
     finally:
         if own is not None:
             own.close()

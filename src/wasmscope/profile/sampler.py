@@ -1,7 +1,7 @@
 """The sampler: reads the shadow stack of a running guest, without calling into it.
 
 An instrumented guest keeps its call stack in memory of its own (the *books*,
-:mod:`wasmscope.instrument.books`). Wasm calls release the GIL, so a Python thread
+:mod:`wasmscope.instrument.counters_layout`). Wasm calls release the GIL, so a Python thread
 can read that memory while the guest runs, through a raw pointer (about 0.1 µs a
 read, no call into wasmtime): every ``1/rate`` seconds it reads the depth, then the
 live stack entries, and counts the stack in a dict (stack tuple -> samples).
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from wasmscope.errors import UsageError
 
 if TYPE_CHECKING:
-    from wasmscope.runtime.books import Books
+    from wasmscope.runtime.guest_counters import GuestCounters
     from wasmscope.runtime.record import InvocationRecord
 
 __all__ = ["LOST", "MODES", "Sampler"]
@@ -57,7 +57,7 @@ SampleHook = Callable[[int, tuple[int, ...]], None]
 
 
 class Sampler:
-    """A :class:`~wasmscope.runtime.books.BooksObserver` that samples the shadow stack.
+    """A :class:`~wasmscope.runtime.guest_counters.CountersObserver` that samples the shadow stack.
 
     ``rate``: samples per second. ``mode``: ``"thread"`` or ``"epoch"`` (see the
     module docstring). ``on_sample(t_ns, stack)``: called for every kept sample
@@ -84,7 +84,7 @@ class Sampler:
         self.start_ns = 0  # perf_counter_ns at start
         self.stop_ns = 0
         self.start_unix_ns = 0  # time.time_ns at start: perf_counter_ns + offset = unix ns
-        self.books: Books | None = None
+        self.books: GuestCounters | None = None
         self.names: list[str] = []
         self.n_imported = 0
         self.spans_for: Callable[[InvocationRecord], Sequence[Any]] | None = None
@@ -94,8 +94,8 @@ class Sampler:
         self._read: Callable[[], None] | None = None
         self._running = False
 
-    # -- the BooksObserver protocol ------------------------------------------------------------
-    def attach(self, books: Books) -> None:
+    # -- the CountersObserver protocol ------------------------------------------------------------
+    def attach(self, books: GuestCounters) -> None:
         self.books = books
         self.names = list(books.names)
         self.n_imported = books.layout.n_imported_functions
@@ -136,7 +136,7 @@ class Sampler:
         return self.start_unix_ns + (perf_ns - self.start_ns)
 
     # -- sampling ------------------------------------------------------------------------------------
-    def _reader(self, books: Books) -> Callable[[], None]:
+    def _reader(self, books: GuestCounters) -> Callable[[], None]:
         """The per-sample work, with everything it needs bound to locals."""
         layout = books.layout
         view = books.view

@@ -9,12 +9,17 @@ and reports can use :class:`InvocationRecord` without wasmtime installed.
         record = rt.run("app.wasm", ["arg"], limits=Limits(timeout=2.0))
 
 Modules, one concept each: ``limits`` (Limits, size/duration parsing), ``engine``
-(settings, shared engines, epoch ticker), ``cache`` (compiled modules on disk and in
-memory), ``identity`` (sha256, name, producers, symbols), ``wasi`` (the guest's
+(settings, shared engines, epoch ticker), ``compiled_cache`` (compiled modules on disk
+and in memory), ``identity`` (sha256, name, producers, symbols), ``wasi`` (the guest's
 world, captured output), ``watchdog`` (timeout, output cap, Ctrl-C per store),
-``memory`` (peak memory and grow counts), ``calls`` (raw fast calls), ``trap``
-(outcome and symbolized frames), ``component`` (wasi:cli/run components),
-``runner`` (Runtime, run), ``record`` (the InvocationRecord contract).
+``memory`` (peak memory and grow counts), ``calls`` (raw fast calls), ``gil_calls``
+(short C calls that keep the GIL), ``guest_counters`` (instrumented runs: the counters
+the guest keeps itself), ``trap``
+(outcome and symbolized frames), ``invocation`` (one guest run's lifecycle and
+its observers), ``options`` (RunOptions), ``command_component``
+(wasi:cli/run components), ``runner`` (Runtime, run),
+``record`` (the InvocationRecord contract), ``requirement`` (the supported wasmtime-py),
+``_wasmtime_internals`` (wasmtime-py's private layer, in one place).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from wasmscope._lazy import lazy_exports
 if TYPE_CHECKING:
     from wasmscope.runtime.engine import EngineSettings, RuntimeUnavailable
     from wasmscope.runtime.limits import Limits, parse_duration, parse_size
+    from wasmscope.runtime.options import RunOptions
     from wasmscope.runtime.record import (
         Frame,
         InvocationRecord,
@@ -46,6 +52,7 @@ __all__ = [
     "ModuleIdentity",
     "Outcome",
     "Phase",
+    "RunOptions",
     "Runtime",
     "RuntimeUnavailable",
     "TrapInfo",
@@ -57,7 +64,7 @@ __all__ = [
 _LAZY = {
     "DirSpec": "wasmscope.runtime.wasi",
     "EngineSettings": "wasmscope.runtime.engine",
-    "RuntimeUnavailable": "wasmscope.runtime.engine",
+    "RuntimeUnavailable": "wasmscope.runtime.requirement",
     "Frame": "wasmscope.runtime.record",
     "InvocationRecord": "wasmscope.runtime.record",
     "ModuleIdentity": "wasmscope.runtime.record",
@@ -67,6 +74,7 @@ _LAZY = {
     "Limits": "wasmscope.runtime.limits",
     "parse_duration": "wasmscope.runtime.limits",
     "parse_size": "wasmscope.runtime.limits",
+    "RunOptions": "wasmscope.runtime.options",
     "Runtime": "wasmscope.runtime.runner",
     "run": "wasmscope.runtime.runner",
 }

@@ -11,13 +11,12 @@ Only numbers cross here (i32, i64, f32, f64): what a command line can express.
 
 from __future__ import annotations
 
-import ctypes
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
-from wasmscope.runtime.held import held
+from wasmscope.runtime.gil_calls import bindings
 
 if TYPE_CHECKING:
     import wasmtime
@@ -63,27 +62,30 @@ def parse_value(text: str | int | float, ty: str) -> int | float:
 class RawFunc:
     """An exported function of one instance, callable without the stock wrapper."""
 
-    __slots__ = ("_arr", "_ctx", "_func", "name", "params", "results")
+    __slots__ = ("_arr", "_call", "_ctx", "_func", "name", "params", "results")
 
     def __init__(
-        self, store: wasmtime.Store, func: wasmtime.Func, name: str, signature: Signature | None = None
+        self,
+        store: wasmtime.Store,
+        func: wasmtime.Func,
+        name: str,
+        signature: Signature | None = None,
     ) -> None:
         if signature is None:
             signature = func_signature(store, func)
         self.name = name
         self.params, self.results = signature
-        self._func = func._func
-        self._ctx = store._context()
-        from wasmtime import _ffi as ffi
-
-        self._arr = (ffi.wasmtime_val_raw_t * max(1, len(self.params), len(self.results)))()
+        internals = bindings().internals
+        self._call = internals.call_unchecked
+        self._func = internals.func_struct(func)
+        self._ctx = internals.store_context(store)
+        self._arr = internals.raw_values(max(1, len(self.params), len(self.results)))
 
     def __call__(self, *args: Any) -> list[int | float]:
-        from wasmtime import Trap, WasmtimeError
-        from wasmtime import _ffi as ffi
-
         if len(args) != len(self.params):
-            raise UsageError(f"{self.name} takes {len(self.params)} argument(s) ({', '.join(self.params) or 'none'}), got {len(args)}")
+            raise UsageError(
+                f"{self.name} takes {len(self.params)} argument(s) ({', '.join(self.params) or 'none'}), got {len(args)}"
+            )
         arr = self._arr
         for i, (value, ty) in enumerate(zip(args, self.params, strict=True)):
             if ty not in NUMERIC:
@@ -97,12 +99,7 @@ class RawFunc:
                 arr[i].f32 = float(v)
             else:
                 arr[i].f64 = float(v)
-        trap = ctypes.POINTER(ffi.wasm_trap_t)()
-        err = ffi.wasmtime_func_call_unchecked(self._ctx, ctypes.byref(self._func), arr, len(arr), ctypes.byref(trap))
-        if err:
-            raise WasmtimeError._from_ptr(err)
-        if trap:
-            raise Trap._from_ptr(trap)
+        self._call(self._ctx, self._func, arr)
         out: list[int | float] = []
         for i, ty in enumerate(self.results):
             if ty == "i32":
@@ -118,20 +115,21 @@ class RawFunc:
         return out
 
 
-def export_func(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> wasmtime.Func | None:
+def export_func(
+    store: wasmtime.Store, instance: wasmtime.Instance, name: str
+) -> wasmtime.Func | None:
     """The exported function ``name`` (None if absent or not a function), looked up
     without building the whole export map."""
-    import wasmtime
-    from wasmtime import _ffi as ffi
-
-    raw = name.encode()
-    item = ffi.wasmtime_extern_t()
-    export_get = held().instance_export_get  # the GIL stays (wasmscope.runtime.held)
-    if not export_get(store._context(), ctypes.byref(instance._instance), raw, len(raw), ctypes.byref(item)):
+    h = bindings()
+    internals = h.internals
+    item = internals.extern()
+    # the GIL stays (wasmscope.runtime.gil_calls)
+    if not h.instance_export_get(*internals.export_get_args(store, instance, name.encode(), item)):
         return None
-    if int(item.kind) != ffi.WASMTIME_EXTERN_FUNC.value:
+    if int(item.kind) != internals.EXTERN_FUNC:
         return None
-    return wasmtime.Func._from_raw(item.of.func)
+    func: wasmtime.Func = internals.func_from_extern(item)
+    return func
 
 
 def exported_names(store: wasmtime.Store, instance: wasmtime.Instance) -> Sequence[str]:

@@ -24,8 +24,9 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from wasmscope.errors import UsageError, WasmscopeError
+from wasmscope.errors import UsageError
 from wasmscope.runtime.limits import MAX_WASM_STACK_LIMIT, format_size
+from wasmscope.runtime.requirement import RuntimeUnavailable, require_wasmtime, wasmtime_version
 
 if TYPE_CHECKING:
     import wasmtime
@@ -42,43 +43,6 @@ __all__ = [
 ]
 
 TICK_SECONDS = 0.005
-WASMTIME_REQUIREMENT = "wasmtime==50.0.1"
-
-
-class RuntimeUnavailable(WasmscopeError):
-    """wasmtime (the ``runtime`` extra) is not installed, or is not the version we need."""
-
-
-_WASMTIME_VERSION: str | None = None
-
-
-def wasmtime_version() -> str:
-    global _WASMTIME_VERSION
-    if _WASMTIME_VERSION is None:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            _WASMTIME_VERSION = version("wasmtime")
-        except PackageNotFoundError:
-            _WASMTIME_VERSION = "unknown"
-    return _WASMTIME_VERSION
-
-
-def require_wasmtime() -> Any:
-    """The ``wasmtime`` module, or :class:`RuntimeUnavailable` with the install hint."""
-    try:
-        import wasmtime
-    except ImportError as exc:
-        raise RuntimeUnavailable(
-            f"running modules needs wasmtime ({exc}): pip install 'wasmscope[runtime]'"
-        ) from None
-    major = wasmtime_version().split(".")[0]
-    if major.isdigit() and int(major) < 50:
-        raise RuntimeUnavailable(
-            f"wasmtime {wasmtime_version()} is too old (need {WASMTIME_REQUIREMENT}): "
-            "pip install 'wasmscope[runtime]'"
-        )
-    return wasmtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +77,11 @@ class Pooling:
         """About the address space the pools take (bytes): a memory slot is 4 GiB (or
         ``max_memory_size``) plus a 32 MiB guard, a table slot 8 bytes an element."""
         slot = max(4 << 30, self.max_memory_size) + (32 << 20)
-        return self.memories * slot + self.tables * self.table_elements * 8 + self.instances * self.max_core_instance_size
+        return (
+            self.memories * slot
+            + self.tables * self.table_elements * 8
+            + self.instances * self.max_core_instance_size
+        )
 
     def available(self) -> bool:
         """Whether that much address space can be mapped here (an address-space limit,
@@ -122,7 +90,11 @@ class Pooling:
         reserves nothing (PROT_NONE, MAP_NORESERVE) and is unmapped at once."""
         import mmap
 
-        flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_ANONYMOUS", 0x20) | getattr(mmap, "MAP_NORESERVE", 0)
+        flags = (
+            mmap.MAP_PRIVATE
+            | getattr(mmap, "MAP_ANONYMOUS", 0x20)
+            | getattr(mmap, "MAP_NORESERVE", 0)
+        )
         try:
             probe = mmap.mmap(-1, self.reservation(), flags=flags, prot=0)
         except (OSError, OverflowError, ValueError):
@@ -131,28 +103,28 @@ class Pooling:
         return True
 
     def apply(self, cfg: wasmtime.Config) -> None:
-        from wasmtime import _bindings as ffi
+        from wasmscope.runtime import _wasmtime_internals as internals
 
-        pc = ffi.wasmtime_pooling_allocation_config_new()
-        try:
-            ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pc, self.instances)
-            ffi.wasmtime_pooling_allocation_config_total_stacks_set(pc, self.instances)
-            ffi.wasmtime_pooling_allocation_config_total_memories_set(pc, self.memories)
-            ffi.wasmtime_pooling_allocation_config_total_tables_set(pc, self.tables)
-            ffi.wasmtime_pooling_allocation_config_total_component_instances_set(pc, self.components)
-            ffi.wasmtime_pooling_allocation_config_max_memory_size_set(pc, self.max_memory_size)
-            ffi.wasmtime_pooling_allocation_config_max_memories_per_module_set(pc, self.max_memories_per_module)
-            ffi.wasmtime_pooling_allocation_config_max_tables_per_module_set(pc, self.max_tables_per_module)
-            ffi.wasmtime_pooling_allocation_config_table_elements_set(pc, self.table_elements)
-            ffi.wasmtime_pooling_allocation_config_max_core_instance_size_set(pc, self.max_core_instance_size)
-            ffi.wasmtime_pooling_allocation_config_max_core_instances_per_component_set(pc, self.max_core_instances_per_component)
-            ffi.wasmtime_pooling_allocation_config_max_memories_per_component_set(pc, self.max_memories_per_component)
-            ffi.wasmtime_pooling_allocation_config_max_tables_per_component_set(pc, self.max_tables_per_component)
-            ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pc, self.keep_resident)
-            ffi.wasmtime_pooling_allocation_config_table_keep_resident_set(pc, min(self.keep_resident, 1 << 16))
-            ffi.wasmtime_pooling_allocation_strategy_set(cfg.ptr(), pc)
-        finally:
-            ffi.wasmtime_pooling_allocation_config_delete(pc)
+        internals.apply_pooling(
+            cfg,
+            {
+                "total_core_instances": self.instances,
+                "total_stacks": self.instances,
+                "total_memories": self.memories,
+                "total_tables": self.tables,
+                "total_component_instances": self.components,
+                "max_memory_size": self.max_memory_size,
+                "max_memories_per_module": self.max_memories_per_module,
+                "max_tables_per_module": self.max_tables_per_module,
+                "table_elements": self.table_elements,
+                "max_core_instance_size": self.max_core_instance_size,
+                "max_core_instances_per_component": self.max_core_instances_per_component,
+                "max_memories_per_component": self.max_memories_per_component,
+                "max_tables_per_component": self.max_tables_per_component,
+                "linear_memory_keep_resident": self.keep_resident,
+                "table_keep_resident": min(self.keep_resident, 1 << 16),
+            },
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +179,9 @@ class EngineSettings:
         cfg.parallel_compilation = self.parallel_compilation
         if self.pooling is not None:
             if self.exact_memory:
-                raise UsageError("the pooling allocator and exact memory statistics exclude each other")
+                raise UsageError(
+                    "the pooling allocator and exact memory statistics exclude each other"
+                )
             self.pooling.apply(cfg)
         if self.exact_memory:
             from wasmscope.runtime.memory import install_memory_creator
@@ -223,7 +197,9 @@ class Ticker:
     to sleep, so that back-to-back invocations (a server, a benchmark loop) do not wake
     the thread each time: waking it costs a GIL hand-off (~0.3 ms), a tick ~1 µs."""
 
-    def __init__(self, engine: wasmtime.Engine, period: float = TICK_SECONDS, linger: float = 2.0) -> None:
+    def __init__(
+        self, engine: wasmtime.Engine, period: float = TICK_SECONDS, linger: float = 2.0
+    ) -> None:
         self._engine = engine
         self._period = period
         self._linger = linger
@@ -240,7 +216,9 @@ class Ticker:
                 return
             self._users += 1
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="wasmscope-epoch", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, name="wasmscope-epoch", daemon=True
+                )
                 self._thread.start()
             elif self._sleeping:
                 self._cond.notify()

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wasmscope.runtime.held import held
+from wasmscope.runtime.gil_calls import bindings
 
 if TYPE_CHECKING:
     import wasmtime
@@ -122,7 +122,16 @@ def tracking(tracker: MemoryTracker | None) -> _TrackerScope:
 class _Mem:
     __slots__ = ("base", "fixed", "maximum", "reservation", "size", "total", "tracker")
 
-    def __init__(self, base: int, size: int, maximum: int, reservation: int, total: int, fixed: bool, tracker: MemoryTracker | None) -> None:
+    def __init__(
+        self,
+        base: int,
+        size: int,
+        maximum: int,
+        reservation: int,
+        total: int,
+        fixed: bool,
+        tracker: MemoryTracker | None,
+    ) -> None:
         self.base = base
         self.size = size
         self.maximum = maximum
@@ -144,7 +153,14 @@ class _Libc:
         libc = ctypes.CDLL(None, use_errno=True)
         self.mmap = libc.mmap
         self.mmap.restype = ctypes.c_void_p
-        self.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        self.mmap.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_long,
+        ]
         self.mprotect = libc.mprotect
         self.mprotect.restype = ctypes.c_int
         self.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
@@ -153,7 +169,14 @@ class _Libc:
         self.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 
     def reserve(self, total: int) -> int | None:
-        addr = self.mmap(None, total, self.PROT_NONE, self.MAP_PRIVATE | self.MAP_ANONYMOUS | self.MAP_NORESERVE, -1, 0)
+        addr = self.mmap(
+            None,
+            total,
+            self.PROT_NONE,
+            self.MAP_PRIVATE | self.MAP_ANONYMOUS | self.MAP_NORESERVE,
+            -1,
+            0,
+        )
         if addr is None or addr == self.MAP_FAILED:
             return None
         return int(addr)
@@ -166,40 +189,38 @@ class _Creator:
     """Process-wide: the ctypes callbacks must outlive every engine that uses them."""
 
     def __init__(self) -> None:
-        from wasmtime import _ffi as ffi
+        from wasmscope.runtime import _wasmtime_internals as internals
 
-        self.ffi = ffi
+        self.error_address = internals.error_address
         self.libc = _Libc()
         self.mems: dict[int, _Mem] = {}
         self.ids = itertools.count(1)
-        fin_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-        self.get_cb = ffi.wasmtime_memory_get_callback_t(self._get)
-        self.grow_cb = ffi.wasmtime_memory_grow_callback_t(self._grow)
-        self.fin_cb = fin_type(self._finalize)
-        self.new_cb = ffi.wasmtime_new_memory_callback_t(self._new)
-        struct: Any = ffi.wasmtime_memory_creator_t()
-        struct.env = None
-        struct.new_memory = self.new_cb
-        struct.finalizer = fin_type()  # a NULL function pointer: nothing to free
-        self.struct = struct
+        self.c = internals.memory_creator(self._new, self._get, self._grow, self._finalize)
 
     def _error(self, message: str) -> int:
-        err = self.ffi.wasmtime_error_new(message.encode())
-        return int(ctypes.cast(err, ctypes.c_void_p).value or 0)
+        return self.error_address(message.encode())
 
     # new_memory(env, ty, minimum, maximum, reserved_size_in_bytes, guard_size_in_bytes, ret)
-    def _new(self, env: Any, ty: Any, minimum: int, maximum: int, reserved: int, guard: int, ret: Any) -> int:
+    def _new(
+        self, env: Any, ty: Any, minimum: int, maximum: int, reserved: int, guard: int, ret: Any
+    ) -> int:
         try:
             tracker = current_tracker()
             if tracker is not None and tracker.limit is not None and minimum > tracker.limit:
                 tracker.refused += 1
-                return self._error(f"memory minimum of {minimum} bytes exceeds the limit of {tracker.limit} bytes")
+                return self._error(
+                    f"memory minimum of {minimum} bytes exceeds the limit of {tracker.limit} bytes"
+                )
             fixed = reserved > 0
-            reservation = _round_up(reserved if fixed else max(minimum, min(maximum, _DYNAMIC_RESERVATION)))
+            reservation = _round_up(
+                reserved if fixed else max(minimum, min(maximum, _DYNAMIC_RESERVATION))
+            )
             total = reservation + _round_up(guard)
             base = self.libc.reserve(total)
             if base is None:
-                return self._error(f"cannot reserve {total} bytes of address space for a linear memory")
+                return self._error(
+                    f"cannot reserve {total} bytes of address space for a linear memory"
+                )
             if not self.libc.commit(base, minimum):
                 self.libc.munmap(base, total)
                 return self._error(f"cannot commit {minimum} bytes of linear memory")
@@ -208,11 +229,7 @@ class _Creator:
             if tracker is not None:
                 tracker.created += 1
                 tracker.set_size(key, minimum)
-            out = ret[0]
-            out.env = key
-            out.get_memory = self.get_cb
-            out.grow_memory = self.grow_cb
-            out.finalizer = self.fin_cb
+            self.c.fill(ret[0], key)
             return 0
         except BaseException as exc:  # never let an exception unwind into wasmtime
             return self._error(f"wasmscope memory creator failed: {exc!r}")
@@ -230,7 +247,9 @@ class _Creator:
             tracker = m.tracker
             if tracker is not None and tracker.limit is not None and new_size > tracker.limit:
                 tracker.refused += 1
-                return self._error(f"memory.grow to {new_size} bytes refused: limit is {tracker.limit} bytes")
+                return self._error(
+                    f"memory.grow to {new_size} bytes refused: limit is {tracker.limit} bytes"
+                )
             if new_size > m.maximum:
                 return self._error("memory.grow beyond the memory's maximum")
             if new_size > m.reservation:
@@ -288,7 +307,7 @@ def install_memory_creator(cfg: wasmtime.Config) -> None:
             _CREATOR = _Creator()
         creator = _CREATOR
     cfg.memory_init_cow = False
-    creator.ffi.wasmtime_config_host_memory_creator_set(cfg.ptr(), ctypes.byref(creator.struct))
+    creator.c.install(cfg)
 
 
 def live_memories() -> int:
@@ -302,52 +321,42 @@ def live_memories() -> int:
 def exported_memory_names(store: wasmtime.Store, instance: wasmtime.Instance) -> list[str]:
     """The export names of the instance's memories, one name per memory (a memory
     exported under several names counts once)."""
-    from wasmtime import _ffi as ffi
-
+    internals = bindings().internals
     names: list[str] = []
     seen: set[bytes] = set()
-    ctx = store._context()
-    memory_kind = ffi.WASMTIME_EXTERN_MEMORY.value
-    item = ffi.wasmtime_extern_t()
-    name_ptr = ctypes.POINTER(ctypes.c_char)()
-    name_len = ctypes.c_size_t(0)
-    i = 0
-    while ffi.wasmtime_instance_export_nth(
-        ctx, ctypes.byref(instance._instance), i, ctypes.byref(name_ptr), ctypes.byref(name_len), ctypes.byref(item)
-    ):
-        i += 1
-        if int(item.kind) == memory_kind:
-            ident = ctypes.string_at(ctypes.addressof(item.of.memory), ctypes.sizeof(item.of.memory))
+    for name, kind, item in internals.instance_exports(store, instance):
+        if kind == internals.EXTERN_MEMORY:
+            ident = ctypes.string_at(
+                ctypes.addressof(item.of.memory), ctypes.sizeof(item.of.memory)
+            )
             if ident not in seen:
                 seen.add(ident)
-                names.append(ctypes.string_at(name_ptr, name_len.value).decode("utf-8", "replace"))
-        item = ffi.wasmtime_extern_t()
+                names.append(name.decode("utf-8", "replace"))
     return names
 
 
-def exported_memories(store: wasmtime.Store, instance: wasmtime.Instance, names: Sequence[str] | None = None) -> list[Any]:
+def exported_memories(
+    store: wasmtime.Store, instance: wasmtime.Instance, names: Sequence[str] | None = None
+) -> list[Any]:
     """Raw ``wasmtime_memory_t`` of the instance's exported memories (by ``names``, from
     :func:`exported_memory_names`, which a caller may keep per module)."""
-    from wasmtime import _ffi as ffi
-
     if names is None:
         names = exported_memory_names(store, instance)
+    h = bindings()
+    internals = h.internals
     out: list[Any] = []
-    ctx = store._context()
-    memory_kind = ffi.WASMTIME_EXTERN_MEMORY.value
-    export_get = held().instance_export_get  # the GIL stays (wasmscope.runtime.held)
     for name in names:
-        raw = name.encode()
-        item = ffi.wasmtime_extern_t()
-        found = export_get(ctx, ctypes.byref(instance._instance), raw, len(raw), ctypes.byref(item))
-        if found and int(item.kind) == memory_kind:
-            copy = ffi.wasmtime_memory_t()
-            ctypes.memmove(ctypes.byref(copy), ctypes.byref(item.of.memory), ctypes.sizeof(copy))
-            out.append(copy)
+        item = internals.extern()
+        # the GIL stays (wasmscope.runtime.gil_calls)
+        found = h.instance_export_get(
+            *internals.export_get_args(store, instance, name.encode(), item)
+        )
+        if found and int(item.kind) == internals.EXTERN_MEMORY:
+            out.append(internals.memory_copy(item))
     return out
 
 
 def memory_sizes(ctx: Any, mems: Sequence[Any]) -> list[int]:
     """Byte sizes of raw memories, through the store context ``ctx``."""
-    size = held().memory_data_size  # the GIL stays (wasmscope.runtime.held)
+    size = bindings().memory_data_size  # the GIL stays (wasmscope.runtime.gil_calls)
     return [int(size(ctx, ctypes.byref(m))) for m in mems]

@@ -8,7 +8,7 @@
 
 One :class:`Runtime` is meant to live long and run many guests, from several threads
 at once: it keeps identified sources, compiled modules (in memory, and on disk
-through :mod:`wasmscope.runtime.cache`) and ``InstancePre`` objects, so a repeated
+through :mod:`wasmscope.runtime.compiled_cache`) and ``InstancePre`` objects, so a repeated
 run costs a store, an instantiation (~20 µs + data segments) and the call. Engines
 and their epoch tickers are process-wide (:mod:`wasmscope.runtime.engine`).
 
@@ -29,14 +29,13 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from wasmscope.errors import UsageError
-from wasmscope.runtime import held, watchdog
-from wasmscope.runtime.books import BooksObserver, BooksPlan, BooksSession, plan_for
-from wasmscope.runtime.cache import CacheResult, CompiledCache, DiskCache
 from wasmscope.runtime.calls import RawFunc, Signature, export_func, func_signature, parse_value
+from wasmscope.runtime.command_component import run_component
+from wasmscope.runtime.compiled_cache import CacheResult, CompiledCache, DiskCache
 from wasmscope.runtime.engine import (
     EngineHandle,
     EngineSettings,
@@ -45,31 +44,25 @@ from wasmscope.runtime.engine import (
     require_wasmtime,
     wasmtime_version,
 )
+from wasmscope.runtime.guest_counters import CountedRun, CountersPlan, plan_for
 from wasmscope.runtime.identity import ModuleSource, SourceCache
+from wasmscope.runtime.invocation import Invocation, now
 from wasmscope.runtime.limits import Limits
-from wasmscope.runtime.memory import (
-    METHODS,
-    MemoryTracker,
-    exported_memories,
-    exported_memory_names,
-    memory_sizes,
-    tracking,
-)
-from wasmscope.runtime.record import InvocationRecord, Outcome, Phase, TrapInfo
-from wasmscope.runtime.trap import COMPONENT_LINK_ERROR, Ending, cause, classify, link_error_message
+from wasmscope.runtime.memory import METHODS
+from wasmscope.runtime.options import RunOptions, with_changes
+from wasmscope.runtime.record import InvocationRecord, Outcome, Phase
+from wasmscope.runtime.trap import cause, link_error_message
 from wasmscope.runtime.wasi import (
     DirSpec,
     OutputCapture,
-    Stdin,
     WasiSpec,
-    build_wasi_config,
     describe_dirs,
 )
 
 if TYPE_CHECKING:
     import wasmtime
 
-__all__ = ["Runtime", "TelemetrySink", "run"]
+__all__ = ["RunOptions", "Runtime", "TelemetrySink", "run"]
 
 log = logging.getLogger("wasmscope.runtime")
 
@@ -80,54 +73,6 @@ Source = str | os.PathLike[str] | bytes | bytearray | memoryview | ModuleSource
 
 class TelemetrySink(Protocol):
     def record_invocation(self, record: InvocationRecord) -> Any: ...
-
-
-class _Pump(threading.Thread):
-    """Copies what the guest writes to sinks while it runs (every 20 ms), up to the cap."""
-
-    def __init__(self, capture: OutputCapture, sinks: tuple[IO[bytes] | None, IO[bytes] | None]) -> None:
-        super().__init__(name="wasmscope-output", daemon=True)
-        self.capture = capture
-        self.sinks = sinks
-        self.offsets = [0, 0]
-        self._stop_event = threading.Event()
-        self.failed: BaseException | None = None
-
-    def drain(self) -> None:
-        for which in (0, 1):
-            sink = self.sinks[which]
-            if sink is None:
-                continue
-            data, _size, _trunc = self.capture.read(which, self.offsets[which])
-            if data:
-                self.offsets[which] += len(data)
-                try:
-                    sink.write(data)
-                    sink.flush()
-                except (OSError, ValueError) as exc:  # a closed pipe must not stop the guest
-                    self.failed = exc
-                    self.sinks = (None, None)
-                    return
-
-    def run(self) -> None:
-        while not self._stop_event.wait(0.02):
-            self.drain()
-
-    def finish(self) -> None:
-        self._stop_event.set()
-        self.join()
-        self.drain()
-
-
-def _now() -> int:
-    return time.time_ns()
-
-
-def _cpu_since(t0: float) -> float:
-    """Seconds of this thread's CPU since ``t0``, to the microsecond: the digits below
-    are float noise of the subtraction, and every store keeps them (about 6 bytes an
-    invocation in ``collect``)."""
-    return round(time.thread_time() - t0, 6)
 
 
 def new_invocation_id() -> str:
@@ -176,7 +121,7 @@ class Runtime:
     """Runs modules and command components under wasmtime; reusable and thread-safe.
 
     ``cache``: use the on-disk compiled-module cache (in ``cache_dir``, default
-    :func:`~wasmscope.runtime.cache.default_cache_dir`). ``limits``: the default
+    :func:`~wasmscope.runtime.compiled_cache.default_cache_dir`). ``limits``: the default
     limits of every run (each run may pass its own). ``memory_stats``: ``"sampled"``
     (default) or ``"exact"`` (see :mod:`wasmscope.runtime.memory`). ``telemetry``: an
     object with ``record_invocation(record)`` (e.g. ``wasmscope.telemetry.Telemetry``),
@@ -313,87 +258,38 @@ class Runtime:
 
     # -- the public calls -------------------------------------------------------------------
     def run(
-        self,
-        module: Source,
-        args: Sequence[str] = (),
-        *,
-        argv0: str | None = None,
-        env: Mapping[str, str] | None = None,
-        dirs: Sequence[DirSpec | str] = (),
-        stdin: Stdin = None,
-        limits: Limits | None = None,
-        stdout: IO[bytes] | None = None,
-        stderr: IO[bytes] | None = None,
-        attributes: Mapping[str, Any] | None = None,
-        instrument: bool = False,
-        observer: BooksObserver | None = None,
+        self, module: Source, args: Sequence[str] = (), options: RunOptions | None = None, **changes: Any
     ) -> InvocationRecord:
         """Run a WASI preview 1 command module (``_start``) or a ``wasi:cli/run`` command
         component, as ``wasmtime run`` would. ``module``: a file, the bytes, or a
         :class:`~wasmscope.runtime.identity.ModuleSource` (run as is, never re-read from
-        its file: it keeps its bytes). ``stdin``: bytes, a file path, ``"inherit"``
-        or None (empty). ``stdout`` / ``stderr``: binary streams that receive the guest's
-        output while it runs (it is captured in the record either way, up to the cap).
-
-        ``instrument=True`` (implied by an ``observer``) runs the module rewritten to keep
-        its own books (:mod:`wasmscope.runtime.books`): the record gains exact
-        ``call_counts`` and ``host_calls``, and a trap the whole shadow stack; the
-        ``observer`` (the profiler's sampler) reads the books while the guest runs. Core
-        modules only."""
-        return self._invoke(
-            module, None, args, argv0=argv0, env=env, dirs=dirs, stdin=stdin, limits=limits,
-            sinks=(stdout, stderr), attributes=attributes, instrument=instrument or observer is not None,
-            observer=observer,
-        )
+        its file: it keeps its bytes). ``options``: a :class:`RunOptions`; ``changes``:
+        fields of it as keywords (over ``options``, see :mod:`wasmscope.runtime.options`).
+        With ``instrument`` (or an ``observer``) the record gains exact ``call_counts``
+        and ``host_calls``, and a trap the whole shadow stack."""
+        return self._invoke(module, None, args, with_changes(options, changes))
 
     def invoke(
         self,
         module: Source,
         func: str,
         args: Sequence[str | int | float] = (),
-        *,
-        env: Mapping[str, str] | None = None,
-        dirs: Sequence[DirSpec | str] = (),
-        stdin: Stdin = None,
-        limits: Limits | None = None,
-        stdout: IO[bytes] | None = None,
-        stderr: IO[bytes] | None = None,
-        attributes: Mapping[str, Any] | None = None,
-        instrument: bool = False,
-        observer: BooksObserver | None = None,
+        options: RunOptions | None = None,
+        **changes: Any,
     ) -> InvocationRecord:
         """Call the exported function ``func`` of a core module with numeric arguments
         (strings are parsed by the parameter types); ``record.results`` holds what it
         returned. A reactor's ``_initialize`` is called first, as ``wasmtime run --invoke``
-        does. ``instrument`` and ``observer``: as for :meth:`run`."""
-        return self._invoke(
-            module, func, list(args), argv0=None, env=env, dirs=dirs, stdin=stdin, limits=limits,
-            sinks=(stdout, stderr), attributes=attributes, instrument=instrument or observer is not None,
-            observer=observer,
-        )
+        does. ``options`` and ``changes``: as for :meth:`run` (``argv0`` is not used)."""
+        return self._invoke(module, func, list(args), with_changes(options, changes))
 
     # -- the pipeline ----------------------------------------------------------------------------
-    def _invoke(
-        self,
-        module: Source,
-        func: str | None,
-        args: Sequence[Any],
-        *,
-        argv0: str | None,
-        env: Mapping[str, str] | None,
-        dirs: Sequence[DirSpec | str],
-        stdin: Stdin,
-        limits: Limits | None,
-        sinks: tuple[IO[bytes] | None, IO[bytes] | None],
-        attributes: Mapping[str, Any] | None,
-        instrument: bool = False,
-        observer: BooksObserver | None = None,
-    ) -> InvocationRecord:
+    def _invoke(self, module: Source, func: str | None, args: Sequence[Any], opts: RunOptions) -> InvocationRecord:
         self._check_open()
-        lim = limits if limits is not None else self.limits
-        dir_specs = [d if isinstance(d, DirSpec) else DirSpec.parse(d) for d in dirs]
+        lim = opts.limits if opts.limits is not None else self.limits
+        dir_specs = [d if isinstance(d, DirSpec) else DirSpec.parse(d) for d in opts.dirs]
         settings = self.engine_settings(lim)  # refuses bad settings before any work
-        start = _now()
+        start = now()
         if isinstance(module, ModuleSource):
             source = module
         else:
@@ -410,18 +306,19 @@ class Runtime:
             timeout=lim.timeout,
             fuel_limit=lim.fuel,
         )
-        if attributes:
-            rec.attributes.update(attributes)
+        if opts.attributes:
+            rec.attributes.update(opts.attributes)
         rec.attributes["wasm.runtime"] = f"wasmtime {wasmtime_version()}"
         if dir_specs:
             rec.attributes["wasm.wasi.dirs"] = describe_dirs(dir_specs)
-        load_end = _now()
+        load_end = now()
         rec.phases.append(Phase("load", start, load_end, {"wasm.module.size": source.size}))
-        session: BooksSession | None = None
+        sinks = (opts.stdout, opts.stderr)
+        session: CountedRun | None = None
         try:
             handle = engine_for(settings)
             rec.attributes["wasm.engine.fingerprint"] = handle.fingerprint
-            if instrument:
+            if opts.instrumented:
                 if source.kind == "component":
                     raise UsageError(
                         f"{source.identity.name} is a component: instrumented runs (profile) take core modules only, "
@@ -430,24 +327,25 @@ class Runtime:
                 plan = self._plan(rec, source)
                 if plan is None:
                     return self._finish(rec)
-                session = BooksSession(plan, source, observer)
+                session = CountedRun(plan, source, opts.observer)
             compiled = self._compile_phase(rec, source, handle, session.plan if session is not None else None)
             if compiled is None:
                 return self._finish(rec, session)
+            program = opts.argv0 if opts.argv0 is not None and func is None else source.identity.name
             if source.kind == "component":
                 if func is not None:
                     raise UsageError("--invoke works on core modules; this is a component (it runs wasi:cli/run)")
-                from wasmscope.runtime.component import run_component
-
-                run_component(self, rec, source, handle, compiled, lim, argv0, args, env, dir_specs, stdin, sinks)
+                wasi = WasiSpec([program, *map(str, args)], opts.env, dir_specs, opts.stdin)
+                run_component(rec, source, handle, compiled, lim, wasi, self._capture(lim.max_output), self.memory_stats, sinks)
             else:
-                self._run_module(rec, source, handle, compiled, lim, func, argv0, args, env, dir_specs, stdin, sinks, session)
+                wasi = WasiSpec([program, *map(str, args)] if func is None else [program], opts.env, dir_specs, opts.stdin)
+                self._run_module(rec, source, handle, compiled, lim, func, wasi, args, sinks, session)
         finally:
             if source.path is not None and source is not module:  # the caller's source keeps its bytes
                 source.drop_bytes()
         return self._finish(rec, session)
 
-    def _plan(self, rec: InvocationRecord, source: ModuleSource) -> BooksPlan | None:
+    def _plan(self, rec: InvocationRecord, source: ModuleSource) -> CountersPlan | None:
         """The instrumented twin (timed as the ``instrument`` attribute of the compile
         phase); None and an ERROR record when the pass refuses the module."""
         from pathlib import Path
@@ -466,12 +364,12 @@ class Runtime:
         return plan
 
     def _compile_phase(
-        self, rec: InvocationRecord, source: ModuleSource, handle: EngineHandle, plan: BooksPlan | None = None
+        self, rec: InvocationRecord, source: ModuleSource, handle: EngineHandle, plan: CountersPlan | None = None
     ) -> Any:
         """The compiled module or component; None (and an ERROR record) if refused."""
         import wasmtime
 
-        t0 = _now()
+        t0 = now()
         try:
             if plan is None:
                 result = self.compile(source, handle)
@@ -486,7 +384,7 @@ class Runtime:
                 )
                 plan.drop_bytes()
         except wasmtime.WasmtimeError as exc:
-            rec.phases.append(Phase("compile", t0, _now(), {"wasm.cache": "none"}))
+            rec.phases.append(Phase("compile", t0, now(), {"wasm.cache": "none"}))
             rec.cache = "none"
             rec.outcome = Outcome.ERROR
             rec.error = self._compile_error(source, str(exc))
@@ -497,7 +395,7 @@ class Runtime:
         if result.note:
             attrs["wasm.cache.note"] = result.note
             rec.attributes["wasm.cache.note"] = result.note
-        rec.phases.append(Phase("compile", t0, _now(), attrs))
+        rec.phases.append(Phase("compile", t0, now(), attrs))
         rec.cache = result.source
         rec.cold_start = result.source in ("miss", "none")
         if result.entry:
@@ -525,195 +423,61 @@ class Runtime:
         module: wasmtime.Module,
         lim: Limits,
         func: str | None,
-        argv0: str | None,
+        wasi: WasiSpec,
         args: Sequence[Any],
-        env: Mapping[str, str] | None,
-        dirs: Sequence[DirSpec],
-        stdin: Stdin,
         sinks: tuple[IO[bytes] | None, IO[bytes] | None],
-        session: BooksSession | None = None,
+        session: CountedRun | None = None,
     ) -> None:
+        """A core module: instantiate, find the entry, call it (the rest is the Invocation's)."""
         import wasmtime
 
-        t0 = _now()
+        t0 = now()
         try:
             prepared = self._instance_pre(handle, source.sha256 if session is None else session.plan.key, module)
         except wasmtime.WasmtimeError as link_error:
-            rec.phases.append(Phase("instantiate", t0, _now()))
+            rec.phases.append(Phase("instantiate", t0, now()))
             rec.outcome = Outcome.ERROR
             rec.error = f"{source.identity.name}: {link_error_message(str(link_error))}"
             return
-        program = argv0 if argv0 is not None else source.identity.name
-        wasi = WasiSpec(
-            argv=[program, *[str(a) for a in args]] if func is None else [program],
-            env=env,
-            dirs=dirs,
-            stdin=stdin,
-        )
+        observers = () if session is None else (session,)
         capture = self._capture(lim.max_output)
-        store = held.new_store(handle.engine)  # short calls keep the GIL (runtime.held)
-        tracker = MemoryTracker(self.memory_stats, limit=lim.memory_limit if self.memory_stats == "exact" else None)
-        watch = watchdog.Watch(timeout=lim.timeout, capture=capture, tracker=tracker)
-        guard = watchdog.SigintGuard(watch)
-        pump = _Pump(capture, sinks) if sinks[0] is not None or sinks[1] is not None else None
-        ticking = False
-        exc: BaseException | None = None
-        instance = None
-        results: list[Any] | None = None
-        try:
-            if lim.memory_limit is not None and self.memory_stats != "exact":
-                held.limit_memory(store, lim.memory_limit)
-            if lim.fuel is not None:
-                store.set_fuel(lim.fuel)
-            held.set_wasi(store, build_wasi_config(wasi, capture))  # before instantiating: see EngineHandle.linker
-            watchdog.arm(store, watch)
-            guard.__enter__()
-            handle.ticker.acquire()
-            ticking = True
-            if pump is not None:
-                pump.start()
-            try:
-                with tracking(tracker):
-                    instance = prepared.pre.instantiate(store)
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-                exc = e
-            t_inst = _now()
-            rec.phases.append(Phase("instantiate", t0, t_inst))
-            if instance is not None:
-                if session is not None:
-                    session.attach(store, instance, handle.engine)
-                    watch.on_tick = session.tick
-                if self.memory_stats == "sampled":
-                    if prepared.memory_names is None:
-                        names = exported_memory_names(store, instance)
-                        if session is not None:  # the books are ours, not the guest's
-                            names = [n for n in names if n != session.plan.layout.memory_export]
-                        prepared.memory_names = names
-                    watch.memories = exported_memories(store, instance, prepared.memory_names)
-                    watch.sample(store._context())
-                name = func if func is not None else "_start"
-                target = export_func(store, instance, name)
-                if target is None:
-                    if func is None:
-                        exc = None
-                        rec.outcome = Outcome.ERROR
-                        rec.error = f"{source.identity.name} is not a command: it exports no _start function (use --invoke FUNC)"
-                    else:
-                        raise UsageError(f"{source.identity.name} exports no function named {func!r}")
-                else:
-                    init = export_func(store, instance, "_initialize") if func is not None else None
-                    raw = RawFunc(store, target, name, prepared.signature(store, target, name))
-                    if func is not None:
-                        for a, ty in zip(args, raw.params, strict=False):
-                            parse_value(a, ty)  # usage errors before running anything
-                        if len(args) != len(raw.params):
-                            raise UsageError(
-                                f"{name} takes {len(raw.params)} argument(s) ({', '.join(raw.params) or 'none'}), got {len(args)}"
-                            )
-                    t_exec0 = _now()
-                    cpu0 = time.thread_time()
-                    try:
-                        if session is not None:
-                            session.before_call()
-                        if init is not None:
-                            RawFunc(store, init, "_initialize", prepared.signature(store, init, "_initialize"))()
-                            if session is not None:
-                                session.before_call()
-                        results = raw(*args) if func is not None else raw()
-                    except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-                        exc = e
-                    finally:
-                        if session is not None:
-                            session.after_call()
-                    rec.cpu_seconds = _cpu_since(cpu0)
-                    rec.phases.append(Phase("execute", t_exec0, _now()))
-            if rec.outcome != Outcome.ERROR:
-                if instance is None and exc is not None:
-                    ending = self._instantiate_failure(exc, watch, source, tracker, lim)
-                else:
-                    if self.memory_stats == "sampled" and watch.memories:
-                        watch.sample(store._context())
-                    ending = classify(
-                        exc, watch=watch, source=source, tracker=tracker, memory_limit=lim.memory_limit,
-                        fuel_limited=lim.fuel is not None,
+        with Invocation(rec, source, handle, lim, wasi, capture, self.memory_stats, sinks, observers, t0) as inv:
+            instance = inv.instantiate(prepared.pre.instantiate)
+            if instance is None:
+                inv.end(inv.instantiate_failure())
+                return
+            store = inv.store
+            if self.memory_stats == "sampled":
+                prepared.memory_names = inv.sample_exported_memories(prepared.memory_names)
+            name = func if func is not None else "_start"
+            target = export_func(store, instance, name)
+            if target is None:
+                if func is not None:
+                    raise UsageError(f"{source.identity.name} exports no function named {func!r}")
+                rec.outcome = Outcome.ERROR
+                rec.error = f"{source.identity.name} is not a command: it exports no _start function (use --invoke FUNC)"
+                inv.end(None)
+                return
+            raw = RawFunc(store, target, name, prepared.signature(store, target, name))
+            calls: list[Callable[[], list[int | float]]] = [raw]
+            if func is not None:
+                for a, ty in zip(args, raw.params, strict=False):
+                    parse_value(a, ty)  # usage errors before running anything
+                if len(args) != len(raw.params):
+                    raise UsageError(
+                        f"{name} takes {len(raw.params)} argument(s) ({', '.join(raw.params) or 'none'}), got {len(args)}"
                     )
-                rec.outcome, rec.exit_code, rec.trap, rec.error = ending.outcome, ending.exit_code, ending.trap, ending.error
-                if func is not None and results is not None and exc is None:
-                    rec.results = results
-                if session is not None:
-                    session.finish(rec, exc)
-            if lim.fuel is not None:
-                try:
-                    rec.fuel_consumed = lim.fuel - store.get_fuel()
-                except wasmtime.WasmtimeError:
-                    rec.fuel_consumed = lim.fuel
-            self._memory_stats(rec, tracker, watch, store, source)
-            if session is not None and tracker.method == "exact" and rec.peak_memory is not None:
-                # The memory creator saw the books too: they are ours, not the guest's.
-                rec.peak_memory = max(0, rec.peak_memory - session.plan.layout.pages * 65536)
-                rec.attributes["wasm.memory.count"] = max(0, tracker.created - 1)
-        finally:
-            if session is not None:
-                session.close()  # before the store (and the books' memory) goes
-            guard.__exit__()
-            if ticking:
-                handle.ticker.release()
-            watchdog.disarm(watch)
-            if pump is not None and pump.is_alive():
-                pump.finish()
-            self._collect_output(rec, capture)
-            del instance
-            held.drop_store(store)  # frees the guest's memories now, not at some later GC
-        if watch.reason == watchdog.INTERRUPTED:
-            raise KeyboardInterrupt
+                init = export_func(store, instance, "_initialize")
+                calls = [lambda: raw(*args)]
+                if init is not None:
+                    calls.insert(0, RawFunc(store, init, "_initialize", prepared.signature(store, init, "_initialize")))
+            results = inv.call(calls)
+            inv.end(inv.classify())
+            if func is not None and results is not None and inv.exc is None:
+                rec.results = results
 
-    @staticmethod
-    def _instantiate_failure(
-        exc: BaseException, watch: watchdog.Watch, source: ModuleSource, tracker: MemoryTracker, lim: Limits
-    ) -> Ending:
-        """The start function trapped or was stopped, or the store refused a memory."""
-        message = str(exc)
-        if "has not been defined" in message or "incompatible import type" in message or COMPONENT_LINK_ERROR in message:
-            return Ending(Outcome.ERROR, error=f"{source.identity.name}: {link_error_message(message)}")
-        low = message.lower()
-        if lim.memory_limit is not None and ("exceeds memory limits" in low or "exceeds the limit" in low):
-            return Ending(
-                Outcome.OUT_OF_MEMORY,
-                trap=TrapInfo("out_of_memory", f"the module's initial memory exceeds the memory limit: {cause(message)}"),
-            )
-        return classify(exc, watch=watch, source=source, tracker=tracker, memory_limit=lim.memory_limit)
-
-    def _memory_stats(self, rec: InvocationRecord, tracker: MemoryTracker, watch: watchdog.Watch, store: Any, source: ModuleSource) -> None:
-        rec.attributes["wasm.memory.grow_count_method"] = tracker.method
-        if tracker.method == "exact":
-            rec.peak_memory = tracker.peak_total
-            rec.memory_grow_count = tracker.grow_count
-            rec.attributes["wasm.memory.observed"] = "all"
-            rec.attributes["wasm.memory.count"] = tracker.created
-            if tracker.refused:
-                rec.attributes["wasm.memory.grow_refused"] = tracker.refused
-            return
-        if not watch.memories:
-            rec.attributes["wasm.memory.observed"] = "none (no exported memory)"
-            return
-        sizes = memory_sizes(store._context(), watch.memories)
-        for key, size in enumerate(sizes):
-            tracker.set_size(key, size)
-        rec.peak_memory = tracker.peak_total
-        rec.memory_grow_count = tracker.grow_count
-        defined = source.memory_count
-        rec.attributes["wasm.memory.count"] = defined if defined is not None else len(sizes)
-        rec.attributes["wasm.memory.observed"] = (
-            "exported" if defined is None or defined <= len(sizes) else f"exported ({len(sizes)} of {defined})"
-        )
-
-    @staticmethod
-    def _collect_output(rec: InvocationRecord, capture: OutputCapture) -> None:
-        rec.stdout, rec.stdout_bytes, rec.stdout_truncated = capture.read(0)
-        rec.stderr, rec.stderr_bytes, rec.stderr_truncated = capture.read(1)
-
-    def _finish(self, rec: InvocationRecord, session: BooksSession | None = None) -> InvocationRecord:
-        rec.end_ns = _now()
+    def _finish(self, rec: InvocationRecord, session: CountedRun | None = None) -> InvocationRecord:
+        rec.end_ns = now()
         if self.telemetry is not None:
             try:
                 spans = session.spans(rec) if session is not None else ()
@@ -752,20 +516,18 @@ def default_runtime() -> Runtime:
 def run(
     module: Source,
     args: Sequence[str] = (),
+    options: RunOptions | None = None,
     *,
-    env: Mapping[str, str] | None = None,
-    dirs: Sequence[DirSpec | str] = (),
-    stdin: Stdin = None,
-    limits: Limits | None = None,
     invoke: str | None = None,
-    **kwargs: Any,
+    **changes: Any,
 ) -> InvocationRecord:
     """Run a module or component once and return its :class:`InvocationRecord`.
 
-    ``invoke="FUNC"`` calls that export with ``args`` instead of running ``_start``.
-    Shares one process-wide :class:`Runtime` (and its caches) across calls."""
+    ``invoke="FUNC"`` calls that export with ``args`` instead of running ``_start``;
+    ``options`` and ``changes`` as for :meth:`Runtime.run`. Shares one process-wide
+    :class:`Runtime` (and its caches) across calls."""
     rt = default_runtime()
+    opts = with_changes(options, changes)
     if invoke is not None:
-        return rt.invoke(module, invoke, args, env=env, dirs=dirs, stdin=stdin, limits=limits, **kwargs)
-    return rt.run(module, args, env=env, dirs=dirs, stdin=stdin, limits=limits, **kwargs)
-
+        return rt.invoke(module, invoke, args, opts)
+    return rt.run(module, args, opts)

@@ -17,7 +17,6 @@ installed, with ``file:line:column``.
 
 from __future__ import annotations
 
-import ctypes
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,7 +73,11 @@ def cause(message: str) -> str:
     text = message.strip()
     if "Caused by:" in text:
         tail = text.rsplit("Caused by:", 1)[1]
-        lines = [re.sub(r"^\s*\d+:\s*", "", line).strip() for line in tail.strip().splitlines() if line.strip()]
+        lines = [
+            re.sub(r"^\s*\d+:\s*", "", line).strip()
+            for line in tail.strip().splitlines()
+            if line.strip()
+        ]
         if lines:
             return lines[-1]
     if text.startswith("error while executing at wasm backtrace"):
@@ -108,44 +111,14 @@ class RawFrame:
     module_name: str | None
 
 
-def _read_frame_vec(vec: Any) -> list[RawFrame]:
-    from wasmtime import _ffi as ffi
-
-    out = []
-    for i in range(vec.size):
-        f = vec.data[i]
-        name_ptr = ffi.wasmtime_frame_func_name(f)
-        mod_ptr = ffi.wasmtime_frame_module_name(f)
-        out.append(
-            RawFrame(
-                int(ffi.wasm_frame_func_index(f)),
-                int(ffi.wasm_frame_module_offset(f)),
-                ffi.to_str(name_ptr.contents) if name_ptr else None,
-                ffi.to_str(mod_ptr.contents) if mod_ptr else None,
-            )
-        )
-    return out
-
-
 def raw_frames(exc: BaseException) -> list[RawFrame]:
     """The guest frames carried by a ``Trap`` or a ``WasmtimeError`` (innermost first)."""
-    from wasmtime import Trap, WasmtimeError
-    from wasmtime import _ffi as ffi
+    from wasmscope.runtime import _wasmtime_internals as internals
 
-    vec = ffi.wasm_frame_vec_t(0, None)
     try:
-        if isinstance(exc, Trap):
-            ffi.wasm_trap_trace(exc.ptr(), ctypes.byref(vec))
-        elif isinstance(exc, WasmtimeError):
-            ffi.wasmtime_error_wasm_trace(exc.ptr(), ctypes.byref(vec))
-        else:
-            return []
-        return _read_frame_vec(vec)
+        return [RawFrame(*frame) for frame in internals.trap_frames(exc)]
     except Exception:
         return []
-    finally:
-        if vec.size:
-            ffi.wasm_frame_vec_delete(ctypes.byref(vec))
 
 
 def symbolize(frames: list[RawFrame], source: ModuleSource | None) -> list[Frame]:
@@ -198,9 +171,7 @@ def link_error_message(message: str) -> str:
     return cause(message)
 
 
-def _oom(
-    tracker: MemoryTracker | None, memory_limit: int | None
-) -> str | None:
+def _oom(tracker: MemoryTracker | None, memory_limit: int | None) -> str | None:
     """Why this failure counts as out-of-memory, or None."""
     if memory_limit is None or tracker is None:
         return None
@@ -251,11 +222,18 @@ def classify(
         if watch.reason == watchdog.TIMEOUT and watch.deadline is not None:
             message = "stopped at the wall-clock timeout (epoch interruption)"
         elif watch.reason == watchdog.OUTPUT_LIMIT and watch.capture is not None:
-            message = f"stopped for writing more than the output cap of {format_size(watch.capture.cap)}"
+            message = (
+                f"stopped for writing more than the output cap of {format_size(watch.capture.cap)}"
+            )
         frames = raw_frames(exc)
         ending = Ending(
             outcome,
-            trap=TrapInfo(watch.reason, message, symbolize(frames, source), len(frames) >= WASMTIME_FRAME_LIMIT),
+            trap=TrapInfo(
+                watch.reason,
+                message,
+                symbolize(frames, source),
+                len(frames) >= WASMTIME_FRAME_LIMIT,
+            ),
         )
     elif isinstance(exc, Trap):
         kind = _trap_kind_from_code(exc.trap_code)
@@ -267,7 +245,12 @@ def classify(
         }.get(kind, Outcome.TRAP)
         ending = Ending(
             outcome,
-            trap=TrapInfo(kind, cause(exc.message), symbolize(frames, source), len(frames) >= WASMTIME_FRAME_LIMIT),
+            trap=TrapInfo(
+                kind,
+                cause(exc.message),
+                symbolize(frames, source),
+                len(frames) >= WASMTIME_FRAME_LIMIT,
+            ),
         )
     elif isinstance(exc, WasmtimeError):
         message = str(exc)
@@ -281,13 +264,23 @@ def classify(
             }.get(kind, Outcome.TRAP)
             ending = Ending(
                 outcome,
-                trap=TrapInfo(kind, cause(message), symbolize(frames, source), len(frames) >= WASMTIME_FRAME_LIMIT),
+                trap=TrapInfo(
+                    kind,
+                    cause(message),
+                    symbolize(frames, source),
+                    len(frames) >= WASMTIME_FRAME_LIMIT,
+                ),
             )
         else:
             ending = Ending(Outcome.ERROR, error=cause(message))
     else:
         ending = Ending(Outcome.ERROR, error=f"{type(exc).__name__}: {exc}")
-    if fuel_limited and ending.outcome == Outcome.TRAP and ending.trap and ending.trap.kind == "out_of_fuel":
+    if (
+        fuel_limited
+        and ending.outcome == Outcome.TRAP
+        and ending.trap
+        and ending.trap.kind == "out_of_fuel"
+    ):
         ending.outcome = Outcome.OUT_OF_FUEL
     if ending.outcome in (Outcome.TRAP, Outcome.EXIT):
         why = _oom(tracker, memory_limit)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from wasmscope.errors import UsageError
-from wasmscope.runtime.held import held
+from wasmscope.runtime.gil_calls import bindings
 
 if TYPE_CHECKING:
     import wasmtime
@@ -74,7 +74,9 @@ class DirSpec:
         return cls(host, guest if sep else host, read_only)
 
 
-def parse_env(pairs: Iterable[str], inherit: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def parse_env(
+    pairs: Iterable[str], inherit: Iterable[str] = (), environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """``["K=V", ...]`` plus the named variables of ``environ`` (default: ours).
 
     A name given to ``inherit`` that is not set is skipped, like ``wasmtime run``."""
@@ -129,7 +131,7 @@ class OutputCapture:
         self._closed = False
 
     def sizes(self) -> tuple[int, int]:
-        size = held().file_size
+        size = bindings().file_size
         return size(self.fds[0]), size(self.fds[1])
 
     def over_cap(self) -> bool:
@@ -141,7 +143,7 @@ class OutputCapture:
     def read(self, which: int, start: int = 0) -> tuple[bytes, int, bool]:
         """(bytes from ``start`` up to the cap, total size written, truncated?)."""
         fd = self.fds[which]
-        files = held()  # short reads with the GIL held (see wasmscope.runtime.held)
+        files = bindings()  # short reads with the GIL held (see wasmscope.runtime.gil_calls)
         size = files.file_size(fd)
         end = size if self.cap is None else min(size, self.cap)
         chunks = []
@@ -156,7 +158,7 @@ class OutputCapture:
 
     def reset(self, cap: int | None) -> None:
         self.cap = cap
-        files = held()
+        files = bindings()
         for fd in self.fds:
             files.truncate(fd)
 
@@ -189,10 +191,8 @@ def _strings(values: Iterable[str]) -> Any:
 
 
 def _set_stdin_bytes(config: wasmtime.WasiConfig, data: bytes) -> None:
-    from wasmtime import _ffi as ffi
-
-    raw = held()
-    vec = ffi.wasm_byte_vec_t()
+    raw = bindings()
+    vec = raw.internals.byte_vec()
     buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data) if data else None
     raw.byte_vec_new(ctypes.byref(vec), len(data), buf)
     # wasmtime takes ownership of the vector's contents.
@@ -203,9 +203,10 @@ def build_wasi_config(spec: WasiSpec, capture: OutputCapture | None) -> wasmtime
     """A fresh ``WasiConfig`` (one per store: ``set_wasi`` consumes it)."""
     import wasmtime
 
-    raw = held()
-    cfg = wasmtime.WasiConfig.__new__(wasmtime.WasiConfig)  # wasi_config_new without a GIL release
-    cfg._set_ptr(raw.wasi_config_new())
+    raw = bindings()
+    cfg: wasmtime.WasiConfig = raw.internals.wasi_config_from_pointer(
+        raw.wasi_config_new()
+    )  # no GIL release
     ptr = cfg.ptr()
     if spec.argv and not raw.set_argv(ptr, len(spec.argv), _strings(spec.argv)):
         raise wasmtime.WasmtimeError("failed to configure argv")

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from wasmscope.runtime.held import held
+from wasmscope.runtime.gil_calls import bindings
 from wasmscope.runtime.memory import MemoryTracker, memory_sizes
 
 if TYPE_CHECKING:
@@ -57,7 +57,9 @@ class Watch:
         "tracker",
     )  # fmt: skip
 
-    def __init__(self, *, timeout: float | None, capture: OutputCapture | None, tracker: MemoryTracker | None) -> None:
+    def __init__(
+        self, *, timeout: float | None, capture: OutputCapture | None, tracker: MemoryTracker | None
+    ) -> None:
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.capture = capture
         self.tracker = tracker
@@ -121,21 +123,14 @@ _MESSAGES = {
 
 
 def _make_callback() -> Any:
-    from wasmtime import _ffi as ffi
+    from wasmscope.runtime import _wasmtime_internals as internals
 
-    cb_type = ctypes.CFUNCTYPE(
-        ctypes.c_size_t,
-        ctypes.POINTER(ffi.wasmtime_context_t),
-        ctypes.c_void_p,
-        ctypes.POINTER(ctypes.c_uint64),
-        ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t),
-    )
-    error_new = ffi.wasmtime_error_new
+    cb_type = internals.epoch_callback_type()
+    error_address = internals.error_address
 
     def stop(watch: Watch, reason: str) -> int:
         watch.reason = reason
-        err = error_new(_MESSAGES[reason])
-        return int(ctypes.cast(err, ctypes.c_void_p).value or 0)
+        return error_address(_MESSAGES[reason])
 
     def on_tick(ctx: Any, data: Any, delta: Any, kind: Any) -> int:
         watch = None
@@ -165,9 +160,9 @@ def arm(store: wasmtime.Store, watch: Watch) -> None:
             _CALLBACK, _NO_FINALIZER = _make_callback()
         watch.id = next(_IDS)
         _WATCHES[watch.id] = watch
-    h = held()  # short calls: the GIL stays (wasmscope.runtime.held)
+    h = bindings()  # short calls: the GIL stays (wasmscope.runtime.gil_calls)
     h.epoch_deadline_callback(store.ptr(), _CALLBACK, watch.id, _NO_FINALIZER)
-    h.set_epoch_deadline(store._context(), 1)
+    h.set_epoch_deadline(h.internals.store_context(store), 1)
 
 
 def disarm(watch: Watch) -> None:

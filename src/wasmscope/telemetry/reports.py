@@ -47,7 +47,7 @@ from wasmscope.telemetry import semconv as sc
 from wasmscope.telemetry._otlp_http import OtlpHttpClient
 
 if TYPE_CHECKING:
-    from wasmscope.profile.profile import Profile
+    from wasmscope.profile.model import Profile
     from wasmscope.runtime.record import InvocationRecord
 
 __all__ = [
@@ -156,7 +156,7 @@ def profile_body(prof: Profile, *, max_stack_bytes: int = MAX_STACK_BYTES) -> di
         {"name": r.name, "calls": r.calls, "self": r.self_samples, "total": r.total_samples}
         for r in prof.top(len(prof.names) + len(prof.counts) + 1)
     ]
-    from wasmscope.runtime.books import unique_names
+    from wasmscope.runtime.guest_counters import unique_names
 
     unique = unique_names(prof.names)
     named = sorted(

@@ -21,7 +21,7 @@ from tests.analysis.tools import TINY_MODULE
 from tests.collect.push.scripted import Answer, raw_server, scripted
 from tests.collect.push.support import attrs_of, the_record
 from tests.telemetry.otlp_stub import closed_port, start_stub
-from wasmscope.profile.profile import LOST_NAME, Profile
+from wasmscope.profile.model import LOST_NAME, Profile
 from wasmscope.profile.sampler import LOST
 from wasmscope.telemetry import reports
 from wasmscope.telemetry import semconv as sc

@@ -56,7 +56,7 @@ __all__ = [
     "default_cache_dir",
 ]
 
-log = logging.getLogger("wasmscope.runtime.cache")
+log = logging.getLogger("wasmscope.runtime.compiled_cache")
 
 _ENTRY = re.compile(r"^([0-9a-f]{64})-([0-9]+)-([0-9a-f]{8})\.(cwasm|ccwasm)$")
 _TMP_PREFIX = ".tmp-"

@@ -14,7 +14,7 @@ The books are one 32-bit memory of their own, exported as ``wasmscope:books``::
 Frame ``i`` (0 = outermost) is written when the function is entered at depth ``i``,
 so entries ``0 .. depth-1`` are the current stack. Past ``stack_capacity`` frames
 the ring wraps: only the innermost ``stack_capacity`` frames can be read, and the
-outer ones are overwritten (:meth:`BooksLayout.read_stack` returns what is there).
+outer ones are overwritten (:meth:`CountersLayout.read_stack` returns what is there).
 
 A function of bounded *height* (a leaf: height 0; one that only calls
 functions of lower height directly: see :mod:`wasmscope.instrument.shadow_stack`)
@@ -42,7 +42,7 @@ __all__ = [
     "PAGE_SIZE",
     "SLOTS_OFFSET",
     "STACK_OFFSET",
-    "BooksLayout",
+    "CountersLayout",
 ]
 
 BOOKS_EXPORT = "wasmscope:books"
@@ -54,7 +54,7 @@ MAX_SLOTS = (STACK_OFFSET - SLOTS_OFFSET) // 4  # heights 0..14
 
 
 @dataclass(frozen=True)
-class BooksLayout:
+class CountersLayout:
     """Where things are in the books memory of one instrumented module.
 
     ``thunks`` maps each thunk the pass added (a defined function that counts one
@@ -144,7 +144,7 @@ class BooksLayout:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> BooksLayout:
+    def from_dict(cls, d: Mapping[str, Any]) -> CountersLayout:
         values = dict(d)
         values["thunks"] = {int(k): int(v) for k, v in dict(values.get("thunks", {})).items()}
         return cls(**values)
@@ -153,5 +153,5 @@ class BooksLayout:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> BooksLayout:
+    def from_json(cls, text: str | bytes) -> CountersLayout:
         return cls.from_dict(json.loads(text))

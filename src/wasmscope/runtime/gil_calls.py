@@ -20,19 +20,21 @@ import ctypes
 import os
 from typing import Any
 
-__all__ = ["held"]
+__all__ = ["bindings", "drop_store", "limit_memory", "new_store", "set_wasi", "store_context"]
 
 
-class _Held:
+class _GilCalls:
     def __init__(self) -> None:
-        from wasmtime import _ffi as ffi
+        from wasmscope.runtime import _wasmtime_internals as internals
 
-        lib = ctypes.PyDLL(ffi.dll._name, handle=ffi.dll._handle)
+        self.internals = internals
+        name, handle = internals.library()
+        lib = ctypes.PyDLL(name, handle=handle)
 
         def same(name: str) -> Any:
             """``name`` from ``lib``, typed as wasmtime-py types it."""
             f = lib[name]  # a new function object (attribute access would share wasmtime-py's)
-            orig = getattr(ffi.dll, name)
+            orig = internals.c_function(name)
             f.argtypes = orig.argtypes
             f.restype = orig.restype
             return f
@@ -95,50 +97,48 @@ class _Held:
             os.ftruncate(fd, 0)  # raises the OSError
 
 
-_HELD: _Held | None = None
+_BINDINGS: _GilCalls | None = None
 
 
-def held() -> _Held:
+def bindings() -> _GilCalls:
     """The process-wide bindings (made on first use: wasmtime is imported then)."""
-    global _HELD
-    if _HELD is None:
-        _HELD = _Held()
-    return _HELD
+    global _BINDINGS
+    if _BINDINGS is None:
+        _BINDINGS = _GilCalls()
+    return _BINDINGS
 
 
 # -- a store's life, without a GIL release ------------------------------------------------------
 def new_store(engine: Any) -> Any:
     """A ``wasmtime.Store`` on ``engine`` (as ``wasmtime.Store(engine)``, no data)."""
-    import wasmtime
-
-    h = held()
-    store = wasmtime.Store.__new__(wasmtime.Store)
+    h = bindings()
     ptr = h.store_new(engine.ptr(), None, h.no_finalizer)
-    store._set_ptr(ptr)
-    setattr(store, "_Store__context", h.store_context(ptr))  # noqa: B010  (name-mangled)
-    store.engine = engine
-    return store
+    return h.internals.wrap_store(engine, ptr, h.store_context(ptr))
 
 
 def set_wasi(store: Any, config: Any) -> None:
     """``store.set_wasi(config)`` (the config is consumed)."""
-    import wasmtime
-
-    error = held().context_set_wasi(store._context(), config._consume())
+    h = bindings()
+    error = h.context_set_wasi(
+        h.internals.store_context(store), h.internals.wasi_config_take(config)
+    )
     if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)
+        h.internals.raise_error(error)
 
 
 def limit_memory(store: Any, memory_size: int) -> None:
     """``store.set_limits(memory_size=...)``."""
-    held().store_limiter(store.ptr(), memory_size, -1, -1, -1, -1)
+    bindings().store_limiter(store.ptr(), memory_size, -1, -1, -1, -1)
 
 
 def drop_store(store: Any) -> None:
     """Free the store (its instances and memories) now, as ``store.close()``."""
-    try:
-        ptr = store._consume()
-    except ValueError:  # closed already
-        return
-    store._Store__context = None
-    held().store_delete(ptr)
+    h = bindings()
+    ptr = h.internals.release_store(store)
+    if ptr is not None:
+        h.store_delete(ptr)
+
+
+def store_context(store: Any) -> Any:
+    """The store's ``wasmtime_context_t *`` (what the raw calls take)."""
+    return bindings().internals.store_context(store)

@@ -8,8 +8,8 @@ Around the guest call the runner:
 
 - stores depth 0 before each call into the instance (after a trap the books keep
   the trapping stack; a fresh instance starts at 0 anyway);
-- lets an observer (:class:`BooksObserver`, e.g. the profiler's sampler) read the
-  books while the guest runs: :class:`Books` gives it the raw address and a
+- lets an observer (:class:`CountersObserver`, e.g. the profiler's sampler) read the
+  books while the guest runs: :class:`GuestCounters` gives it the raw address and a
   ``memoryview`` over it (valid until the run ends: the store owns the memory);
 - after the call (returned, exited or trapped) reads the counters into
   ``record.call_counts`` (defined functions) and ``record.host_calls`` (imports,
@@ -34,20 +34,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from wasmscope.runtime.invocation import Invocation, InvocationObserver
 from wasmscope.runtime.record import Frame, InvocationRecord, TrapInfo
 
 if TYPE_CHECKING:
     import wasmtime
 
-    from wasmscope.instrument import BooksLayout, Instrumented
+    from wasmscope.instrument import CountersLayout, Instrumented
     from wasmscope.runtime.identity import ModuleSource
 
-__all__ = ["Books", "BooksObserver", "BooksPlan", "BooksSession", "function_names", "plan_for"]
+__all__ = ["CountedRun", "CountersObserver", "CountersPlan", "GuestCounters", "function_names", "plan_for"]
 
 TOP_FRAMES_WITH_LINES = 20  # wasmtime's own limit: the frames it reports
 
 
-class Books:
+class GuestCounters:
     """The books memory of one running instance, read in place (no copy, no call
     into wasmtime): ``view`` covers the header, the stack and the counters.
 
@@ -57,7 +58,7 @@ class Books:
 
     __slots__ = ("address", "engine", "layout", "names", "view")
 
-    def __init__(self, layout: BooksLayout, address: int, engine: Any = None, names: list[str] | None = None) -> None:
+    def __init__(self, layout: CountersLayout, address: int, engine: Any = None, names: list[str] | None = None) -> None:
         self.layout = layout
         self.address = address
         self.engine = engine  # the wasmtime.Engine running the guest (an epoch sampler ticks it)
@@ -86,7 +87,7 @@ class Books:
         self.view.release()
 
 
-class BooksObserver(Protocol):
+class CountersObserver(Protocol):
     """Something that watches the books while the guest runs (the profiler's sampler).
 
     The runner calls, on the guest's thread: ``attach(books)`` once the instance
@@ -99,7 +100,7 @@ class BooksObserver(Protocol):
 
     tick: Callable[[], None] | None
 
-    def attach(self, books: Books) -> None: ...
+    def attach(self, books: GuestCounters) -> None: ...
 
     def start(self) -> None: ...
 
@@ -112,11 +113,11 @@ class BooksObserver(Protocol):
 
 
 @dataclass(slots=True)
-class BooksPlan:
+class CountersPlan:
     """An instrumented module ready to compile: where its books are, its compiled-cache
     key (the sha256 of the instrumented bytes) and, until compiled, the bytes."""
 
-    layout: BooksLayout
+    layout: CountersLayout
     key: str
     cache_dir: Path | None = None  # the instrumentation cache (None: none)
     wasm: bytes | None = field(default=None, repr=False)
@@ -137,12 +138,12 @@ def _instrument(data: bytes, cache_dir: Path | None) -> Instrumented:
     return instrument_cached(data, cache_dir) if cache_dir is not None else instrument(data)
 
 
-_PLANS: dict[tuple[str, str | None], BooksPlan] = {}
+_PLANS: dict[tuple[str, str | None], CountersPlan] = {}
 _PLANS_LOCK = threading.Lock()
 _PLANS_MAX = 16
 
 
-def plan_for(source: ModuleSource, cache_dir: Path | None) -> BooksPlan:
+def plan_for(source: ModuleSource, cache_dir: Path | None) -> CountersPlan:
     """The instrumented twin of ``source`` (a core module), through the on-disk
     instrumentation cache in ``cache_dir`` (None: no disk cache). Remembered per
     process by the original's sha256, so a warm Runtime neither reads nor rewrites
@@ -152,14 +153,14 @@ def plan_for(source: ModuleSource, cache_dir: Path | None) -> BooksPlan:
         plan = _PLANS.get(key)
     if plan is not None:
         return plan
-    from wasmscope.instrument.cache import cached_layout
+    from wasmscope.instrument.instrumented_cache import cached_layout
 
     hit = cached_layout(source.sha256, cache_dir) if cache_dir is not None else None
     if hit is not None:  # the rewritten bytes are read only if they must be compiled
-        plan = BooksPlan(hit[0], hit[1], cache_dir)
+        plan = CountersPlan(hit[0], hit[1], cache_dir)
     else:
         result = _instrument(source.read_bytes(), cache_dir)
-        plan = BooksPlan(result.layout, hashlib.sha256(result.wasm).hexdigest(), cache_dir, result.wasm)
+        plan = CountersPlan(result.layout, hashlib.sha256(result.wasm).hexdigest(), cache_dir, result.wasm)
     with _PLANS_LOCK:
         _PLANS[key] = plan
         while len(_PLANS) > _PLANS_MAX:
@@ -167,7 +168,7 @@ def plan_for(source: ModuleSource, cache_dir: Path | None) -> BooksPlan:
     return plan
 
 
-def function_names(source: ModuleSource, layout: BooksLayout) -> list[str]:
+def function_names(source: ModuleSource, layout: CountersLayout) -> list[str]:
     """A display name per original function index: imports as ``module.name``, the
     rest from the name section, else ``func[N]``."""
     names = source.function_names()
@@ -190,14 +191,17 @@ def unique_names(names: list[str]) -> list[str]:
     return [n if seen[n] == 1 else f"{n}#{i}" for i, n in enumerate(names)]
 
 
-class BooksSession:
-    """One instrumented run, as the runner drives it (all on the guest's thread)."""
+class CountedRun(InvocationObserver):
+    """One instrumented run: an observer of its invocation (all on the guest's thread).
+    The books memory is ours, not the guest's: left out of the memory figures."""
 
-    def __init__(self, plan: BooksPlan, source: ModuleSource, observer: BooksObserver | None) -> None:
+    def __init__(self, plan: CountersPlan, source: ModuleSource, observer: CountersObserver | None) -> None:
+        self.own_memories = (plan.layout.memory_export,)
+        self.own_bytes = plan.layout.pages * 65536
         self.plan = plan
         self.source = source
         self.observer = observer
-        self.books: Books | None = None
+        self.books: GuestCounters | None = None
         self.started = False
         self._names: list[str] | None = None
 
@@ -207,24 +211,28 @@ class BooksSession:
             self._names = function_names(self.source, self.plan.layout)
         return self._names
 
+    # -- the invocation's hooks (wasmscope.runtime.invocation) -------------------------------------
+    def after_instantiate(self, inv: Invocation, instance: Any) -> None:
+        self.attach(inv.store, instance, inv.handle.engine)
+        inv.watch.on_tick = self.tick
+
+    def finish(self, inv: Invocation, rec: InvocationRecord) -> None:
+        self.count(rec, inv.exc)
+
     # -- around the call ---------------------------------------------------------------------
     def attach(self, store: wasmtime.Store, instance: wasmtime.Instance, engine: Any) -> None:
-        from wasmtime import _ffi as ffi
-
+        from wasmscope.runtime import _wasmtime_internals as internals
         from wasmscope.runtime.memory import exported_memories
 
         mems = exported_memories(store, instance, [self.plan.layout.memory_export])
         if not mems:
             raise RuntimeError(f"the instrumented module exports no {self.plan.layout.memory_export!r} memory")
-        ctx = store._context()
-        size = int(ffi.wasmtime_memory_data_size(ctx, ctypes.byref(mems[0])))
+        address, size = internals.memory_data(internals.store_context(store), mems[0])
         if size < self.plan.layout.size:
             raise RuntimeError("the books memory is smaller than its layout says")
-        ptr = ffi.wasmtime_memory_data(ctx, ctypes.byref(mems[0]))
-        address = ctypes.cast(ptr, ctypes.c_void_p).value
         if not address:
             raise RuntimeError("the books memory has no address")
-        self.books = Books(self.plan.layout, address, engine, self.names)
+        self.books = GuestCounters(self.plan.layout, address, engine, self.names)
         if self.observer is not None:
             self.observer.attach(self.books)
 
@@ -232,7 +240,7 @@ class BooksSession:
     def tick(self) -> Callable[[], None] | None:
         return self.observer.tick if self.observer is not None else None
 
-    def before_call(self) -> None:
+    def before_call(self, inv: Invocation | None = None) -> None:
         """Depth 0, then the observer starts (once)."""
         if self.books is not None:
             self.books.reset()
@@ -240,7 +248,7 @@ class BooksSession:
             self.started = True
             self.observer.start()
 
-    def after_call(self) -> None:
+    def after_call(self, inv: Invocation | None = None) -> None:
         if self.observer is not None and self.started:
             self.started = False
             self.observer.stop()
@@ -254,7 +262,7 @@ class BooksSession:
         except Exception:
             return ()
 
-    def close(self) -> None:
+    def close(self, inv: Invocation | None = None) -> None:
         """Before the store goes: nothing may read the books afterwards."""
         self.after_call()
         if self.books is not None:
@@ -262,7 +270,7 @@ class BooksSession:
             self.books = None
 
     # -- after the call ----------------------------------------------------------------------
-    def finish(self, rec: InvocationRecord, exc: BaseException | None) -> None:
+    def count(self, rec: InvocationRecord, exc: BaseException | None) -> None:
         """Counts into the record; on a trap, the whole shadow stack as its frames."""
         books = self.books
         if books is None:

@@ -25,12 +25,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from wasmscope.instrument.books import BooksLayout
+from wasmscope.instrument.counters_layout import CountersLayout
 from wasmscope.instrument.shadow_stack import PASS_VERSION, Instrumented, instrument
 
 __all__ = ["cache_key", "cached_layout", "default_cache_dir", "instrument_cached"]
 
-log = logging.getLogger("wasmscope.instrument.cache")
+log = logging.getLogger("wasmscope.instrument.instrumented_cache")
 
 
 def default_cache_dir() -> Path:
@@ -52,7 +52,7 @@ def _key(input_sha256: str, stack_capacity: int) -> str:
 
 def cached_layout(
     input_sha256: str, cache_dir: str | Path | None = None, *, stack_capacity: int = 65536
-) -> tuple[BooksLayout, str] | None:
+) -> tuple[CountersLayout, str] | None:
     """The layout and the instrumented bytes' sha256 of a cached entry, from its
     ``.json`` alone: a host whose compiled-code cache already holds that sha256 never
     reads (nor hashes) the instrumented module; one that must compile it goes through
@@ -60,7 +60,7 @@ def cached_layout(
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
         meta = json.loads((folder / f"{_key(input_sha256, stack_capacity)}.json").read_text(encoding="utf-8"))
-        layout = BooksLayout.from_dict(meta["layout"])
+        layout = CountersLayout.from_dict(meta["layout"])
         wasm_sha256 = str(meta["wasm_sha256"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -78,7 +78,7 @@ def _load(folder: Path, key: str) -> Instrumented | None:
     try:
         if len(wasm) != meta["wasm_size"] or hashlib.sha256(wasm).hexdigest() != meta["wasm_sha256"]:
             return None
-        layout = BooksLayout.from_dict(meta["layout"])
+        layout = CountersLayout.from_dict(meta["layout"])
         uninstrumented = tuple(int(f) for f in meta.get("uninstrumented", ()))
     except (KeyError, TypeError, ValueError):
         return None

@@ -83,7 +83,7 @@ class Profile:
         if books is not None and record.call_counts is not None:
             # The counters as the record has them, back to indices.
             by_name = {**(record.call_counts or {}), **(record.host_calls or {})}
-            from wasmscope.runtime.books import unique_names
+            from wasmscope.runtime.guest_counters import unique_names
 
             counts = [by_name.get(n, 0) for n in unique_names(sampler.names)]
         return cls(
@@ -128,7 +128,7 @@ class Profile:
         return f"func[{index}]"
 
     def _unique(self) -> list[str]:
-        from wasmscope.runtime.books import unique_names
+        from wasmscope.runtime.guest_counters import unique_names
 
         return unique_names(self.names)
 
