@@ -73,7 +73,7 @@ def get(app: Any, *paths: str) -> list[Any]:
 
 
 def threads_started(gw: Gateway, path: str) -> int:
-    return gw._version.states[path].executor.started
+    return gw.route_pool(path).workers.started
 
 
 def test_small_handlers_answer_inline_without_a_thread(gateway: Gateway) -> None:
@@ -88,7 +88,7 @@ def test_small_handlers_answer_inline_without_a_thread(gateway: Gateway) -> None
 
 
 def test_a_handler_past_the_budget_runs_again_on_a_thread_with_its_own_limits(gateway: Gateway) -> None:
-    state = gateway._version.states["/spin"]
+    state = gateway.route_pool("/spin")
     first = get(gateway, "/spin")[0]
     assert first.status_code == 504 and first.json()["outcome"] == "timeout"
     assert threads_started(gateway, "/spin") == 1
