@@ -22,15 +22,10 @@ from tests.gateway.test_app import run  # noqa: E402
 from wasmscope.cli import main  # noqa: E402
 from wasmscope.errors import UsageError  # noqa: E402
 from wasmscope.gateway.app import Gateway  # noqa: E402
-from wasmscope.gateway.auth import (  # noqa: E402
-    ApiKeyAuth,
-    TokenBucket,
-    hash_key,
-    parse_rate,
-    verify_key,
-    wrap,
-)
+from wasmscope.gateway.auth import ApiKeyAuth, wrap  # noqa: E402
+from wasmscope.gateway.keys import hash_key, verify_key  # noqa: E402
 from wasmscope.gateway.manifest import load_manifest  # noqa: E402
+from wasmscope.gateway.rates import TokenBucket, parse_rate  # noqa: E402
 from wasmscope.gateway.wagi import cgi_environ  # noqa: E402
 
 ADMIN = "wsk_admin-secret-123"

@@ -23,7 +23,8 @@ httpx = pytest.importorskip("httpx")
 
 from tests.runtime.conftest import _clang  # noqa: E402
 from wasmscope.gateway.app import Gateway  # noqa: E402
-from wasmscope.gateway.auth import ApiKeyAuth, hash_key, wrap  # noqa: E402
+from wasmscope.gateway.auth import ApiKeyAuth, wrap  # noqa: E402
+from wasmscope.gateway.keys import hash_key  # noqa: E402
 from wasmscope.gateway.manifest import load, load_manifest  # noqa: E402
 from wasmscope.runtime import Runtime  # noqa: E402
 

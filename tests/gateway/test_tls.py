@@ -17,7 +17,7 @@ import pytest
 from tests.gateway.serving import free_port, self_signed, wait_ready
 from tests.gateway.test_serve_cli import READY_WAIT
 from wasmscope.cli import main
-from wasmscope.gateway.auth import hash_key
+from wasmscope.gateway.keys import hash_key
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")

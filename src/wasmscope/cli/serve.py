@@ -382,7 +382,8 @@ def _tls_options(cert: str | None, key: str | None) -> dict[str, str]:
 def _hash_key(key_id: str) -> int:
     """``--hash-key``: the key from stdin (or a new one, shown once on stderr) -> a
     ``[[key]]`` table on stdout, with its hash only."""
-    from wasmscope.gateway.auth import generate_key, hash_key, manifest_entry
+    from wasmscope.gateway.keys import generate_key, hash_key
+    from wasmscope.gateway.manifest import key_table
 
     if sys.stdin is None or sys.stdin.isatty():
         key = generate_key()
@@ -391,5 +392,5 @@ def _hash_key(key_id: str) -> int:
         key = sys.stdin.read().strip()
         if not key:
             raise CommandError("--hash-key: the key on stdin is empty (on a terminal, --hash-key makes a new one)", EXIT_USAGE)
-    sys.stdout.write(manifest_entry(key_id, hash_key(key)))
+    sys.stdout.write(key_table(key_id, hash_key(key)))
     return 0
