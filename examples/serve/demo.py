@@ -75,7 +75,7 @@ def build(out: Path) -> None:
 
 def add_key(out: Path) -> str:
     """A fresh API key; its [[key]] table (hash only) appended to OUT/app.toml."""
-    from wasmscope.gateway.auth import generate_key
+    from wasmscope.gateway.keys import generate_key
 
     key = generate_key()
     proc = subprocess.run(

@@ -1,5 +1,6 @@
 """Fixtures of the serve tests: WAGI handlers in C (``fixtures/*.c``), built once per
-session with clang-19 + wasi-libc (in parallel); the Python handler
+session with clang-19 + wasi-libc (in parallel); handlers in WAT (:mod:`.wat`), for the
+tests that need no real toolchain output; the Python handler
 (``fixtures/pyhandler``) as a WAGI command component, built by componentize-py once and
 kept in pytest's cache (:mod:`tests.componentize`); and a shared Runtime."""
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests import componentize
+from tests.gateway import wat
 from tests.runtime.conftest import _clang, components_root
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -36,6 +38,12 @@ def wagi_modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             pytest.skip(f"clang-19 cannot build WASI programs here ({stem}.c): {err[-400:]}")
         built[stem] = out
     return built
+
+
+@pytest.fixture(scope="session")
+def wat_modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The WAT handlers of :mod:`tests.gateway.wat` (``hello``, ``spin``), built without clang."""
+    return wat.build(tmp_path_factory.mktemp("wat"), hello=wat.HELLO, spin=wat.SPIN)
 
 
 @pytest.fixture(scope="session")

@@ -133,7 +133,7 @@ def test_hello(gateway: Gateway) -> None:
     assert r.status_code == 200
     assert r.text == "hello world\n"
     assert r.headers["content-type"] == "text/plain"
-    assert len(r.headers["x-wasmscope-invocation"]) == 16
+    assert len(r.headers["x-wasmscope-invocation"]) == 16  # 64 bits, hex
 
 
 def test_echo_body_env_and_argv(gateway: Gateway) -> None:

@@ -22,15 +22,10 @@ from tests.gateway.test_app import run  # noqa: E402
 from wasmscope.cli import main  # noqa: E402
 from wasmscope.errors import UsageError  # noqa: E402
 from wasmscope.gateway.app import Gateway  # noqa: E402
-from wasmscope.gateway.auth import (  # noqa: E402
-    ApiKeyAuth,
-    TokenBucket,
-    hash_key,
-    parse_rate,
-    verify_key,
-    wrap,
-)
+from wasmscope.gateway.auth import ApiKeyAuth, wrap  # noqa: E402
+from wasmscope.gateway.keys import hash_key, verify_key  # noqa: E402
 from wasmscope.gateway.manifest import load_manifest  # noqa: E402
+from wasmscope.gateway.rates import TokenBucket, parse_rate  # noqa: E402
 from wasmscope.gateway.wagi import cgi_environ  # noqa: E402
 
 ADMIN = "wsk_admin-secret-123"
@@ -209,10 +204,10 @@ def test_the_key_never_reaches_the_guest_nor_the_log(app: ApiKeyAuth, caplog: py
     assert "s3cret" not in json.dumps(env) and env["HTTP_X_OK"] == "1"
 
 
-def test_wrap_only_when_a_route_needs_a_key(gateway: Gateway, wagi_modules: dict[str, Path], tmp_path: Path) -> None:
+def test_wrap_only_when_a_route_needs_a_key(gateway: Gateway, wat_modules: dict[str, Path], tmp_path: Path) -> None:
     assert isinstance(wrap(gateway, gateway.manifest), ApiKeyAuth)
     open_manifest = tmp_path / "open.toml"
-    open_manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\n')
+    open_manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wat_modules["hello"]}"\n')
     m = load_manifest(open_manifest)
     assert m.routes[0].auth == "none" and m.keys == ()
     assert wrap(gateway, m) is gateway
@@ -233,17 +228,17 @@ def test_wrap_only_when_a_route_needs_a_key(gateway: Gateway, wagi_modules: dict
         ('[[key]]\nhash = "{h}"\nroutes = "*"\n', "missing key 'id'"),
     ],
 )
-def test_manifest_key_errors(wagi_modules: dict[str, Path], tmp_path: Path, extra: str, message: str) -> None:
+def test_manifest_key_errors(wat_modules: dict[str, Path], tmp_path: Path, extra: str, message: str) -> None:
     path = tmp_path / "m.toml"
-    route = f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\nauth = "key"\n'
+    route = f'[[route]]\npath = "/hello"\nmodule = "{wat_modules["hello"]}"\nauth = "key"\n'
     path.write_text(extra.replace("{h}", _h("k")) + "\n" + route)
     with pytest.raises(UsageError, match=re.escape(message)):
         load_manifest(path)
 
 
-def test_route_auth_value_is_checked(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
+def test_route_auth_value_is_checked(wat_modules: dict[str, Path], tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
-    path.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\nauth = "password"\n')
+    path.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wat_modules["hello"]}"\nauth = "password"\n')
     with pytest.raises(UsageError, match="auth"):
         load_manifest(path)
 

@@ -95,7 +95,7 @@ def test_get_with_query_and_headers(gateway: Gateway) -> None:
     r = run(lambda c: c.get("/py/hello/there?name=tester&x=1", headers={"X-Greeting": "hey"}), gateway)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "text/plain; charset=utf-8"
-    assert len(r.headers["x-wasmscope-invocation"]) == 16
+    assert len(r.headers["x-wasmscope-invocation"]) == 16  # 64 bits, hex
     assert lines(r.text) == {
         "hello": "tester",
         "method": "GET",

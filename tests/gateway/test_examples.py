@@ -22,8 +22,9 @@ from tests.runtime.conftest import _clang
 httpx = pytest.importorskip("httpx")
 
 from wasmscope.gateway.app import Gateway  # noqa: E402
-from wasmscope.gateway.auth import hash_key, manifest_entry, wrap  # noqa: E402
-from wasmscope.gateway.manifest import load  # noqa: E402
+from wasmscope.gateway.auth import wrap  # noqa: E402
+from wasmscope.gateway.keys import hash_key  # noqa: E402
+from wasmscope.gateway.manifest import key_table, load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "serve"
@@ -39,7 +40,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         proc = subprocess.run([clang, "--target=wasm32-wasi", "-O2", str(src), "-o", str(out / f"{src.stem}.wasm")], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             pytest.skip(f"clang-19 cannot build WASI programs here ({src.name}): {proc.stderr[-400:]}")
-    entry = manifest_entry("test", hash_key(KEY, scheme="pbkdf2-sha256", iterations=1000))
+    entry = key_table("test", hash_key(KEY, scheme="pbkdf2-sha256", iterations=1000))
     (out / "app.toml").write_text((EXAMPLES / "app.toml").read_text() + "\n" + entry)
     return out
 

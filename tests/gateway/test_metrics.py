@@ -104,9 +104,9 @@ def test_counters_and_histograms_after_known_requests(metered: tuple[MetricsMidd
     assert value(s, "wasmscope_coldstarts_total", route="/hello") <= 1
 
 
-def test_fuel_is_counted(tmp_path: Path, wagi_modules: dict[str, Path], shared_runtime: Any) -> None:
+def test_fuel_is_counted(tmp_path: Path, wat_modules: dict[str, Path], shared_runtime: Any) -> None:
     manifest = tmp_path / "app.toml"
-    manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\nfuel = "1e9"\n')
+    manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wat_modules["hello"]}"\nfuel = "1e9"\n')
     gw = Gateway(load_manifest(manifest), runtime=shared_runtime)
     gw.prepare()
     try:

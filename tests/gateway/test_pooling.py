@@ -40,7 +40,7 @@ def test_no_state_crosses_requests_in_reused_slots(wagi_modules: dict[str, Path]
     assert set(bodies) == {"calls=1 dirty=0\n"}
 
 
-def test_without_address_space_for_the_pools_instances_are_allocated_on_demand(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
+def test_without_address_space_for_the_pools_instances_are_allocated_on_demand(wat_modules: dict[str, Path], tmp_path: Path) -> None:
     """Where the pools cannot be reserved (here: an 8 GiB address-space limit, where
     they need terabytes), the engine falls back to on-demand instances, with a warning."""
     script = textwrap.dedent(f"""
@@ -50,7 +50,7 @@ def test_without_address_space_for_the_pools_instances_are_allocated_on_demand(w
         from wasmscope.runtime import Runtime
         from wasmscope.runtime.engine import Pooling
         with Runtime(cache=False, pooling=Pooling()) as rt:
-            rec = rt.run({str(wagi_modules["hello"])!r}, [])
+            rec = rt.run({str(wat_modules["hello"])!r}, [])
         print(rec.outcome, rec.stdout.decode().split("\\n")[0])
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)

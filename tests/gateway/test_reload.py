@@ -23,7 +23,8 @@ httpx = pytest.importorskip("httpx")
 
 from tests.runtime.conftest import _clang  # noqa: E402
 from wasmscope.gateway.app import Gateway  # noqa: E402
-from wasmscope.gateway.auth import ApiKeyAuth, hash_key, wrap  # noqa: E402
+from wasmscope.gateway.auth import ApiKeyAuth, wrap  # noqa: E402
+from wasmscope.gateway.keys import hash_key  # noqa: E402
 from wasmscope.gateway.manifest import load, load_manifest  # noqa: E402
 from wasmscope.runtime import Runtime  # noqa: E402
 
@@ -302,7 +303,7 @@ def test_limits_and_env_changed(gateway: Gateway, site: Path, caplog: pytest.Log
 
 
 def test_concurrency_change_drains_the_old_pool(gateway: Gateway, site: Path, versions: dict[str, bytes]) -> None:
-    old_state = gateway._version.states["/v"]
+    old_pool = gateway.route_pool("/v")
 
     async def scenario(client: Any) -> tuple[Any, str]:
         slow = asyncio.create_task(client.get("/v", params="wait=drain"))
@@ -310,8 +311,8 @@ def test_concurrency_change_drains_the_old_pool(gateway: Gateway, site: Path, ve
         (site / "app.toml").write_text(manifest_text(route("/v", extra="max_concurrency = 3")))
         replace_atomically(site / "version.wasm", versions["v2"])
         assert await asyncio.to_thread(gateway.reload) is True
-        assert gateway._version.states["/v"] is not old_state
-        assert old_state.executor._shutdown is False  # type: ignore[attr-defined]  # its request still runs
+        assert gateway.route_pool("/v") is not old_pool
+        assert old_pool.workers.shut_down is False  # its request still runs
         fresh = await client.get("/v")
         (site / "gate" / "drain.open").touch()
         return await slow, fresh.text.strip()
@@ -319,16 +320,16 @@ def test_concurrency_change_drains_the_old_pool(gateway: Gateway, site: Path, ve
     slow, fresh = run(scenario, gateway)
     assert slow.status_code == 200 and slow.text.strip() == "v1"  # finished on its version
     assert fresh == "v2-second"
-    assert old_state.shut and old_state.executor._shutdown  # type: ignore[attr-defined]
-    assert gateway._version.states["/v"].limit == 3
+    assert old_pool.shut and old_pool.workers.shut_down
+    assert gateway.route_pool("/v").limit == 3
 
 
 def test_same_concurrency_keeps_the_pool(gateway: Gateway, site: Path, versions: dict[str, bytes]) -> None:
-    state = gateway._version.states["/v"]
+    pool = gateway.route_pool("/v")
     replace_atomically(site / "version.wasm", versions["v2"])
     (site / "app.toml").write_text(manifest_text(route("/v", extra='env = { A = "1" }')))
     assert gateway.reload() is True
-    assert gateway._version.states["/v"] is state and not state.shut
+    assert gateway.route_pool("/v") is pool and not pool.shut
 
 
 def test_touch_is_not_a_reload(gateway: Gateway, site: Path, versions: dict[str, bytes], caplog: pytest.LogCaptureFixture) -> None:

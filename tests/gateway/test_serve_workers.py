@@ -38,9 +38,9 @@ def _requests_total(text: str, route: str) -> float:
     return total
 
 
-def test_metrics_are_summed_over_workers(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
+def test_metrics_are_summed_over_workers(wat_modules: dict[str, Path], tmp_path: Path) -> None:
     manifest = tmp_path / "app.toml"
-    manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\n')
+    manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wat_modules["hello"]}"\n')
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     port = free_port()
@@ -67,12 +67,12 @@ def test_metrics_are_summed_over_workers(wagi_modules: dict[str, Path], tmp_path
         _stop(proc)
 
 
-def test_a_real_prometheus_scrapes_the_workers(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
+def test_a_real_prometheus_scrapes_the_workers(wat_modules: dict[str, Path], tmp_path: Path) -> None:
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         pytest.skip("the prometheus binary is absent (Debian package prometheus: make sysdeps)")
     manifest = tmp_path / "app.toml"
-    manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\n')
+    manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wat_modules["hello"]}"\n')
     port, prom_port = free_port(), free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
@@ -136,12 +136,12 @@ def test_workers_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert list(tmp_path.iterdir()) == []
 
 
-def test_workers_flush_their_telemetry(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
+def test_workers_flush_their_telemetry(wat_modules: dict[str, Path], tmp_path: Path) -> None:
     pytest.importorskip("opentelemetry.sdk")
     import json
 
     manifest = tmp_path / "app.toml"
-    manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\n')
+    manifest.write_text(f'[[route]]\npath = "/hello"\nmodule = "{wat_modules["hello"]}"\n')
     out = tmp_path / "t.jsonl"
     port = free_port()
     cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(port), "--workers", "2",
@@ -213,13 +213,13 @@ def _workers(pid: int) -> list[int]:
     return out
 
 
-def test_a_crashed_workers_in_flight_requests_leave_the_gauge(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
+def test_a_crashed_workers_in_flight_requests_leave_the_gauge(wat_modules: dict[str, Path], tmp_path: Path) -> None:
     """A worker killed while a request runs (uvicorn starts another): its in-flight
     count does not stay in the sum."""
     import threading
 
     manifest = tmp_path / "app.toml"
-    manifest.write_text(f'[[route]]\npath = "/spin"\nmodule = "{wagi_modules["spin"]}"\ntimeout = "60s"\n')
+    manifest.write_text(f'[[route]]\npath = "/spin"\nmodule = "{wat_modules["spin"]}"\ntimeout = "60s"\n')
     port = free_port()
     cmd = [sys.executable, "-m", "wasmscope", "serve", str(manifest), "--port", str(port), "--workers", "2",
            "--cache-dir", str(tmp_path / "cache"), "--no-access-log"]  # fmt: skip

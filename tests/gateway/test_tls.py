@@ -17,7 +17,7 @@ import pytest
 from tests.gateway.serving import free_port, self_signed, wait_ready
 from tests.gateway.test_serve_cli import READY_WAIT
 from wasmscope.cli import main
-from wasmscope.gateway.auth import hash_key
+from wasmscope.gateway.keys import hash_key
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
@@ -25,12 +25,12 @@ pytest.importorskip("uvicorn")
 KEY = "wsk_tls-test-key"
 
 
-def test_serve_over_tls_with_an_api_key(wagi_modules: dict[str, Path], tmp_path: Path) -> None:
+def test_serve_over_tls_with_an_api_key(wat_modules: dict[str, Path], tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     manifest = tmp_path / "app.toml"
     manifest.write_text(
-        f'[[route]]\npath = "/hello"\nmodule = "{wagi_modules["hello"]}"\nauth = "key"\n\n'
-        f'[[route]]\npath = "/open"\nmodule = "{wagi_modules["hello"]}"\n\n'
+        f'[[route]]\npath = "/hello"\nmodule = "{wat_modules["hello"]}"\nauth = "key"\n\n'
+        f'[[route]]\npath = "/open"\nmodule = "{wat_modules["hello"]}"\n\n'
         f'[[key]]\nid = "tls-client"\nhash = "{hash_key(KEY, n=1024)}"\nroutes = ["/hello"]\n'
     )
     port = free_port()

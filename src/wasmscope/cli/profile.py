@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.cli import EXIT_USAGE, CommandError
-from wasmscope.cli.inspect import add_push_options
-from wasmscope.cli.run import (
+from wasmscope.cli._options import (
     add_engine_options,
     add_guest_options,
     add_limit_options,
     add_telemetry_options,
 )
+from wasmscope.cli.inspect import add_push_options
 
 if TYPE_CHECKING:
     from wasmscope.cli.render import Style

@@ -27,6 +27,13 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from wasmscope.cli import EXIT_USAGE, CommandError
+from wasmscope.cli._options import (
+    add_engine_options,
+    add_guest_options,
+    add_limit_options,
+    add_telemetry_options,
+    telemetry_options,
+)
 
 if TYPE_CHECKING:
     from wasmscope.cli.render import Style
@@ -84,93 +91,6 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="print only the guest's output, no summary")
     add_telemetry_options(p)
     add_engine_options(p)
-
-
-# -- options shared with `wasmscope profile` ----------------------------------------------------
-
-
-def add_guest_options(p: argparse.ArgumentParser, *, what: str = "a .wasm module or component (or a .wat text module)") -> None:
-    """FILE, ARGS and the guest's world (``--invoke``, ``--dir``, ``--env``, ...)."""
-    p.add_argument("file", metavar="FILE", help=what)
-    p.add_argument(
-        "args",
-        metavar="ARGS",
-        nargs=argparse.REMAINDER,
-        help="arguments for the guest (after FILE; a leading -- is dropped), or for --invoke",
-    )
-    g = p.add_argument_group("the guest's world")
-    g.add_argument("--invoke", metavar="FUNC", help="call this exported function with ARGS (numbers) instead of _start")
-    g.add_argument(
-        "--dir",
-        dest="dirs",
-        metavar="HOST[::GUEST][:ro]",
-        action="append",
-        default=[],
-        help="preopen a host directory (as GUEST, default the same path; ':ro' read-only); repeatable",
-    )
-    g.add_argument("--env", metavar="NAME=VALUE", action="append", default=[], help="set an environment variable; repeatable")
-    g.add_argument(
-        "--env-inherit", metavar="NAME", action="append", default=[], help="pass one of our environment variables; repeatable"
-    )
-    g.add_argument("--argv0", metavar="NAME", help="the program name the guest sees (default: the file name)")
-    g.add_argument("--stdin", metavar="FILE", help="read the guest's stdin from FILE (default: our stdin)")
-
-
-def add_limit_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("limits")
-    g.add_argument("--timeout", metavar="DURATION", help="wall-clock limit, e.g. 500ms, 2s, 1m")
-    g.add_argument("--memory-limit", metavar="SIZE", help="largest linear memory, e.g. 64MiB, 1GB, 100pages")
-    g.add_argument("--fuel", metavar="N", help="fuel units (roughly Wasm instructions); the record says how much was used")
-    g.add_argument(
-        "--max-output", metavar="SIZE", default="64MiB", help="bytes kept of each of stdout and stderr; past it the guest is stopped (default 64MiB; 'none')"
-    )
-    g.add_argument("--max-wasm-stack", metavar="SIZE", help="Wasm stack size (at most 2MiB; above, wasmtime would abort the process)")
-
-
-def add_telemetry_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("telemetry")
-    g.add_argument(
-        "--telemetry",
-        metavar="SPEC",
-        action="append",
-        default=[],
-        help="console | jsonl:PATH | otlp (endpoint from OTEL_EXPORTER_OTLP_*) | otlp:URL; repeatable",
-    )
-    g.add_argument("--otlp", metavar="URL", help="send OTLP/HTTP to URL, e.g. http://127.0.0.1:4318")
-    g.add_argument("--service-name", metavar="NAME", help="service.name of the telemetry (default: wasmscope)")
-
-
-def add_engine_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("engine")
-    g.add_argument("--no-cache", action="store_true", help="do not use the on-disk compiled-module cache")
-    g.add_argument("--cache-dir", metavar="DIR", help="the compiled-module cache folder")
-    g.add_argument(
-        "--memory-stats",
-        choices=("sampled", "exact"),
-        default="sampled",
-        help="sampled: peak exact, grow count sampled (free); exact: every grow counted by a host memory creator (a few %% slower)",
-    )
-
-
-def _telemetry_options(args: argparse.Namespace) -> dict[str, Any] | None:
-    opts: dict[str, Any] = {}
-    for spec in args.telemetry:
-        kind, _, value = spec.partition(":")
-        if kind == "console" and not value:
-            opts["console"] = True
-        elif kind == "jsonl" and value:
-            opts["jsonl"] = value
-        elif kind == "otlp":
-            opts["otlp"] = value if value else True
-        else:
-            raise CommandError(f"--telemetry {spec!r}: expected console, jsonl:PATH, otlp or otlp:URL", EXIT_USAGE)
-    if args.otlp:
-        opts["otlp"] = args.otlp
-    if not opts:
-        return None
-    if args.service_name:
-        opts["service_name"] = args.service_name
-    return opts
 
 
 def exit_status(rec: InvocationRecord) -> int:
@@ -316,7 +236,7 @@ def setup(args: argparse.Namespace) -> Setup:
         env = parse_env(args.env, args.env_inherit)
         if args.stdin is not None and not os.path.isfile(args.stdin):
             raise UsageError(f"--stdin {args.stdin}: no such file")
-        tel_opts = _telemetry_options(args)
+        tel_opts = telemetry_options(args)
         telemetry = None
         if tel_opts is not None:
             from wasmscope.telemetry import Telemetry

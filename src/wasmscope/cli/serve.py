@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from wasmscope.cli import EXIT_USAGE, CommandError
+from wasmscope.cli._options import add_engine_options, add_telemetry_options, telemetry_options
 from wasmscope.errors import UsageError
 
 HELP = "serve WAGI handlers (Wasm modules) over HTTP, a fresh instance per request"
@@ -130,25 +131,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("API keys")
     g.add_argument("--hash-key", action="store_true", help="print a [[key]] table for the key read on stdin (or a new random key, printed once on stderr) and exit")
     g.add_argument("--key-id", metavar="ID", default="key", help="the id of --hash-key's table (default: key)")
-    g = p.add_argument_group("telemetry")
-    g.add_argument(
-        "--telemetry",
-        metavar="SPEC",
-        action="append",
-        default=[],
-        help="console | jsonl:PATH | otlp (endpoint from OTEL_EXPORTER_OTLP_*) | otlp:URL; repeatable",
-    )
-    g.add_argument("--otlp", metavar="URL", help="send OTLP/HTTP to URL, e.g. http://127.0.0.1:4318")
-    g.add_argument("--service-name", metavar="NAME", help="service.name of the telemetry (default: wasmscope)")
-    g = p.add_argument_group("engine")
-    g.add_argument("--no-cache", action="store_true", help="do not use the on-disk compiled-module cache")
-    g.add_argument(
-        "--no-pooling",
-        action="store_true",
-        help="allocate each instance on demand instead of from wasmtime's pooling allocator "
-        "(pools reserve virtual address space once: 4 GiB a memory slot, 1000 slots)",
-    )
-    g.add_argument("--cache-dir", metavar="DIR", help="the compiled-module cache folder")
+    add_telemetry_options(p)
+    add_engine_options(p, memory_stats=False, pooling=True)
 
 
 def require_uvicorn() -> Any:
@@ -255,13 +239,12 @@ def build_app(args: argparse.Namespace, metrics_dir: str | None = None) -> tuple
     middlewares read the manifest of each request's version from the gateway, so hot
     reloads apply to them; with reloading on, the API-key middleware is always there
     (a reload may turn auth on)."""
-    from wasmscope.cli.run import _telemetry_options
     from wasmscope.gateway.app import Gateway
     from wasmscope.gateway.auth import wrap
     from wasmscope.gateway.manifest import load
 
     manifest = load(args.target)
-    tel_opts = _telemetry_options(args)
+    tel_opts = telemetry_options(args)
     telemetry = None
     if tel_opts is not None:
         from wasmscope.telemetry import Telemetry
@@ -323,12 +306,11 @@ def _run_workers(uvicorn: Any, args: argparse.Namespace, tls: dict[str, str]) ->
 
     from uvicorn.supervisors import Multiprocess
 
-    from wasmscope.cli.run import _telemetry_options
     from wasmscope.gateway.manifest import load
     from wasmscope.gateway.metrics import require
 
     load(args.target)  # usage errors here, once, not in every worker
-    _telemetry_options(args)
+    telemetry_options(args)
     require()
     metrics_dir = tempfile.mkdtemp(prefix="wasmscope-metrics-")
     saved = {k: os.environ.get(k) for k in (_ARGS_ENV, _METRICS_ENV)}
@@ -382,7 +364,8 @@ def _tls_options(cert: str | None, key: str | None) -> dict[str, str]:
 def _hash_key(key_id: str) -> int:
     """``--hash-key``: the key from stdin (or a new one, shown once on stderr) -> a
     ``[[key]]`` table on stdout, with its hash only."""
-    from wasmscope.gateway.auth import generate_key, hash_key, manifest_entry
+    from wasmscope.gateway.keys import generate_key, hash_key
+    from wasmscope.gateway.manifest import key_table
 
     if sys.stdin is None or sys.stdin.isatty():
         key = generate_key()
@@ -391,5 +374,5 @@ def _hash_key(key_id: str) -> int:
         key = sys.stdin.read().strip()
         if not key:
             raise CommandError("--hash-key: the key on stdin is empty (on a terminal, --hash-key makes a new one)", EXIT_USAGE)
-    sys.stdout.write(manifest_entry(key_id, hash_key(key)))
+    sys.stdout.write(key_table(key_id, hash_key(key)))
     return 0

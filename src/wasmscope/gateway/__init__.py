@@ -2,11 +2,15 @@
 components), one fresh instance per request, with limits.
 
 Modules, one concept each: :mod:`.manifest` (the TOML manifest, or a folder of
-handlers), :mod:`.wagi` (the CGI/WAGI environment and the response parser),
-:mod:`.app` (the ASGI application: routes, limits, health, access log), :mod:`.auth`
-(API keys, route scopes and per-key rates: an ASGI middleware around the app),
-:mod:`.reload` (hot reload: a changed module or manifest served without dropping a
-request). The ASGI server (uvicorn) is imported only by ``wasmscope.cli.serve``.
+handlers, with its routes and ``[[key]]`` tables), :mod:`.wagi` (the CGI/WAGI
+environment and the response parser), :mod:`.app` (the ASGI application: routes,
+limits, health, access log), :mod:`.versions` (what the app serves and the swap to
+the next version), :mod:`.workers` (a route's threads), :mod:`.auth` (API keys, route
+scopes and per-key rates: an ASGI middleware around the app), :mod:`.keys` (making and
+checking key hashes), :mod:`.rates` (per-key rates), :mod:`.reload` (hot reload: a
+changed module or manifest served without dropping a request), :mod:`.metrics` and
+:mod:`.tracing` (Prometheus metrics and the HTTP server span: middlewares). The ASGI
+server (uvicorn) is imported only by ``wasmscope.cli.serve``.
 
     from wasmscope.gateway import Gateway, load
     app = Gateway(load("app.toml"))     # an ASGI callable

@@ -52,22 +52,23 @@ import asyncio
 import dataclasses
 import json
 import logging
-import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from wasmscope._asgi import Receive, Scope, Send
 from wasmscope.errors import UsageError
 from wasmscope.gateway.manifest import Manifest, Route
+from wasmscope.gateway.reload import Reloader
 from wasmscope.gateway.tracing import REQUEST_SPAN
+from wasmscope.gateway.versions import RoutePool, Version, Versions
 from wasmscope.gateway.wagi import (
     BadResponse,
     argv_for,
     cgi_environ,
     parse_response,
 )
-from wasmscope.gateway.workers import Workers
 from wasmscope.runtime.options import RunOptions
 from wasmscope.runtime.record import Outcome
 from wasmscope.telemetry.tracecontext import valid_traceparent
@@ -79,11 +80,6 @@ if TYPE_CHECKING:
     from wasmscope.runtime.runner import Runtime
 
 __all__ = ["Gateway"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("wasmscope.gateway")
 access_log = logging.getLogger("wasmscope.access")
@@ -123,70 +119,6 @@ class _Result:
     route: str | None = None
 
 
-class _RouteState:
-    """A route's worker threads and its count of running instances; shared by the
-    versions that keep the route's path and ``max_concurrency``. A version that drops it
-    retires it: its pool is shut down once the last request holding it has left."""
-
-    def __init__(self, route: Route) -> None:
-        self.limit = route.settings.max_concurrency
-        self.in_flight = 0
-        self.inline_after = 0.0  # time.monotonic() from which handlers may run inline again
-        self.inline_strike = -INLINE_STRIKES  # when a handler last ran past the inline budget
-        self._holders = 0  # requests between their route match and their response
-        self._retired = False
-        self.shut = False
-        self._lock = threading.Lock()
-        # As few threads as keep up, up to the limit while some are stuck (gateway.workers).
-        self.executor = Workers(self.limit, f"wasmscope-route{route.prefix or '/'}")
-
-    def hold(self) -> bool:
-        """Keep the pool open for one request; False when it is already shut down."""
-        with self._lock:
-            if self.shut:
-                return False
-            self._holders += 1
-            return True
-
-    def unhold(self) -> None:
-        with self._lock:
-            self._holders -= 1
-            shut = self._retired and self._holders == 0 and not self.shut
-            self.shut = self.shut or shut
-        if shut:
-            self.executor.shutdown(wait=False)
-
-    def retire(self) -> None:
-        with self._lock:
-            self._retired = True
-            shut = self._holders == 0 and not self.shut
-            self.shut = self.shut or shut
-        if shut:
-            self.executor.shutdown(wait=False)
-
-    def try_acquire(self) -> bool:
-        with self._lock:
-            if self.in_flight >= self.limit:
-                return False
-            self.in_flight += 1
-            return True
-
-    def release(self) -> None:
-        with self._lock:
-            self.in_flight -= 1
-
-
-@dataclass(frozen=True, slots=True)
-class _Version:
-    """What the gateway serves: a manifest, its route pools and, once loaded, the
-    compiled source of every route (pinned: never re-read from disk)."""
-
-    number: int
-    manifest: Manifest
-    states: Mapping[str, _RouteState]
-    sources: Mapping[str, ModuleSource] = field(default_factory=dict)  # route path -> source
-
-
 def _json_body(doc: dict[str, Any]) -> bytes:
     return (json.dumps({k: v for k, v in doc.items() if v is not None}, separators=(",", ":")) + "\n").encode()
 
@@ -213,7 +145,8 @@ class Gateway:
     cheaper per-request instances; falls back to on-demand allocation, with a warning,
     where the pools cannot be reserved). ``inline_budget``: seconds a handler may first
     run on the event loop's thread (None: always on the route's threads; see the module
-    docstring)."""
+    docstring). ``clock``: the seconds of the inline strike and backoff windows
+    (``INLINE_STRIKES``, ``INLINE_BACKOFF``; tests drive it)."""
 
     def __init__(
         self,
@@ -226,11 +159,11 @@ class Gateway:
         reload_interval: float | None = None,
         pooling: bool = True,
         inline_budget: float | None = INLINE_BUDGET,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from wasmscope.gateway.reload import Reloader
-
         self.telemetry = telemetry
         self.inline_budget = inline_budget
+        self._clock = clock
         self._inline_limits: dict[tuple[Any, float], Limits] = {}
         self._own_runtime = runtime is None
         if runtime is None:
@@ -242,35 +175,31 @@ class Gateway:
                 pooling=Pooling() if pooling else None,
             )  # fmt: skip
         self.runtime = runtime
-        # The served version: requests read this attribute once (the swap is one store).
-        self._version = _Version(0, manifest, {r.path: _RouteState(r) for r in manifest.routes})
+        self.versions = Versions(manifest)  # what is served now; the reloader installs the next
         self._scope_key = f"wasmscope.version.{id(self):x}"  # a request's version, in its scope
-        self._swap_lock = threading.Lock()
-        self._draining: list[_RouteState] = []  # retired pools, shut down once their requests left
         self.auth_enforced = False  # set by an ApiKeyAuth in front (a reload may then turn auth on)
         self.ready = False
-        self._closed = False
-        self.reloader = Reloader(self, reload_interval)
+        self.reloader = Reloader(self.versions, runtime, reload_interval, auth_enforced=lambda: self.auth_enforced)
 
     # -- versions ---------------------------------------------------------------------------
     @property
     def manifest(self) -> Manifest:
         """The manifest served now (it changes with every reload)."""
-        return self._version.manifest
+        return self.versions.current.manifest
 
     @property
     def version(self) -> int:
         """The number of the version served now: 0 before :meth:`prepare`, 1 after, +1 per reload."""
-        return self._version.number
+        return self.versions.current.number
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self.versions.closed
 
-    def _version_for(self, scope: Scope) -> _Version:
+    def _version_for(self, scope: Scope) -> Version:
         version = scope.get(self._scope_key)
-        if not isinstance(version, _Version):
-            version = self._version
+        if not isinstance(version, Version):
+            version = self.versions.current
             scope[self._scope_key] = version
         return version
 
@@ -287,34 +216,12 @@ class Gateway:
         it compiles: from async code, ``await asyncio.to_thread(gateway.reload)``."""
         return self.reloader.check()
 
-    def _install(self, manifest: Manifest, sources: Mapping[str, ModuleSource]) -> int | None:
-        """Serve ``manifest`` with these compiled sources (route path -> source): the new
-        version's number, or None when closed. Routes that keep their path and
-        ``max_concurrency`` keep their pool; the others' pools drain and shut down."""
-        with self._swap_lock:
-            if self._closed:
-                return None
-            old = self._version
-            states: dict[str, _RouteState] = {}
-            for route in manifest.routes:
-                state = old.states.get(route.path)
-                if state is None or state.limit != route.settings.max_concurrency:
-                    state = _RouteState(route)
-                states[route.path] = state
-            kept = {id(s) for s in states.values()}
-            retired = [s for s in old.states.values() if id(s) not in kept]
-            self._version = _Version(old.number + 1, manifest, states, dict(sources))
-            self._draining = [s for s in self._draining if not s.shut] + retired
-        for state in retired:
-            state.retire()
-        return old.number + 1
-
     # -- lifecycle ------------------------------------------------------------------------
     def prepare(self) -> None:
         """Read and compile every route's module (cached) and serve them; then
         :attr:`ready`. Raises :class:`UsageError` naming the route when a module cannot be
         compiled."""
-        if self._closed:
+        if self.closed:
             raise UsageError("this Gateway is closed")
         self.reloader.load()
         self.ready = True
@@ -322,21 +229,23 @@ class Gateway:
     def close(self) -> None:
         """Stop the reload watcher and the worker pools (waiting for running handlers:
         each ends by its timeout) and close the Runtime made here. Idempotent."""
-        if self._closed:
+        if self.closed:
             return
         self.reloader.stop()  # a reload still compiling finishes first
-        with self._swap_lock:
-            self._closed = True
-            states = [*self._version.states.values(), *self._draining]
         self.ready = False
-        for state in states:
-            state.executor.shutdown(wait=True, cancel_futures=True)
+        self.versions.close()
         if self._own_runtime:
             self.runtime.close()
 
     def in_flight(self, path: str) -> int:
         """Instances of the route ``path`` (as written in the manifest) running now."""
-        return self._version.states[path].in_flight
+        return self.versions.current.pools[path].in_flight
+
+    def route_pool(self, path: str) -> RoutePool:
+        """The pool of the route ``path`` (as written in the manifest) in the version
+        served now: its threads (``workers.started``), running instances and inline
+        backoff (``inline_after``), to read (tests, monitoring), not to change."""
+        return self.versions.current.pools[path]
 
     # -- ASGI -------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -399,24 +308,24 @@ class Gateway:
         route = version.manifest.match(path)
         if route is None:
             return _error(404, "no route for this path"), 0
-        state = version.states[route.path]
-        if not state.hold():
+        pool = version.pools[route.path]
+        if not pool.hold():
             # The request waited (in a middleware) across a reload whose retired pool has
             # drained and shut since: nothing ran yet, the version served now takes it.
-            version = scope[self._scope_key] = self._version
+            version = scope[self._scope_key] = self.versions.current
             route = version.manifest.match(path)
             if route is None:
                 return _error(404, "no route for this path"), 0
-            state = version.states[route.path]
-            if not state.hold():
+            pool = version.pools[route.path]
+            if not pool.hold():
                 return _error(503, "the server is stopping; retry later"), 0
         try:
-            return await self._run_route(scope, receive, route, state, version.sources.get(route.path))
+            return await self._run_route(scope, receive, route, pool, version.sources.get(route.path))
         finally:
-            state.unhold()
+            pool.unhold()
 
     async def _run_route(
-        self, scope: Scope, receive: Receive, route: Route, state: _RouteState, source: ModuleSource | None
+        self, scope: Scope, receive: Receive, route: Route, pool: RoutePool, source: ModuleSource | None
     ) -> tuple[_Result, int]:
         cap = route.settings.max_request_bytes
         try:
@@ -425,28 +334,28 @@ class Gateway:
             res = _error(413, f"request body larger than {cap} bytes")
             res.route = route.path
             return res, 0
-        if not state.try_acquire():
+        if not pool.try_acquire():
             res = _error(503, "too many concurrent requests for this route; retry later")
             res.route = route.path
             return res, len(body)
-        if self._inline(route, state, source):
+        if self._inline(route, pool, source):
             try:
                 inline = self._invoke(route, source, scope, body, self.inline_budget)
             except BaseException:
-                state.release()
+                pool.release()
                 raise
             if inline is not None:
-                state.release()
+                pool.release()
                 inline.route = route.path
                 return inline, len(body)
-            now = time.monotonic()  # past the budget: again on a thread, from scratch
-            if now - state.inline_strike < INLINE_STRIKES:
-                state.inline_after = now + INLINE_BACKOFF
-            state.inline_strike = now
+            now = self._clock()  # past the budget: again on a thread, from scratch
+            if now - pool.inline_strike < INLINE_STRIKES:
+                pool.inline_after = now + INLINE_BACKOFF
+            pool.inline_strike = now
         try:
-            future = state.executor.submit(self._invoke, route, source, scope, body, done=state.release)
+            future = pool.workers.submit(self._invoke, route, source, scope, body, done=pool.release)
         except BaseException:
-            state.release()
+            pool.release()
             raise
         result = await future
         result.route = route.path
@@ -460,7 +369,7 @@ class Gateway:
             limits = self._inline_limits[key] = dataclasses.replace(route.limits, timeout=budget)
         return limits
 
-    def _inline(self, route: Route, state: _RouteState, source: ModuleSource | None) -> bool:
+    def _inline(self, route: Route, pool: RoutePool, source: ModuleSource | None) -> bool:
         """May this request first run on the event loop's thread?"""
         budget = self.inline_budget
         if budget is None or source is None or source.kind != "module" or route.dirs:
@@ -469,7 +378,7 @@ class Gateway:
         if timeout is not None and timeout <= budget:
             return False
         # A Runtime's own telemetry would also see the stopped attempts.
-        return self.runtime.telemetry is None and time.monotonic() >= state.inline_after
+        return self.runtime.telemetry is None and self._clock() >= pool.inline_after
 
     # -- on the worker thread (or inline, see _inline) -------------------------------------------
     def _invoke(

@@ -28,8 +28,9 @@ In front of a :class:`~wasmscope.gateway.app.Gateway`, the keys and the routes'
 changes a key, or turns auth on or off, applies from the next request
 (:mod:`wasmscope.gateway.reload`).
 
-Only hashes are stored (``scrypt`` or ``pbkdf2-sha256`` with a random salt, from
-:mod:`hashlib`), compared with :func:`hmac.compare_digest`. The slow key derivation
+The ``[[key]]`` tables are read by :mod:`wasmscope.gateway.manifest` (into
+:class:`~wasmscope.gateway.manifest.ApiKey`); only hashes are stored, made and checked
+by :mod:`wasmscope.gateway.keys`; rates are :mod:`wasmscope.gateway.rates`. The slow key derivation
 runs once per presented key per process (on a worker thread): the outcome is cached
 under a keyed BLAKE2b digest of the key (a random key per process), so later
 requests cost one BLAKE2b. The key is never logged and never reaches the guest (the
@@ -40,256 +41,34 @@ an authenticated request gets ``"key_id"``.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextvars
 import hashlib
-import hmac
 import json
 import logging
 import math
-import re
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from wasmscope._asgi import ASGIApp, Receive, Scope, Send
 from wasmscope.errors import UsageError
+from wasmscope.gateway.keys import parse_hash
+from wasmscope.gateway.rates import TokenBucket
 
 if TYPE_CHECKING:
-    from wasmscope.gateway.manifest import Manifest
+    from wasmscope.gateway.manifest import ApiKey, Manifest
 
-__all__ = [
-    "ApiKey",
-    "ApiKeyAuth",
-    "KeyStore",
-    "TokenBucket",
-    "generate_key",
-    "hash_key",
-    "manifest_entry",
-    "parse_keys",
-    "parse_rate",
-    "verify_key",
-]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+__all__ = ["ApiKeyAuth", "KeyStore", "wrap"]
 
 log = logging.getLogger("wasmscope.gateway")
 access_log = logging.getLogger("wasmscope.access")
 
-AUTH_MODES = ("none", "key")
 MAX_KEY_CHARS = 512  # longer presented keys are refused before any hashing
 NEGATIVE_CACHE = 4096  # unknown keys remembered (bounded: LRU)
 MAX_KDF_AT_ONCE = 4  # key derivations running at once (a flood of new keys waits; cached keys do not)
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-PBKDF2_ITERATIONS = 600_000
-
-# -- hashing -----------------------------------------------------------------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii").rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-
-
-def generate_key() -> str:
-    """A new random key (32 random bytes, URL-safe)."""
-    return "wsk_" + secrets.token_urlsafe(32)
-
-
-def hash_key(key: str, *, scheme: str = "scrypt", n: int = SCRYPT_N, iterations: int = PBKDF2_ITERATIONS) -> str:
-    """The self-describing hash stored in the manifest:
-    ``scrypt$N$r$p$SALT$HASH`` or ``pbkdf2-sha256$ITERATIONS$SALT$HASH`` (base64)."""
-    salt = secrets.token_bytes(16)
-    secret = key.encode()
-    if scheme == "scrypt":
-        digest = hashlib.scrypt(secret, salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=_maxmem(n, SCRYPT_R), dklen=32)
-        return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
-    if scheme == "pbkdf2-sha256":
-        digest = hashlib.pbkdf2_hmac("sha256", secret, salt, iterations, dklen=32)
-        return f"pbkdf2-sha256${iterations}${_b64(salt)}${_b64(digest)}"
-    raise UsageError(f"unknown hash scheme {scheme!r} (scrypt, pbkdf2-sha256)")
-
-
-def _maxmem(n: int, r: int) -> int:
-    return 128 * r * n + 16 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class _Hash:
-    scheme: str
-    params: tuple[int, ...]
-    salt: bytes
-    digest: bytes
-
-    def derive(self, key: str) -> bytes:
-        if self.scheme == "scrypt":
-            n, r, p = self.params
-            return hashlib.scrypt(key.encode(), salt=self.salt, n=n, r=r, p=p, maxmem=_maxmem(n, r), dklen=len(self.digest))
-        return hashlib.pbkdf2_hmac("sha256", key.encode(), self.salt, self.params[0], dklen=len(self.digest))
-
-    def matches(self, key: str) -> bool:
-        return hmac.compare_digest(self.derive(key), self.digest)
-
-
-def _parse_hash(text: str) -> _Hash:
-    parts = text.split("$")
-    try:
-        if parts[0] == "scrypt" and len(parts) == 6:
-            n, r, p = (int(x) for x in parts[1:4])
-            if n < 2 or n & (n - 1) or n > 2**20 or not 1 <= r <= 32 or not 1 <= p <= 16:
-                raise ValueError("scrypt parameters out of range")
-            parsed = _Hash("scrypt", (n, r, p), _unb64(parts[4]), _unb64(parts[5]))
-        elif parts[0] == "pbkdf2-sha256" and len(parts) == 4:
-            iterations = int(parts[1])
-            if not 1000 <= iterations <= 10_000_000:
-                raise ValueError("iterations out of range (1000-10000000)")
-            parsed = _Hash("pbkdf2-sha256", (iterations,), _unb64(parts[2]), _unb64(parts[3]))
-        else:
-            raise ValueError("expected 'scrypt$N$r$p$SALT$HASH' or 'pbkdf2-sha256$ITERATIONS$SALT$HASH'")
-    except ValueError as exc:  # binascii.Error is a ValueError
-        raise UsageError(str(exc)) from None
-    if len(parsed.salt) < 8 or len(parsed.digest) < 16:
-        raise UsageError("salt or hash too short")
-    return parsed
-
-
-def verify_key(key: str, stored: str) -> bool:
-    """Whether ``key`` matches the stored hash (constant-time comparison)."""
-    return _parse_hash(stored).matches(key)
-
-
-# -- rates ---------------------------------------------------------------------------------
-
-_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([a-z]+)\s*$")
-
-
-def parse_rate(text: str) -> tuple[float, int]:
-    """``"10/s"`` -> (10 per second, default burst 10); units s, min, h."""
-    m = _RATE.match(text.lower()) if isinstance(text, str) else None
-    unit = "" if m is None else m.group(2) if m.group(2) in _UNITS else m.group(2).rstrip("s")
-    if m is None or unit not in _UNITS:
-        raise UsageError(f"expected a rate like '10/s', '600/min' or '1000/h', not {text!r}")
-    count = float(m.group(1))
-    if count <= 0:
-        raise UsageError(f"{text!r}: the rate must be above 0")
-    return count / _UNITS[unit], max(1, math.ceil(count))
-
-
-class TokenBucket:
-    """``burst`` tokens, refilled at ``rate`` per second; thread-safe."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._tokens = float(burst)
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """0.0 when a token was taken, else the seconds until one is there."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(float(self.burst), self._tokens + max(0.0, now - self._last) * self.rate)
-            self._last = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return 0.0
-            return (1.0 - self._tokens) / self.rate
-
-
-# -- keys in the manifest ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    id: str
-    hash: str = ""  # the stored hash, as written
-    routes: tuple[str, ...] = ("*",)
-    rate: float | None = None  # requests per second; None: unlimited
-    burst: int = 1
-
-    def allows(self, route_path: str) -> bool:
-        return "*" in self.routes or route_path in self.routes
-
-
-_KEY_KEYS = ("id", "hash", "routes", "rate", "burst")
-
-
-def parse_keys(tables: Any, route_paths: Sequence[str], file: str) -> tuple[ApiKey, ...]:
-    """The ``[[key]]`` tables of a manifest (``route_paths``: the routes as written)."""
-    if not isinstance(tables, list):
-        raise UsageError(f"{file}: 'key' must be an array of tables: [[key]]")
-    keys: list[ApiKey] = []
-    for index, table in enumerate(tables):
-        where = f"{file}: [[key]] #{index + 1}"
-        if not isinstance(table, dict):
-            raise UsageError(f"{where}: expected a table")
-        if "key" in table or "secret" in table:
-            raise UsageError(f"{where}: store only the key's hash (hash = \"...\", from: wasmscope serve --hash-key), never the key")
-        unknown = sorted(set(table) - set(_KEY_KEYS))
-        if unknown:
-            raise UsageError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} (known: {', '.join(_KEY_KEYS)})")
-        key_id = table.get("id")
-        if not isinstance(key_id, str) or not key_id.strip():
-            raise UsageError(f"{where}: missing key 'id' (a name for the access log)")
-        where = f"{file}: [[key]] {key_id}"
-        if any(k.id == key_id for k in keys):
-            raise UsageError(f"{where}: the same id appears twice")
-        stored = table.get("hash")
-        if not isinstance(stored, str):
-            raise UsageError(f"{where}: missing key 'hash' (make one with: wasmscope serve --hash-key)")
-        try:
-            _parse_hash(stored)
-        except UsageError as exc:
-            raise UsageError(f"{where} key 'hash': {exc}") from None
-        routes = table.get("routes")
-        if routes == "*":
-            routes = ["*"]
-        if not isinstance(routes, list) or not routes or not all(isinstance(r, str) for r in routes):
-            raise UsageError(f"{where} key 'routes': expected a list of route paths as written in [[route]], or \"*\"")
-        for r in routes:
-            if r != "*" and r not in route_paths:
-                raise UsageError(f"{where} key 'routes': {r!r} is not the path of a [[route]] ({', '.join(route_paths)})")
-        rate: float | None = None
-        burst = 1
-        if "rate" in table:
-            try:
-                rate, burst = parse_rate(table["rate"])
-            except UsageError as exc:
-                raise UsageError(f"{where} key 'rate': {exc}") from None
-        if "burst" in table:
-            value = table["burst"]
-            if rate is None:
-                raise UsageError(f"{where} key 'burst': needs a 'rate'")
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"{where} key 'burst': expected a whole number >= 1, not {value!r}")
-            burst = value
-        keys.append(ApiKey(key_id, stored, tuple(routes), rate, burst))
-    return tuple(keys)
-
-
-def parse_auth_mode(value: Any, where: str) -> str:
-    if value not in AUTH_MODES:
-        raise UsageError(f"{where} key 'auth': expected \"none\" or \"key\", not {value!r}")
-    return str(value)
-
-
-def manifest_entry(key_id: str, stored_hash: str, routes: Sequence[str] = ("*",)) -> str:
-    """The ``[[key]]`` table to paste into a manifest."""
-    return f'[[key]]\nid = {json.dumps(key_id)}\nhash = "{stored_hash}"\nroutes = {json.dumps(list(routes))}\n'
-
 
 # -- verification --------------------------------------------------------------------------
 
@@ -300,7 +79,7 @@ class KeyStore:
 
     def __init__(self, keys: Sequence[ApiKey]) -> None:
         self.keys = tuple(keys)
-        self._hashes = [(k, _parse_hash(k.hash)) for k in self.keys]
+        self._hashes = [(k, parse_hash(k.hash)) for k in self.keys]
         self._secret = secrets.token_bytes(32)
         self._known: dict[bytes, ApiKey] = {}
         self._unknown: OrderedDict[bytes, None] = OrderedDict()

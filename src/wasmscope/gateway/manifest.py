@@ -17,7 +17,7 @@
                                   # max_response_bytes, max_concurrency
     auth = "key"                  # "none" (default, or [server] auth) or "key"
 
-    [[key]]                       # API keys: see wasmscope.gateway.auth
+    [[key]]                       # API keys (checked by wasmscope.gateway.auth)
     id = "ci"
     hash = "scrypt$16384$8$1$...$..."
     routes = ["/hello"]           # or ["*"]
@@ -30,30 +30,36 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wasmscope.errors import UsageError
-from wasmscope.gateway.auth import ApiKey, parse_auth_mode, parse_keys
+from wasmscope.gateway.keys import parse_hash
+from wasmscope.gateway.rates import parse_rate
 from wasmscope.runtime.limits import Limits, parse_duration, parse_size
 from wasmscope.runtime.wasi import DirSpec
 
 __all__ = [
+    "AUTH_MODES",
     "DEFAULTS",
     "RESERVED_PATHS",
+    "ApiKey",
     "Manifest",
     "Route",
     "RouteSettings",
+    "key_table",
     "load",
     "load_manifest",
     "manifest_from_dir",
 ]
 
 RESERVED_PATHS = ("/healthz", "/readyz")
+AUTH_MODES = ("none", "key")  # a route's auth: no key needed, or an API key
 WILDCARD = "/..."
 
 
@@ -112,6 +118,21 @@ class Route:
     @property
     def limits(self) -> Limits:
         return self.settings.limits()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A ``[[key]]`` table: the key's name, its stored hash, the routes it may call
+    and its rate (checked by :class:`~wasmscope.gateway.auth.ApiKeyAuth`)."""
+
+    id: str
+    hash: str = ""  # the stored hash, as written
+    routes: tuple[str, ...] = ("*",)
+    rate: float | None = None  # requests per second; None: unlimited
+    burst: int = 1
+
+    def allows(self, route_path: str) -> bool:
+        return "*" in self.routes or route_path in self.routes
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,8 +269,75 @@ def _route(table: Any, index: int, base: Path, defaults: RouteSettings, file: st
         env={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in env.items()},
         dirs=tuple(_dir(d, base, f"{where} key 'dirs'") for d in dirs),
         settings=_settings(table, defaults, where),
-        auth=parse_auth_mode(table.get("auth", auth), where),
+        auth=_auth_mode(table.get("auth", auth), where),
     )
+
+
+_KEY_KEYS = ("id", "hash", "routes", "rate", "burst")
+
+
+def _keys(tables: Any, route_paths: Sequence[str], file: str) -> tuple[ApiKey, ...]:
+    """The ``[[key]]`` tables of a manifest (``route_paths``: the routes as written)."""
+    if not isinstance(tables, list):
+        raise UsageError(f"{file}: 'key' must be an array of tables: [[key]]")
+    keys: list[ApiKey] = []
+    for index, table in enumerate(tables):
+        where = f"{file}: [[key]] #{index + 1}"
+        if not isinstance(table, dict):
+            raise UsageError(f"{where}: expected a table")
+        if "key" in table or "secret" in table:
+            raise UsageError(f"{where}: store only the key's hash (hash = \"...\", from: wasmscope serve --hash-key), never the key")
+        unknown = sorted(set(table) - set(_KEY_KEYS))
+        if unknown:
+            raise UsageError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} (known: {', '.join(_KEY_KEYS)})")
+        key_id = table.get("id")
+        if not isinstance(key_id, str) or not key_id.strip():
+            raise UsageError(f"{where}: missing key 'id' (a name for the access log)")
+        where = f"{file}: [[key]] {key_id}"
+        if any(k.id == key_id for k in keys):
+            raise UsageError(f"{where}: the same id appears twice")
+        stored = table.get("hash")
+        if not isinstance(stored, str):
+            raise UsageError(f"{where}: missing key 'hash' (make one with: wasmscope serve --hash-key)")
+        try:
+            parse_hash(stored)
+        except UsageError as exc:
+            raise UsageError(f"{where} key 'hash': {exc}") from None
+        routes = table.get("routes")
+        if routes == "*":
+            routes = ["*"]
+        if not isinstance(routes, list) or not routes or not all(isinstance(r, str) for r in routes):
+            raise UsageError(f"{where} key 'routes': expected a list of route paths as written in [[route]], or \"*\"")
+        for r in routes:
+            if r != "*" and r not in route_paths:
+                raise UsageError(f"{where} key 'routes': {r!r} is not the path of a [[route]] ({', '.join(route_paths)})")
+        rate: float | None = None
+        burst = 1
+        if "rate" in table:
+            try:
+                rate, burst = parse_rate(table["rate"])
+            except UsageError as exc:
+                raise UsageError(f"{where} key 'rate': {exc}") from None
+        if "burst" in table:
+            value = table["burst"]
+            if rate is None:
+                raise UsageError(f"{where} key 'burst': needs a 'rate'")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{where} key 'burst': expected a whole number >= 1, not {value!r}")
+            burst = value
+        keys.append(ApiKey(key_id, stored, tuple(routes), rate, burst))
+    return tuple(keys)
+
+
+def _auth_mode(value: Any, where: str) -> str:
+    if value not in AUTH_MODES:
+        raise UsageError(f"{where} key 'auth': expected \"none\" or \"key\", not {value!r}")
+    return str(value)
+
+
+def key_table(key_id: str, stored_hash: str, routes: Sequence[str] = ("*",)) -> str:
+    """The ``[[key]]`` table to paste into a manifest (what ``serve --hash-key`` prints)."""
+    return f'[[key]]\nid = {json.dumps(key_id)}\nhash = "{stored_hash}"\nroutes = {json.dumps(list(routes))}\n'
 
 
 def parse_manifest(doc: Mapping[str, Any], base: Path, file: str) -> Manifest:
@@ -263,7 +351,7 @@ def parse_manifest(doc: Mapping[str, Any], base: Path, file: str) -> Manifest:
     bad = sorted(set(server) - {*_SETTING_KEYS, "auth"})
     if bad:
         raise _err(f"{file}: [server]", f"unknown key(s) {', '.join(map(repr, bad))} (known: {', '.join(_SETTING_KEYS)}, auth)")
-    auth = parse_auth_mode(server.get("auth", "none"), f"{file}: [server]")
+    auth = _auth_mode(server.get("auth", "none"), f"{file}: [server]")
     defaults = _settings(server, DEFAULTS, f"{file}: [server]")
     tables = doc.get("route", [])
     if not isinstance(tables, list):
@@ -276,7 +364,7 @@ def parse_manifest(doc: Mapping[str, Any], base: Path, file: str) -> Manifest:
         if r.path in seen:
             raise _err(f"{file}: [[route]] {r.path}", "the same path appears twice")
         seen.add(r.path)
-    keys = parse_keys(doc.get("key", []), [r.path for r in routes], file)
+    keys = _keys(doc.get("key", []), [r.path for r in routes], file)
     if not keys and any(r.auth == "key" for r in routes):
         raise _err(file, 'a route has auth = "key" but there is no [[key]] (make one with: wasmscope serve --hash-key)')
     return Manifest(tuple(routes), file, defaults, keys)

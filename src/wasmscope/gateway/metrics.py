@@ -25,9 +25,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from wasmscope._asgi import ASGIApp, Message, Receive, Scope, Send
 from wasmscope.errors import UsageError
 
 if TYPE_CHECKING:
@@ -50,12 +50,6 @@ __all__ = [
     "MetricsMiddleware",
     "require",
 ]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("wasmscope.gateway")
 

@@ -3,8 +3,9 @@ dropping a request.
 
 Versions and pinning
 --------------------
-A :class:`~wasmscope.gateway.app.Gateway` serves one *version* at a time: a manifest,
-one worker pool per route, and for every route the
+A :class:`~wasmscope.gateway.app.Gateway` serves one *version* at a time
+(:mod:`wasmscope.gateway.versions`): a manifest, one worker pool per route, and for
+every route the
 :class:`~wasmscope.runtime.identity.ModuleSource` it was compiled from, bytes kept in
 memory (*pinned*). A request runs its route's pinned source (``Runtime.run`` takes a
 ModuleSource as is), never what is on disk at that moment, so a module file being
@@ -60,7 +61,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,7 +70,8 @@ from wasmscope.errors import UsageError
 from wasmscope.gateway.manifest import Manifest, load_manifest, manifest_from_dir
 
 if TYPE_CHECKING:
-    from wasmscope.gateway.app import Gateway
+    from wasmscope.gateway.versions import Versions
+    from wasmscope.runtime import Runtime
     from wasmscope.runtime.identity import ModuleSource
 
 __all__ = ["DEFAULT_INTERVAL", "Pinned", "Reloader", "Stamp", "describe_changes", "file_stamp"]
@@ -172,17 +174,24 @@ def describe_changes(
 
 
 class Reloader:
-    """Loads what a :class:`~wasmscope.gateway.app.Gateway` serves from disk: every
-    route's module at start (:meth:`load`), then again on every change (:meth:`check`
-    now, :meth:`poll` for the watcher, which :meth:`start` runs on a thread every
-    ``interval`` seconds; None: no watcher). Thread-safe: one load at a time."""
+    """Loads what a :class:`~wasmscope.gateway.app.Gateway` serves from disk into its
+    ``versions``, compiled by its ``runtime``: every route's module at start
+    (:meth:`load`), then again on every change (:meth:`check` now, :meth:`poll` for the
+    watcher, which :meth:`start` runs on a thread every ``interval`` seconds; None: no
+    watcher). ``auth_enforced()``: whether an API-key middleware checks the keys (else a
+    reload that turns auth on is refused). Thread-safe: one load at a time."""
 
-    def __init__(self, gateway: Gateway, interval: float | None = DEFAULT_INTERVAL) -> None:
+    def __init__(
+        self, versions: Versions, runtime: Runtime, interval: float | None = DEFAULT_INTERVAL, *,
+        auth_enforced: Callable[[], bool] = lambda: False,
+    ) -> None:  # fmt: skip
         if interval is not None and not interval > 0:
             raise UsageError(f"the reload interval must be above 0 seconds, not {interval!r}")
-        self.gateway = gateway
+        self.versions = versions
+        self.runtime = runtime
+        self.auth_enforced = auth_enforced
         self.interval = interval
-        manifest = gateway.manifest
+        manifest = versions.current.manifest
         # The manifest's own file or folder (as it was given: equal manifests compare equal);
         # a manifest made in memory has none, and only its modules are watched.
         self.target: str | None = manifest.source if os.path.exists(manifest.source) else None
@@ -199,14 +208,14 @@ class Reloader:
 
     @property
     def name(self) -> str:
-        return self.target or self.gateway.manifest.source
+        return self.target or self.versions.current.manifest.source
 
     # -- loading ------------------------------------------------------------------------------
     def load(self) -> None:
         """Pin and compile every route's module of the gateway's manifest and serve them
         (at start). Raises :class:`UsageError` naming the route or the file."""
         with self._lock:
-            manifest = self.gateway.manifest
+            manifest = self.versions.current.manifest
             snap = self._snapshot()
             attempt = 0
             while True:
@@ -220,7 +229,7 @@ class Reloader:
                     time.sleep(0.1 * attempt)
             sources = {r.path: files[str(r.module)].source for r in manifest.routes}
             self._compile(manifest, sources)
-            self.gateway._install(manifest, sources)
+            self.versions.install(manifest, sources)
             self._files = files
             self._seen = {**observed, **snap}
             self._pending = None
@@ -262,7 +271,7 @@ class Reloader:
         return {p: file_stamp(p) for p in sorted(paths)}
 
     def _read_manifest(self) -> Manifest:
-        current = self.gateway.manifest
+        current = self.versions.current.manifest
         if self.target is None:
             return current
         if self.folder:
@@ -294,7 +303,7 @@ class Reloader:
         """Compile every route's source for its engine (cached); the seconds it took."""
         from wasmscope.runtime.engine import engine_for
 
-        rt = self.gateway.runtime
+        rt = self.runtime
         t0 = time.perf_counter()
         for route in manifest.routes:
             source = sources[route.path]
@@ -307,7 +316,7 @@ class Reloader:
         return time.perf_counter() - t0
 
     def _auth_check(self, old: Manifest, new: Manifest) -> None:
-        if self.gateway.auth_enforced:
+        if self.auth_enforced():
             return
         had = {r.path for r in old.routes if r.auth == "key"}
         turned_on = [r.path for r in new.routes if r.auth == "key" and r.path not in had]
@@ -318,10 +327,8 @@ class Reloader:
             )
 
     def _attempt(self, snap: Snapshot) -> bool:
-        gw = self.gateway
-        serving = gw.version
-        old = gw.manifest
-        old_sources = gw._version.sources
+        current = self.versions.current
+        serving, old, old_sources = current.number, current.manifest, current.sources
         observed: Snapshot = {}
         try:
             manifest = self._read_manifest()
@@ -341,7 +348,7 @@ class Reloader:
             self._seen = {**observed, **snap}
             self._pending = None
             self.failures += 1
-            if not gw.closed:
+            if not self.versions.closed:
                 log.error("serve: reload failed, still serving version %d: %s", serving, exc)
             return False
         self._seen = {**observed, **snap}
@@ -350,7 +357,7 @@ class Reloader:
         self._extra = frozenset()
         if not changes:
             return False  # touched, or written again with the same bytes
-        if self._stop.is_set() or (number := gw._install(manifest, sources)) is None:
+        if self._stop.is_set() or (number := self.versions.install(manifest, sources)) is None:
             return False  # closing
         self.reloads += 1
         log.info(

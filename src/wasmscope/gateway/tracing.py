@@ -25,9 +25,9 @@ Telemetry it is an SDK span and the invocation span its child. Non-HTTP scopes
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from wasmscope._asgi import ASGIApp, Message, Receive, Scope, Send
 from wasmscope.telemetry.tracecontext import valid_traceparent
 
 __all__ = ["REQUEST_SPAN", "TracingMiddleware"]
@@ -35,12 +35,6 @@ __all__ = ["REQUEST_SPAN", "TracingMiddleware"]
 # The scope key of a request's open server span (a ``telemetry.direct.RequestSpan``):
 # the gateway hands its traceparent to the guest and folds the invocation into it.
 REQUEST_SPAN = "wasmscope.request_span"
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # OpenTelemetry HTTP semantic conventions (stable, v1.23+)
 HTTP_REQUEST_METHOD = "http.request.method"

@@ -101,6 +101,11 @@ class Workers:
         """Threads running now."""
         return len(self._threads)
 
+    @property
+    def shut_down(self) -> bool:
+        """Whether :meth:`shutdown` was called (no new work is taken)."""
+        return self._shutdown
+
     def submit(self, fn: Callable[..., Any], *args: Any, done: Callable[[], None] | None = None) -> asyncio.Future[Any]:
         """Run ``fn(*args)`` on a worker thread; await the returned future (on the
         running loop) for its result. ``done()`` is called on the worker thread once
