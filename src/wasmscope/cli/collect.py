@@ -75,68 +75,20 @@ TOKEN_ENV = "WASMSCOPE_TOKEN"
 
 def configure(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("listening")
-    g.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address of OTLP/HTTP, the dashboard and /metrics (default 127.0.0.1)",
-    )
-    g.add_argument(
-        "--port",
-        type=int,
-        default=4318,
-        help="port of OTLP/HTTP, the dashboard and /metrics (default 4318)",
-    )
-    g.add_argument(
-        "--grpc-port",
-        type=int,
-        default=4317,
-        help="port of OTLP/gRPC on the same address (default 4317; 0 turns it off)",
-    )
-    g.add_argument(
-        "--no-receiver",
-        action="store_true",
-        help="no OTLP receiver: only the dashboard, over tables something else fills",
-    )
-    g.add_argument(
-        "--token-file",
-        metavar="FILE",
-        help=f"the token that senders and the dashboard must present (else ${TOKEN_ENV})",
-    )
+    g.add_argument("--host", default="127.0.0.1", help="address of OTLP/HTTP, the dashboard and /metrics (default 127.0.0.1)")
+    g.add_argument("--port", type=int, default=4318, help="port of OTLP/HTTP, the dashboard and /metrics (default 4318)")
+    g.add_argument("--grpc-port", type=int, default=4317, help="port of OTLP/gRPC on the same address (default 4317; 0 turns it off)")
+    g.add_argument("--no-receiver", action="store_true", help="no OTLP receiver: only the dashboard, over tables something else fills")
+    g.add_argument("--token-file", metavar="FILE", help=f"the token that senders and the dashboard must present (else ${TOKEN_ENV})")
     g = p.add_argument_group("store")
     g.add_argument("--data", metavar="DIR", help="the embedded store's folder (default: see below)")
-    g.add_argument(
-        "--store",
-        metavar="URL",
-        help="a ClickHouse server instead: clickhouse://user:pass@host:8123/db (or https://...)",
-    )
-    g.add_argument(
-        "--database",
-        default=None,
-        metavar="NAME",
-        help="database of the tables (default: otel, or the URL's)",
-    )
-    g.add_argument(
-        "--cluster",
-        metavar="NAME",
-        help="with --store: create the tables ON CLUSTER NAME, replicated",
-    )
-    g.add_argument(
-        "--retention",
-        metavar="DURATION",
-        help="keep data this long (a TTL: 7d, 48h, 30m; default: forever)",
-    )
-    g.add_argument(
-        "--max-disk",
-        metavar="SIZE",
-        help="drop the oldest days first past this size on disk (e.g. 5GiB)",
-    )
+    g.add_argument("--store", metavar="URL", help="a ClickHouse server instead: clickhouse://user:pass@host:8123/db (or https://...)")
+    g.add_argument("--database", default=None, metavar="NAME", help="database of the tables (default: otel, or the URL's)")
+    g.add_argument("--cluster", metavar="NAME", help="with --store: create the tables ON CLUSTER NAME, replicated")
+    g.add_argument("--retention", metavar="DURATION", help="keep data this long (a TTL: 7d, 48h, 30m; default: forever)")
+    g.add_argument("--max-disk", metavar="SIZE", help="drop the oldest days first past this size on disk (e.g. 5GiB)")
     g = p.add_argument_group("logging")
-    g.add_argument(
-        "--log-level",
-        choices=("debug", "info", "warning", "error"),
-        default="info",
-        help="log level (default info)",
-    )
+    g.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info", help="log level (default info)")
 
 
 def parse_retention(text: str) -> float:
@@ -186,10 +138,7 @@ def check_options(args: argparse.Namespace) -> dict[str, Any]:
         if not 0 <= port <= 65535:
             raise CommandError(f"{option} {port}: expected 0-65535", EXIT_USAGE)
     if args.data is not None and args.store is not None:
-        raise CommandError(
-            "--data and --store exclude each other (--data is the embedded store's folder)",
-            EXIT_USAGE,
-        )
+        raise CommandError("--data and --store exclude each other (--data is the embedded store's folder)", EXIT_USAGE)
     if args.cluster is not None and args.store is None:
         raise CommandError("--cluster needs --store (the embedded store is one node)", EXIT_USAGE)
     token = read_token(args.token_file)
