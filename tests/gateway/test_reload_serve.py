@@ -90,6 +90,9 @@ def serving(site: Path, *extra: str) -> Iterator[Server]:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
+        reader.join(timeout=DEADLINE)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 @pytest.fixture
