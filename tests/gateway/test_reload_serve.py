@@ -90,6 +90,10 @@ def serving(site: Path, *extra: str) -> Iterator[Server]:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
+        reader.join(timeout=30)
+        # Closed only once the reader is done: close() waits on a readline() in progress.
+        if proc.stderr is not None and not reader.is_alive():
+            proc.stderr.close()
 
 
 @pytest.fixture

@@ -158,6 +158,16 @@ def check_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"token": token, "retention": retention, "max_disk": max_disk}
 
 
+def _missing_extra(exc: ImportError) -> CommandError:
+    """The usage error for a package of the collect extra that is not installed."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, ImportError) else exc
+    missing = cause.name or "a package"
+    return CommandError(
+        f"wasmscope collect needs the collect extra ({missing} is missing): pip install 'wasmscope[collect]'",
+        EXIT_USAGE,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from wasmscope.errors import StoreLockedError, UsageError, WasmscopeError
 
@@ -165,10 +175,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from wasmscope.collect.server import Collector
     except ImportError as exc:
-        raise CommandError(
-            f"wasmscope collect needs the collect extra ({exc.name} is missing): pip install 'wasmscope[collect]'",
-            EXIT_USAGE,
-        ) from None
+        raise _missing_extra(exc) from None
     try:
         collector = Collector(
             host=args.host,
@@ -182,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             **settings,
         )
+    except ImportError as exc:  # the receiver and the store import their packages when built
+        raise _missing_extra(exc) from None
     except UsageError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     except StoreLockedError as exc:

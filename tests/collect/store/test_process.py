@@ -117,6 +117,10 @@ def test_kill_9_loses_no_acknowledged_span_and_stores_none_twice(tmp_path: Path)
         if feeder.poll() is None:
             feeder.kill()
             feeder.wait()
+        if feeder.stdout is not None:
+            feeder.stdout.close()
+        if feeder.stderr is not None:
+            feeder.stderr.close()
     assert feeder.returncode == -signal.SIGKILL
 
     stored: dict[str, int] = json.loads(run(READER, str(data)))
