@@ -28,8 +28,9 @@ import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from wasmscope.collect.receiver.sink import Signal
 from wasmscope.collect.store import schema
-from wasmscope.errors import UsageError
+from wasmscope.errors import StoreError, UsageError
 
 if TYPE_CHECKING:
     import pyarrow
@@ -38,6 +39,7 @@ __all__ = [
     "any_value_text",
     "logs_tables",
     "metrics_tables",
+    "tables_of",
     "traces_tables",
 ]
 
@@ -800,3 +802,19 @@ def metrics_tables(request: Any) -> list[tuple[str, pyarrow.Table]]:
             if found is not None and found.names:
                 out.append((table, found.table_of(shared, METRIC_COLUMNS[table])))
     return out
+
+
+_CONVERTERS: dict[Signal, Callable[[Any], list[tuple[str, pyarrow.Table]]]] = {
+    Signal.TRACES: traces_tables,
+    Signal.LOGS: logs_tables,
+    Signal.METRICS: metrics_tables,
+}
+
+
+def tables_of(signal: Signal, request: Any) -> list[tuple[str, pyarrow.Table]]:
+    """The rows of ``request`` as ``(table, Arrow table)`` pairs, as the exporter maps them;
+    StoreError if it cannot be converted (so a Sink raises only what its contract says)."""
+    try:
+        return _CONVERTERS[signal](request)
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+        raise StoreError(f"cannot convert the {signal.value} request: {exc}") from exc

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from wasmscope.binary.leb128 import uleb  # a protobuf varint is an unsigned LEB128
 from wasmscope.collect.receiver.sink import Signal
 from wasmscope.collect.store import schema
-from wasmscope.collect.store.store import tables_of
+from wasmscope.collect.store.columns import tables_of
 from wasmscope.errors import StoreError, UsageError
 
 if TYPE_CHECKING:

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.collect.receiver.sink import Signal
-from wasmscope.collect.store import columns, invocations, schema
+from wasmscope.collect.store import invocations, schema
 from wasmscope.collect.store.backend import Backend
+from wasmscope.collect.store.columns import tables_of
 from wasmscope.errors import StoreError, UsageError
 
 if TYPE_CHECKING:
@@ -35,22 +35,6 @@ __all__ = ["Store", "StoreSize", "default_data_dir", "tables_of"]
 
 #: The first ClickHouse whose ``text`` indexes the exporter uses (26.2).
 _FULL_TEXT_VERSION = (26, 2)
-
-_CONVERTERS: dict[Signal, Callable[[Any], list[tuple[str, pyarrow.Table]]]] = {
-    Signal.TRACES: columns.traces_tables,
-    Signal.LOGS: columns.logs_tables,
-    Signal.METRICS: columns.metrics_tables,
-}
-
-
-def tables_of(signal: Signal, request: Any) -> list[tuple[str, pyarrow.Table]]:
-    """The rows of ``request`` as ``(table, Arrow table)`` pairs, as the exporter maps them;
-    StoreError if it cannot be converted (so a Sink raises only what its contract says)."""
-    try:
-        return _CONVERTERS[signal](request)
-    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
-        raise StoreError(f"cannot convert the {signal.value} request: {exc}") from exc
-
 
 def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/wasmscope/collect``, else ``~/.local/share/wasmscope/collect``."""

@@ -188,7 +188,7 @@ class GroupCommitWriter:
         with native ingest of traces and logs only its bytes."""
         if self.native is not None and signal is not Signal.METRICS:
             return _Pending(signal, [], items, nbytes=len(payload), rows=items, payload=payload)
-        from wasmscope.collect.store.store import tables_of
+        from wasmscope.collect.store.columns import tables_of
 
         tables = tables_of(signal, request)
         if not tables:
