@@ -219,15 +219,15 @@ def test_yosys_text_report() -> None:
 def test_closed_pipe_is_not_an_error() -> None:
     path = corpus_file("pyodide-314.0.7--pyodide.asm.wasm")
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "src"))
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", CLI, "inspect", "--section-details", str(path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    proc.stdout.readline()
-    proc.stdout.close()
-    err = proc.stderr.read().decode()
-    assert proc.wait(timeout=120) == 0, err
+    ) as proc:  # closes the pipes (a ResourceWarning is an error)
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 0, err
     assert "Traceback" not in err and "Broken pipe" not in err
 
 
