@@ -11,7 +11,7 @@ The public API, imported lazily (``import wasmscope`` loads nothing heavy)::
     obj = wasmscope.decode(data)                    # Module or Component
     wasmscope.Module.from_file("app.wasm").exports
 
-    record = wasmscope.run("app.wasm", ["arg"])     # an InvocationRecord (needs wasmscope[runtime])
+    record = wasmscope.run("app.wasm", ["arg"])     # an InvocationRecord
     with wasmscope.Runtime() as rt:                 # reusable: caches compiled modules
         rt.run("app.wasm", limits=...); rt.invoke("lib.wasm", "add", [1, 2])
 

@@ -73,7 +73,7 @@ def test_serve_without_uvicorn_says_how_to_install(monkeypatch: pytest.MonkeyPat
     (tmp_path / "h.wasm").write_bytes(b"\0asm\1\0\0\0")
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn -> ImportError
     assert main(["serve", str(tmp_path)]) == 2
-    assert "install wasmscope[serve]" in capsys.readouterr().err
+    assert "pip install --force-reinstall wasmscope" in capsys.readouterr().err
 
 
 def test_serve_help_has_an_example_manifest(capsys: pytest.CaptureFixture[str]) -> None:

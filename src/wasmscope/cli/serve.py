@@ -58,7 +58,7 @@ half-written on disk; still, prefer writing a new file and renaming it over
 the old one. One INFO line per reload: what changed, the modules' sha256
 prefixes and the compile time. With --workers N each worker watches for itself.
 
-Needs the serve extra: pip install 'wasmscope[serve]'.
+uvicorn and prometheus-client come with the plain install.
 """
 
 EPILOG = """\
@@ -142,7 +142,7 @@ def require_uvicorn() -> Any:
     try:
         import uvicorn
     except ImportError:
-        raise UsageError("wasmscope serve needs uvicorn: install wasmscope[serve] (pip install 'wasmscope[serve]')") from None
+        raise UsageError("wasmscope serve needs uvicorn, which comes with wasmscope: pip install --force-reinstall wasmscope") from None
     return uvicorn
 
 

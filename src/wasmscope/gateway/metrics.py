@@ -85,7 +85,7 @@ def require() -> None:
     try:
         import prometheus_client  # noqa: F401
     except ImportError:
-        raise UsageError("metrics need prometheus_client: pip install 'wasmscope[serve]'") from None
+        raise UsageError("metrics need prometheus_client, which comes with wasmscope: pip install --force-reinstall wasmscope") from None
 
 
 class Metrics:

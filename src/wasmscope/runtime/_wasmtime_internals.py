@@ -162,7 +162,7 @@ _GONE = missing()
 if _GONE:
     raise RuntimeUnavailable(
         f"this wasmtime-py lacks {', '.join(_GONE)} (wasmscope relies on it): "
-        "pip install 'wasmscope[runtime]' for the supported version"
+        "pip install --force-reinstall wasmscope (it pins the supported version)"
     )
 
 EXTERN_FUNC: int = _ffi.WASMTIME_EXTERN_FUNC.value

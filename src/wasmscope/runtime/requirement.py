@@ -51,12 +51,12 @@ def require_wasmtime() -> Any:
         import wasmtime
     except ImportError as exc:
         raise RuntimeUnavailable(
-            f"running modules needs wasmtime ({exc}): pip install 'wasmscope[runtime]'"
+            f"running modules needs wasmtime ({exc}), which comes with wasmscope: pip install --force-reinstall wasmscope"
         ) from None
     installed = wasmtime_version()
     if installed != "unknown" and installed != WASMTIME_VERSION:
         raise RuntimeUnavailable(
             f"wasmtime {installed} is not the supported version (need {WASMTIME_REQUIREMENT}): "
-            "pip install 'wasmscope[runtime]'"
+            f"pip install '{WASMTIME_REQUIREMENT}'"
         )
     return wasmtime

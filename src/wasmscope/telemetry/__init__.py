@@ -18,8 +18,8 @@ reports). Private: ``_span_data``, ``_encoding``, ``_sinks``, ``_serve_metrics``
 ``OTEL_*`` variables).
 
 Importing this package loads no OpenTelemetry module; :meth:`Telemetry.from_options`
-does, and raises :class:`~wasmscope.errors.UsageError` when the ``otel`` extra
-(``pip install 'wasmscope[otel]'``) is missing.
+does, and raises :class:`~wasmscope.errors.UsageError` when the OpenTelemetry SDK
+(part of the plain install) is missing.
 """
 
 from __future__ import annotations

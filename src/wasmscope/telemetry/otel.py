@@ -2,7 +2,7 @@
 
 With :mod:`wasmscope.telemetry.exporters`, the only module that imports
 ``opentelemetry``; both are loaded lazily, after :func:`require` has checked that
-the ``otel`` extra is installed (``pip install 'wasmscope[otel]'``).
+the OpenTelemetry SDK is installed (it comes with wasmscope).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def require(otlp: bool = False) -> None:
         if not found:
             raise UsageError(
                 f"telemetry needs the OpenTelemetry SDK ({name} is not installed): "
-                "pip install 'wasmscope[otel]'"
+                "it comes with wasmscope: pip install --force-reinstall wasmscope"
             )
 
 
