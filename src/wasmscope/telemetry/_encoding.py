@@ -343,15 +343,7 @@ def request_items(
             if req.error:
                 message = fail.description
     if req.exception is not None:
-        exc = req.exception
-        events.append(
-            (
-                sc.EXCEPTION_EVENT,
-                req.end_ns,
-                {sc.EXCEPTION_TYPE: type(exc).__qualname__, sc.EXCEPTION_MESSAGE: str(exc)},
-            )
-        )
-        message = message or f"{type(exc).__name__}: {exc}"
+        message = _add_request_exception(req.exception, req.end_ns, events, message)
     if req.sampled:
         spans.append(
             SpanData(
@@ -409,15 +401,7 @@ def encode_request(req: RequestSpan) -> list[bytes]:
         _invocation_fields(rec, fail, out)
     wire.attributes(b"\x4a", attrs, out)
     if req.exception is not None:
-        exc = req.exception
-        events.append(
-            (
-                sc.EXCEPTION_EVENT,
-                req.end_ns,
-                {sc.EXCEPTION_TYPE: type(exc).__qualname__, sc.EXCEPTION_MESSAGE: str(exc)},
-            )
-        )
-        message = message or f"{type(exc).__name__}: {exc}"
+        message = _add_request_exception(req.exception, req.end_ns, events, message)
     for n, t, a in events:
         ev = wire.span_event(n, t, a)
         out += (b"\x5a", wire.varint(len(ev)), ev)
@@ -490,3 +474,18 @@ def invocation_items(
         _phase_spans(rec, inv.trace_id, inv.span_id, fail, spans)
     stderr_logs(rec, inv.trace_id, inv.span_id, inv.sampled, max_lines, max_bytes, logs)
     return spans, logs
+
+
+def _add_request_exception(
+    exc: BaseException, end_ns: int, events: list[Any], message: str
+) -> str:
+    """Add the ``exception`` event of an exception the request itself raised (not the
+    guest's); the status message it gives, unless one is set already."""
+    events.append(
+        (
+            sc.EXCEPTION_EVENT,
+            end_ns,
+            {sc.EXCEPTION_TYPE: type(exc).__qualname__, sc.EXCEPTION_MESSAGE: str(exc)},
+        )
+    )
+    return message or f"{type(exc).__name__}: {exc}"

@@ -131,17 +131,16 @@ class ServeMetrics:
             if rec.fuel_consumed is not None:
                 s.fuel += rec.fuel_consumed
 
+    def _series_attrs(self, name: str, outcome: str) -> dict[str, Any]:
+        return {sc.FAAS_TRIGGER: self.trigger, sc.FAAS_NAME: name, sc.WASM_OUTCOME: outcome}
+
     def observe(self, metric: str) -> list[tuple[int, dict[str, Any]]]:
         """``(value, attributes)`` of the counter or gauge ``metric`` (cumulative), for
         the SDK's observable instruments."""
         out: list[tuple[int, dict[str, Any]]] = []
         with self._lock:
             for (name, outcome), s in self._series.items():
-                attrs = {
-                    sc.FAAS_TRIGGER: self.trigger,
-                    sc.FAAS_NAME: name,
-                    sc.WASM_OUTCOME: outcome,
-                }
+                attrs = self._series_attrs(name, outcome)
                 if metric == sc.M_FAAS_ERRORS.name:
                     out += [(n, {**attrs, sc.ERROR_TYPE: et}) for et, n in s.errors.items()]
                     continue
@@ -169,11 +168,7 @@ class ServeMetrics:
         points: dict[str, list[Any]] = {}
         with self._lock:
             for (name, outcome), s in self._series.items():
-                attrs = {
-                    sc.FAAS_TRIGGER: self.trigger,
-                    sc.FAAS_NAME: name,
-                    sc.WASM_OUTCOME: outcome,
-                }
+                attrs = self._series_attrs(name, outcome)
                 for spec, h in (
                     (sc.M_FAAS_INVOKE_DURATION, s.invoke),
                     (sc.M_FAAS_INIT_DURATION, s.init),
