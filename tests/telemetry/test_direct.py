@@ -474,7 +474,7 @@ def test_requests_encoded_a_few_at_a_time_all_arrive(stub: OtlpStub) -> None:
         assert len(spans) == 3 * n and {s.trace_id.hex() for s in spans} == ids
         # low traffic: a lone request is sent after the exporter's delay, with no flush
         lone = serve_request(t, warm())
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 120  # a guard against a hang: the delay is 1 s
         while lone not in {s.trace_id.hex() for s in _spans_at(stub)}:
             assert time.monotonic() < deadline, "a lone request's spans were not sent"
             time.sleep(0.05)
@@ -598,14 +598,14 @@ def test_bursts_are_exported_in_full_batches_without_waiting_for_the_delay() -> 
         max_log_bytes=1000,
         max_queue=1000,
         batch=4,
-        delay=60,
+        delay=3600,  # far beyond the guard below: what arrives was sent for a full batch
     )
     try:
         for _ in range(40):  # while the exporter sleeps in a batch, the queue passes the batch size
             span = pipe.start_request("GET /hello", http_attrs())
             pipe.attach(span.traceparent, warm())
             pipe.end_request(span)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 120  # a guard against a hang, not a measurement
         while sink.got < 40 * 3 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert sink.got == 40 * 3 and pipe.dropped == 0
