@@ -186,14 +186,25 @@ def test_varint_and_attribute_caches_stay_correct() -> None:
     ):
         out = []
         wire.attributes(b"\x4a", {key: value}, out)
-        assert b"".join(out) == b"\x4a" + wire._key_value(key, value)
+        assert span_attributes(b"".join(out)) == [(key, "int_value", value)]
     for text in ("", "x" * 32, "é" * 100):
-        assert wire.string_attribute(
-            b"\x4a", "faas.invocation_id", text
-        ) == b"\x4a" + wire._key_value("faas.invocation_id", text)
-    assert wire.double_attribute(b"\x4a", "wasm.cpu.time", 1.5e-5) == b"\x4a" + wire._key_value(
-        "wasm.cpu.time", 1.5e-5
-    )
+        encoded = wire.string_attribute(b"\x4a", "faas.invocation_id", text)
+        assert span_attributes(encoded) == [("faas.invocation_id", "string_value", text)]
+    encoded = wire.double_attribute(b"\x4a", "wasm.cpu.time", 1.5e-5)
+    assert span_attributes(encoded) == [("wasm.cpu.time", "double_value", 1.5e-5)]
+
+
+def span_attributes(encoded: bytes) -> list[tuple[str, str, Any]]:
+    """(key, kind of value, value) of the attributes in ``encoded``, read by
+    opentelemetry-proto as the attributes field of a Span (tag 0x4a)."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    span = Span.FromString(encoded)
+    out = []
+    for kv in span.attributes:
+        kind = kv.value.WhichOneof("value")
+        out.append((kv.key, str(kind), getattr(kv.value, str(kind))))
+    return out
 
 
 def test_parse_traceparent_and_samplers() -> None:
@@ -552,9 +563,8 @@ def test_the_one_pass_encoder_writes_what_the_span_data_path_writes() -> None:
             out.append(m.SerializeToString())
         return out
 
-    with Telemetry.from_options(in_memory=True, trigger="http") as t:
-        d = t._sdk.direct
-        assert d is not None
+    d = dx.DirectPipeline(sync_sinks=[], batch_sinks=[], max_log_lines=10, max_log_bytes=1000)
+    try:
         for rec, status, parent in (
             (warm(), 200, None),
             (warm(invocation_id="a" * 32), 200, None),  # the cached block again, another id
@@ -573,6 +583,8 @@ def test_the_one_pass_encoder_writes_what_the_span_data_path_writes() -> None:
             spans, _ = request_items(span, 10, 1000)
             assert norm(fused) == norm([s.encode() for s in spans])
             assert len(fused) == (5 if rec.cold_start else 3)
+    finally:
+        assert d.shutdown(10)
 
 
 class SlowSink(Sink):

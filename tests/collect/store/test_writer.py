@@ -237,7 +237,7 @@ def test_close_flushes_what_was_accepted(gated: tuple[Store, GatedBackend]) -> N
     wait_until(lambda: writer.queue_requests == 1, "queued")
     closer = threading.Thread(target=store.close)
     closer.start()
-    wait_until(lambda: writer._closing, "closing")
+    wait_until(lambda: writer.closing, "closing")
     with pytest.raises(StoreError):
         writer.deliver(Signal.TRACES, request(1, 500), 1)
     backend.gate.set()
