@@ -68,7 +68,7 @@ def rotel_agent(tmp: Path, *args: str) -> Iterator[RotelAgent]:
             argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     try:
-        wait_port(http_port, proc, time.monotonic() + 20)
+        wait_port(http_port, proc, time.monotonic() + 120)  # a guard against a hang, not a measurement
         yield RotelAgent(proc, http_port, out)
     finally:
         proc.terminate()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.gateway.serving import free_port
-from tests.runtime.conftest import _clang
+from tests.runtime.conftest import clang_19
 from wasmscope.cli import main
 
 pytest.importorskip("chdb")
@@ -189,7 +189,7 @@ module = "crash.wasm"
 @pytest.fixture(scope="module")
 def handlers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """examples/serve's hello and crash handlers (crash at -O0: its frame is its source line)."""
-    clang = _clang()
+    clang = clang_19()
     out = tmp_path_factory.mktemp("handlers")
     for stem, opt in (("hello", "-O2"), ("crash", "-O0")):
         subprocess.run([clang, "--target=wasm32-wasi", opt, "-g", str(EXAMPLES / f"{stem}.c"), "-o", str(out / f"{stem}.wasm")],

@@ -14,7 +14,7 @@ import pytest
 
 from tests import componentize
 from tests.gateway import wat
-from tests.runtime.conftest import _clang, components_root
+from tests.runtime.conftest import clang_19, components_root
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -22,7 +22,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(scope="session")
 def wagi_modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every ``fixtures/*.c`` as a WASI command module, by stem."""
-    clang = _clang()
+    clang = clang_19()
     out_dir = tmp_path_factory.mktemp("wagi")
     jobs = {}
     for src in sorted(FIXTURES.glob("*.c")):

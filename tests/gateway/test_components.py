@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.gateway.serving import free_port, wait_ready
-from tests.runtime.conftest import _kept_dir
+from tests.runtime.conftest import kept_dir
 
 httpx = pytest.importorskip("httpx")
 
@@ -72,7 +72,7 @@ def lines(text: str) -> dict[str, str]:
 def compiled_cache(request: pytest.FixtureRequest) -> Path:
     """The run tests' compiled-module cache (kept between sessions): the component is
     compiled once, not once per session."""
-    return _kept_dir(request, "wasmscope-run-cache")
+    return kept_dir(request, "wasmscope-run-cache")
 
 
 @pytest.fixture(scope="module")

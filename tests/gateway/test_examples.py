@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.runtime.conftest import _clang
+from tests.runtime.conftest import clang_19
 
 httpx = pytest.importorskip("httpx")
 
@@ -34,7 +34,7 @@ KEY = "wsk_example-test-key"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """examples/serve built, with its manifest and a [[key]] for KEY."""
-    clang = _clang()
+    clang = clang_19()
     out = tmp_path_factory.mktemp("examples-serve")
     for src in sorted(EXAMPLES.glob("*.c")):
         proc = subprocess.run([clang, "--target=wasm32-wasi", "-O2", str(src), "-o", str(out / f"{src.stem}.wasm")], capture_output=True, text=True, check=False)

@@ -21,7 +21,7 @@ import pytest
 
 httpx = pytest.importorskip("httpx")
 
-from tests.runtime.conftest import _clang  # noqa: E402
+from tests.runtime.conftest import clang_19  # noqa: E402
 from wasmscope.gateway.app import Gateway  # noqa: E402
 from wasmscope.gateway.auth import ApiKeyAuth, wrap  # noqa: E402
 from wasmscope.gateway.keys import hash_key  # noqa: E402
@@ -42,7 +42,7 @@ OTHER_KEY = "wsk_reload_other_key"
 @pytest.fixture(scope="session")
 def versions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """``fixtures/version.c`` built once per VERSIONS entry: name -> module bytes."""
-    clang = _clang()
+    clang = clang_19()
     out_dir = tmp_path_factory.mktemp("versions")
     built: dict[str, bytes] = {}
     for name, text in VERSIONS.items():

@@ -3,7 +3,8 @@ client threads send requests without a pause while the module file is replaced
 (renamed over, rewritten in place, broken, fixed) and the manifest edited. Every single
 response must be a 200 (no error, no dropped connection), the answers must switch
 between versions, and slow requests held in flight across a reload must finish with the
-version they started on. Waits are polls with generous deadlines; no test asserts a
+version they started on. Every wait is on a condition the server shows (a log line, an
+answer, a file); the deadline of a wait only guards against a hang, and no test asserts a
 wall-clock time."""
 
 from __future__ import annotations
@@ -52,14 +53,20 @@ def wait_until(check: Callable[[], bool], what: str, server: Server) -> None:
         time.sleep(0.05)
 
 
+STARTED = "Application startup complete."  # uvicorn's line once a process's lifespan startup ended
+
+
 @contextlib.contextmanager
-def serving(site: Path, *extra: str) -> Iterator[Server]:
-    """``wasmscope serve`` on a free port, ready; stopped with SIGINT at the end of the
-    block (exit status 0 checked), killed if the block failed."""
+def serving(site: Path, *extra: str, workers: int = 1) -> Iterator[Server]:
+    """``wasmscope serve`` on a free port (``--workers`` when above 1), ready: every
+    worker has loaded its modules and started its watcher (its lifespan startup is
+    complete), so a change made in the block is a reload for each of them. Stopped with
+    SIGINT at the end of the block (exit status 0 checked), killed if the block failed."""
     port = free_port()
     cmd = [
         sys.executable, "-m", "wasmscope", "serve", str(site / "app.toml"), "--port", str(port),
         "--cache-dir", str(site / "cache"), "--no-access-log", "--reload-interval", "0.1", *extra,
+        *(["--workers", str(workers)] if workers > 1 else []),
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     server = Server(proc, f"http://127.0.0.1:{port}")
@@ -81,6 +88,9 @@ def serving(site: Path, *extra: str) -> Iterator[Server]:
                     return False
 
             wait_until(ready, "/readyz", server)
+        # /readyz came from one process; a worker still starting would load the files of
+        # the moment and never log the reload the test makes next
+        wait_until(lambda: server.log().count(STARTED) == workers, f"{workers} worker(s) to start", server)
         yield server
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=DEADLINE)
@@ -236,7 +246,7 @@ def test_reload_with_workers(site: Path, versions: dict[str, bytes]) -> None:
     """--workers 2: each worker watches for itself; new connections (spread over the
     workers) all get the new version in the end, and none fails meanwhile."""
     answers: list[Any] = []
-    with serving(site, "--workers", "2") as server:
+    with serving(site, workers=2) as server:
 
         def fresh() -> str:  # a new connection each time: the kernel spreads them over the workers
             r = httpx.get(f"{server.base}/v", timeout=60.0, headers={"connection": "close"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,17 @@ def _books(capacity: int = 8, n_functions: int = 4) -> tuple[GuestCounters, ctyp
     return GuestCounters(layout, ctypes.addressof(buf), names=["env.f", "a", "b", "c"]), buf
 
 
+def ticked(books: GuestCounters) -> tuple[Sampler, Callable[[], None]]:
+    """A sampler in epoch mode started on ``books``, and its tick: each call is one
+    sample, as at an epoch tick of a run. These books have no engine, so the sampler's
+    own thread has nothing to tick and only the test takes samples."""
+    s = Sampler(1000, mode="epoch")
+    s.attach(books)
+    s.start()
+    assert s.tick is not None
+    return s, s.tick
+
+
 def _set(buf: ctypes.Array[ctypes.c_ubyte], depth: int, entries: list[int], capacity: int = 8) -> None:
     struct.pack_into("<I", buf, 0, depth)
     for i, f in enumerate(entries):
@@ -88,9 +100,7 @@ def _set(buf: ctypes.Array[ctypes.c_ubyte], depth: int, entries: list[int], capa
 
 def test_reader_counts_keeps_and_drops() -> None:
     books, buf = _books()
-    s = Sampler(1000)
-    s.attach(books)
-    read = s._reader(books)
+    s, read = ticked(books)
     _set(buf, 0, [])
     read()  # between calls
     _set(buf, 3, [1, 2, 0])
@@ -100,19 +110,19 @@ def test_reader_counts_keeps_and_drops() -> None:
     read()
     struct.pack_into("<I", buf, 0, 0xFFFF_FFF0)  # a depth that is no depth
     read()
+    s.stop()
     assert s.samples == {(1, 2, 0): 2}
     assert (s.total, s.empty, s.bad, s.lost) == (3, 1, 2, 0)
 
 
 def test_reader_marks_frames_lost_past_the_ring() -> None:
     books, buf = _books(capacity=8)
-    s = Sampler(1000)
-    s.attach(books)
-    read = s._reader(books)
+    s, read = ticked(books)
     # 11 frames pushed: 1, then 2 x 9, then 3; the ring keeps the innermost 8
     pushed = [1] + [2] * 9 + [3]
     _set(buf, len(pushed), pushed)
     read()
+    s.stop()
     assert s.samples == {(LOST, *pushed[-8:]): 1}
     assert s.lost == 1
     books.close()
@@ -125,9 +135,7 @@ def test_reader_appends_the_running_leaf() -> None:
     )  # fmt: skip
     buf = (ctypes.c_ubyte * layout.size)()
     books = GuestCounters(layout, ctypes.addressof(buf), names=["env.f", "a", "b", "c"])
-    s = Sampler(1000)
-    s.attach(books)
-    read = s._reader(books)
+    s, read = ticked(books)
     _set(buf, 2, [1, 2])
     struct.pack_into("<I", buf, 4, 3 + 1)  # leaf c runs, called from b
     read()
@@ -137,6 +145,7 @@ def test_reader_appends_the_running_leaf() -> None:
     read()  # between calls
     struct.pack_into("<I", buf, 4, 9)  # no function: a torn read
     read()
+    s.stop()
     assert s.samples == {(1, 2, 3): 1, (3,): 1}
     assert (s.total, s.empty, s.bad) == (3, 1, 1)
     books.reset()

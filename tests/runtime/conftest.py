@@ -63,7 +63,8 @@ LEGACY_EH = (
 )
 
 
-def _clang() -> str:
+def clang_19() -> str:
+    """The path of clang-19; the test is skipped without it."""
     clang = shutil.which("clang-19")
     if clang is None:
         pytest.skip("clang-19 (with wasi-libc) is not installed: `make sysdeps` installs it")
@@ -73,7 +74,7 @@ def _clang() -> str:
 @pytest.fixture(scope="session")
 def c_modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every ``fixtures/*.c`` as a WASI command (``clang-19 --target=wasm32-wasi -g``)."""
-    clang = _clang()
+    clang = clang_19()
     out_dir = tmp_path_factory.mktemp("cwasm")
     built: dict[str, Path] = {}
     for src in sorted(FIXTURES.glob("*.c")):
@@ -105,7 +106,7 @@ def legacy_eh_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _kept_dir(request: pytest.FixtureRequest, name: str) -> Path:
+def kept_dir(request: pytest.FixtureRequest, name: str) -> Path:
     """A folder in pytest's cache (kept between sessions), or a temporary one when the
     cache plugin is off (``-p no:cacheprovider``)."""
     cache = getattr(request.config, "cache", None)
@@ -117,7 +118,7 @@ def _kept_dir(request: pytest.FixtureRequest, name: str) -> Path:
 @pytest.fixture(scope="session")
 def shared_cache(request: pytest.FixtureRequest) -> Path:
     """A compiled-module cache kept between sessions (yosys, the component)."""
-    return _kept_dir(request, "wasmscope-run-cache")
+    return kept_dir(request, "wasmscope-run-cache")
 
 
 @pytest.fixture
@@ -169,7 +170,7 @@ def components_root(request: pytest.FixtureRequest) -> Path:
     key); skips the test when componentize-py is not installed."""
     if not componentize.available():
         pytest.skip("componentize-py is not installed (pip install -e '.[dev]')")
-    return _kept_dir(request, "wasmscope-components")
+    return kept_dir(request, "wasmscope-components")
 
 
 @pytest.fixture(scope="session")

@@ -186,14 +186,25 @@ def test_varint_and_attribute_caches_stay_correct() -> None:
     ):
         out = []
         wire.attributes(b"\x4a", {key: value}, out)
-        assert b"".join(out) == b"\x4a" + wire._key_value(key, value)
+        assert span_attributes(b"".join(out)) == [(key, "int_value", value)]
     for text in ("", "x" * 32, "é" * 100):
-        assert wire.string_attribute(
-            b"\x4a", "faas.invocation_id", text
-        ) == b"\x4a" + wire._key_value("faas.invocation_id", text)
-    assert wire.double_attribute(b"\x4a", "wasm.cpu.time", 1.5e-5) == b"\x4a" + wire._key_value(
-        "wasm.cpu.time", 1.5e-5
-    )
+        encoded = wire.string_attribute(b"\x4a", "faas.invocation_id", text)
+        assert span_attributes(encoded) == [("faas.invocation_id", "string_value", text)]
+    encoded = wire.double_attribute(b"\x4a", "wasm.cpu.time", 1.5e-5)
+    assert span_attributes(encoded) == [("wasm.cpu.time", "double_value", 1.5e-5)]
+
+
+def span_attributes(encoded: bytes) -> list[tuple[str, str, Any]]:
+    """(key, kind of value, value) of the attributes in ``encoded``, read by
+    opentelemetry-proto as the attributes field of a Span (tag 0x4a)."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    span = Span.FromString(encoded)
+    out = []
+    for kv in span.attributes:
+        kind = kv.value.WhichOneof("value")
+        out.append((kv.key, str(kind), getattr(kv.value, str(kind))))
+    return out
 
 
 def test_parse_traceparent_and_samplers() -> None:
@@ -474,7 +485,7 @@ def test_requests_encoded_a_few_at_a_time_all_arrive(stub: OtlpStub) -> None:
         assert len(spans) == 3 * n and {s.trace_id.hex() for s in spans} == ids
         # low traffic: a lone request is sent after the exporter's delay, with no flush
         lone = serve_request(t, warm())
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 120  # a guard against a hang: the delay is 1 s
         while lone not in {s.trace_id.hex() for s in _spans_at(stub)}:
             assert time.monotonic() < deadline, "a lone request's spans were not sent"
             time.sleep(0.05)
@@ -552,9 +563,8 @@ def test_the_one_pass_encoder_writes_what_the_span_data_path_writes() -> None:
             out.append(m.SerializeToString())
         return out
 
-    with Telemetry.from_options(in_memory=True, trigger="http") as t:
-        d = t._sdk.direct
-        assert d is not None
+    d = dx.DirectPipeline(sync_sinks=[], batch_sinks=[], max_log_lines=10, max_log_bytes=1000)
+    try:
         for rec, status, parent in (
             (warm(), 200, None),
             (warm(invocation_id="a" * 32), 200, None),  # the cached block again, another id
@@ -573,6 +583,8 @@ def test_the_one_pass_encoder_writes_what_the_span_data_path_writes() -> None:
             spans, _ = request_items(span, 10, 1000)
             assert norm(fused) == norm([s.encode() for s in spans])
             assert len(fused) == (5 if rec.cold_start else 3)
+    finally:
+        assert d.shutdown(10)
 
 
 class SlowSink(Sink):
@@ -598,14 +610,14 @@ def test_bursts_are_exported_in_full_batches_without_waiting_for_the_delay() -> 
         max_log_bytes=1000,
         max_queue=1000,
         batch=4,
-        delay=60,
+        delay=3600,  # far beyond the guard below: what arrives was sent for a full batch
     )
     try:
         for _ in range(40):  # while the exporter sleeps in a batch, the queue passes the batch size
             span = pipe.start_request("GET /hello", http_attrs())
             pipe.attach(span.traceparent, warm())
             pipe.end_request(span)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 120  # a guard against a hang, not a measurement
         while sink.got < 40 * 3 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert sink.got == 40 * 3 and pipe.dropped == 0

@@ -87,7 +87,7 @@ def parse(text: str) -> list[Block]:
 
 
 def wait_for(
-    col: Rotel, ready: Callable[[list[Block]], bool], timeout: float = 20.0
+    col: Rotel, ready: Callable[[list[Block]], bool], timeout: float = 120.0
 ) -> list[Block]:
     deadline = time.monotonic() + timeout
     blocks: list[Block] = []

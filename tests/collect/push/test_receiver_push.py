@@ -39,7 +39,7 @@ def receiving(sink: Any, token: str | None = None) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # a guard against a hang, not a measurement
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the receiver did not start")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -137,12 +138,17 @@ def test_resource_service_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
     assert reports.report_resource()["service.name"] == "from-env"
     # without the SDK, the same precedence from the environment
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name.startswith("opentelemetry.sdk") else real_find_spec(name, *a)
+    )
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=attr,deployment.environment=dev%20x")
-    env = reports._env_resource(None)
+    env = reports.report_resource()
     assert env["service.name"] == "from-env" and env["deployment.environment"] == "dev x"
+    assert "telemetry.sdk.name" not in env  # read here, not by the SDK
     monkeypatch.delenv("OTEL_SERVICE_NAME")
-    assert reports._env_resource(None)["service.name"] == "attr"
-    assert reports._env_resource("cli")["service.name"] == "cli"
+    assert reports.report_resource()["service.name"] == "attr"
+    assert reports.report_resource("cli")["service.name"] == "cli"
 
 
 @pytest.mark.parametrize(
@@ -250,9 +256,10 @@ def test_partial_success_is_reported() -> None:
     assert result.ok and result.rejected == 1
     assert result.warning().endswith(": the collector rejected 1 record(s): body too big")
     empty = ExportLogsServiceResponse(partial_success=ExportLogsPartialSuccess()).SerializeToString()
-    assert reports._partial_success(empty) == (0, "")
-    assert reports._partial_success(b"\xff\xff") == (0, "")  # not protobuf: ignored
-    assert reports._partial_success(b"{}") == (0, "")
+    for body in (empty, b"\xff\xff", b"{}"):  # nothing rejected; not protobuf: ignored
+        with scripted(Answer(200, body=body)) as srv:
+            result = reports.push(srv.url, [inspect_record()], resource={})
+        assert result.ok and result.rejected == 0 and result.warning() == "", body
 
 
 def test_hang_up_and_silence() -> None:

@@ -44,7 +44,7 @@ def rotel_forwarding_to(endpoint: str, protocol: str, tmp: Path, *extra: str) ->
         yield agent.url
 
 
-def wait_until(ready: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
+def wait_until(ready: Callable[[], bool], what: str, seconds: float = 120.0) -> None:
     deadline = time.monotonic() + seconds
     while not ready():
         assert time.monotonic() < deadline, f"rotel did not forward {what}"

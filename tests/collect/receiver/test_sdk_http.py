@@ -62,6 +62,17 @@ def test_sdk_traces_metrics_and_logs_arrive_as_sent(url: str, sink: InMemorySink
     assert [n for _, _, n in sink.requests] == [3, 4, 8]  # one data point a metric
 
 
+@pytest.fixture
+def sdk_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OTLP exporters' loggers without filters for the test. A Telemetry made
+    earlier in this process (tests/telemetry) quiets the SDK exporters' warnings with a
+    filter on their loggers that stays for the process, and this test reads one of them."""
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if name.startswith("opentelemetry.exporter") and isinstance(logger, logging.Logger):
+            monkeypatch.setattr(logger, "filters", [])
+
+
+@pytest.mark.usefixtures("sdk_warnings")
 def test_the_sdk_retries_after_our_retry_after(caplog: pytest.LogCaptureFixture) -> None:
     sink = Refusing(OverloadedError("queue full", 2.0), times=1)
     spans = sdk_spans()

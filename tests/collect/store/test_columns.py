@@ -114,7 +114,7 @@ def test_any_value_text_is_pdata_as_string(value: AnyValue, text: str) -> None:
     assert any_value_text(value) == text
 
 
-def _span(**fields: Any) -> Span:
+def server_span(**fields: Any) -> Span:
     base: dict[str, Any] = {
         "trace_id": bytes(range(1, 17)),
         "span_id": bytes(range(1, 9)),
@@ -127,7 +127,7 @@ def _span(**fields: Any) -> Span:
     return Span(**base)
 
 
-def _traces(*spans: Span, resource: list[KeyValue] | None = None) -> ExportTraceServiceRequest:
+def trace_request(*spans: Span, resource: list[KeyValue] | None = None) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     rs = request.resource_spans.add()
     rs.resource.attributes.extend(
@@ -142,14 +142,14 @@ def _traces(*spans: Span, resource: list[KeyValue] | None = None) -> ExportTrace
 
 def test_every_any_value_kind_round_trips_in_span_attributes(store: Store) -> None:
     attrs = [kv(name, value) for name, value, _ in ANY_VALUES]
-    store.write(Signal.TRACES, _traces(_span(attributes=attrs)))
+    store.write(Signal.TRACES, trace_request(server_span(attributes=attrs)))
     row = store.backend.query(f"SELECT SpanAttributes FROM {store.database}.otel_traces").scalar()
     assert row == {name: text for name, _, text in ANY_VALUES}
 
 
 def test_span_columns_are_the_exporters(store: Store) -> None:
     spans = [
-        _span(
+        server_span(
             trace_state="k=v",
             parent_span_id=bytes(8),  # all zero: no parent
             status=Status(code=Status.STATUS_CODE_ERROR, message="wasm trap: unreachable"),
@@ -172,17 +172,17 @@ def test_span_columns_are_the_exporters(store: Store) -> None:
                 )
             ],
         ),
-        _span(
+        server_span(
             span_id=b"\x02" * 8,
             parent_span_id=bytes(range(1, 9)),
             kind=Span.SPAN_KIND_INTERNAL,
             name="execute",
             status=Status(code=Status.STATUS_CODE_OK),
         ),
-        _span(span_id=b"\x03" * 8, kind=Span.SPAN_KIND_CLIENT, name="c"),
-        _span(span_id=b"\x04" * 8, kind=Span.SPAN_KIND_PRODUCER, name="p"),
-        _span(span_id=b"\x05" * 8, kind=Span.SPAN_KIND_CONSUMER, name="q"),
-        _span(
+        server_span(span_id=b"\x03" * 8, kind=Span.SPAN_KIND_CLIENT, name="c"),
+        server_span(span_id=b"\x04" * 8, kind=Span.SPAN_KIND_PRODUCER, name="p"),
+        server_span(span_id=b"\x05" * 8, kind=Span.SPAN_KIND_CONSUMER, name="q"),
+        server_span(
             span_id=b"\x06" * 8,
             kind=Span.SPAN_KIND_UNSPECIFIED,
             name="u",
@@ -195,7 +195,7 @@ def test_span_columns_are_the_exporters(store: Store) -> None:
         kv("host.name", s("h")),
         kv("n", AnyValue(int_value=3)),
     ]
-    store.write(Signal.TRACES, _traces(*spans, resource=resource))
+    store.write(Signal.TRACES, trace_request(*spans, resource=resource))
     rows = store.backend.query(
         "SELECT toUnixTimestamp64Nano(Timestamp), TraceId, SpanId, ParentSpanId, TraceState,"
         " SpanName, SpanKind, ServiceName, ResourceAttributes, ScopeName, ScopeVersion,"
@@ -246,11 +246,11 @@ def test_span_columns_are_the_exporters(store: Store) -> None:
 
 
 def test_service_name_is_the_first_service_name_as_text(store: Store) -> None:
-    request = _traces(
-        _span(), resource=[kv("service.name", AnyValue(int_value=42)), kv("service.name", s("b"))]
+    request = trace_request(
+        server_span(), resource=[kv("service.name", AnyValue(int_value=42)), kv("service.name", s("b"))]
     )
     rs = request.resource_spans.add()  # a resource without service.name
-    rs.scope_spans.add().spans.append(_span(span_id=b"\x09" * 8))
+    rs.scope_spans.add().spans.append(server_span(span_id=b"\x09" * 8))
     store.write(Signal.TRACES, request)
     rows = store.backend.query(
         f"SELECT SpanId, ServiceName, ScopeName FROM {store.database}.otel_traces ORDER BY SpanId"

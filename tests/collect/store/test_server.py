@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.collect.store.test_columns import ANY_VALUES, _span, _traces, kv
+from tests.collect.store.test_columns import ANY_VALUES, kv, server_span, trace_request
 from tests.collect.store.test_schema import EXPECTED
 from wasmscope.collect.receiver.sink import Signal
 from wasmscope.collect.store.server import ServerBackend, parse_url
@@ -68,7 +68,7 @@ def test_server_schema_is_the_exporters(server_store: Store) -> None:
 @needs_server
 def test_server_round_trip_and_size(server_store: Store) -> None:
     attrs = [kv(name, value) for name, value, _ in ANY_VALUES]
-    server_store.write(Signal.TRACES, _traces(_span(attributes=attrs)))
+    server_store.write(Signal.TRACES, trace_request(server_span(attributes=attrs)))
     got = server_store.backend.query(
         f"SELECT SpanAttributes FROM {server_store.database}.otel_traces WHERE SpanName = {{n:String}}",
         {"n": "GET /hello"},
@@ -76,5 +76,5 @@ def test_server_round_trip_and_size(server_store: Store) -> None:
     assert got == {name: text for name, _, text in ANY_VALUES}
     assert server_store.size().rows["otel_traces"] == 1
     writer = server_store.writer()
-    writer.deliver(Signal.TRACES, _traces(_span(span_id=b"\x07" * 8)), 1)
+    writer.deliver(Signal.TRACES, trace_request(server_span(span_id=b"\x07" * 8)), 1)
     assert server_store.size().rows["otel_traces"] == 2

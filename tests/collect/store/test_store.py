@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from tests.collect.store.test_columns import _span, _traces
+from tests.collect.store.test_columns import server_span, trace_request
 from wasmscope.collect.receiver.sink import Signal
 from wasmscope.collect.store import Store as LazyStore
 from wasmscope.collect.store.embedded import ChdbBackend
@@ -60,7 +60,7 @@ def test_retention_rounds_to_whole_seconds(chdb_backend: ChdbBackend) -> None:
 
 def test_size_counts_rows_and_bytes_per_table(store: Store) -> None:
     assert store.size().bytes_on_disk == 0 and store.size().total_rows == 0
-    store.write(Signal.TRACES, _traces(_span(), _span(span_id=b"\x02" * 8)))
+    store.write(Signal.TRACES, trace_request(server_span(), server_span(span_id=b"\x02" * 8)))
     size = store.size()
     assert size.rows == {"otel_traces": 2, "otel_traces_trace_id_ts": 1}
     assert size.bytes_on_disk == sum(size.table_bytes.values()) > 0
@@ -79,7 +79,7 @@ def test_a_closed_store_writes_nothing_and_leaves_a_shared_backend_open(
     store.close()
     store.close()
     with pytest.raises(StoreError):
-        store.write(Signal.TRACES, _traces(_span()))
+        store.write(Signal.TRACES, trace_request(server_span()))
     with pytest.raises(StoreError):
         store.writer()
     assert chdb_backend.query("SELECT 1").scalar() == 1  # not closed: the store did not own it

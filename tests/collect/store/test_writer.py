@@ -74,12 +74,13 @@ def request(n: int, first_id: int, name: str = "GET /hello") -> ExportTraceServi
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll ``condition`` (the writer thread makes progress on its own)."""
-    for _ in range(2000):
-        if condition():
-            return
+    """Poll ``condition`` (the writer thread makes progress on its own); the deadline
+    guards against a hang, it is not a measurement."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
         time.sleep(0.005)
-    raise AssertionError(f"never happened: {what}")
 
 
 @pytest.fixture
@@ -236,7 +237,7 @@ def test_close_flushes_what_was_accepted(gated: tuple[Store, GatedBackend]) -> N
     wait_until(lambda: writer.queue_requests == 1, "queued")
     closer = threading.Thread(target=store.close)
     closer.start()
-    wait_until(lambda: writer._closing, "closing")
+    wait_until(lambda: writer.closing, "closing")
     with pytest.raises(StoreError):
         writer.deliver(Signal.TRACES, request(1, 500), 1)
     backend.gate.set()

@@ -428,6 +428,11 @@ class GroupCommitWriter:
     def queue_requests(self) -> int:
         return len(self._queue)
 
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` was called: new requests are refused."""
+        return self._closing
+
     def stats(self) -> WriterStats:
         return WriterStats(
             accepted_requests=self.accepted_requests,
