@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from wasmscope.runtime.guest_counters import CountersObserver
+    from wasmscope.runtime.host_calls import AuditSettings
     from wasmscope.runtime.limits import Limits
     from wasmscope.runtime.wasi import DirSpec, Stdin
 
@@ -35,7 +36,10 @@ class RunOptions:
     the record either way, up to the cap). ``attributes``: added to the record.
     ``instrument=True`` (implied by an ``observer``) runs the module rewritten to keep
     its own counters (:mod:`wasmscope.runtime.guest_counters`); the ``observer`` (the
-    profiler's sampler) reads them while the guest runs. Core modules only."""
+    profiler's sampler) reads them while the guest runs. Core modules only.
+    ``audit``: each WASI preview 1 call counted, decided and recorded in the module
+    (:mod:`wasmscope.runtime.host_call_audit`); the log lands in ``record.audit``
+    (core modules; a component's record keeps None)."""
 
     argv0: str | None = None
     env: Mapping[str, str] | None = None
@@ -47,6 +51,7 @@ class RunOptions:
     attributes: Mapping[str, Any] | None = None
     instrument: bool = False
     observer: CountersObserver | None = None
+    audit: AuditSettings | None = None
 
     @property
     def instrumented(self) -> bool:

@@ -7,12 +7,16 @@ no wasmtime types, so exporters and reports never import the runtime.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CALLS_IN_JSON", "Frame", "InvocationRecord", "ModuleIdentity", "Outcome", "Phase", "TrapInfo"]
+if TYPE_CHECKING:
+    from wasmscope.runtime.host_calls import AuditLog
+
+__all__ = ["AUDIT_CALLS_IN_JSON", "CALLS_IN_JSON", "Frame", "InvocationRecord", "ModuleIdentity", "Outcome", "Phase", "TrapInfo"]
 
 CALLS_IN_JSON = 50  # most-called functions kept in the JSON of a record
+AUDIT_CALLS_IN_JSON = 100  # first audited host calls kept in the JSON of a record
 
 
 class Outcome:
@@ -108,6 +112,10 @@ class InvocationRecord:
     # ("module.name" -> count); None otherwise. The JSON keeps the top CALLS_IN_JSON.
     call_counts: dict[str, int] | None = None
     host_calls: dict[str, int] | None = None
+    # Audited runs (``RunOptions.audit``, core modules): every WASI call the guest made;
+    # None otherwise. The JSON keeps the counts, totals, drops and the first
+    # AUDIT_CALLS_IN_JSON calls (absent from the JSON when None).
+    audit: AuditLog | None = None
     # What the guest wrote (up to the cap); not part of the JSON record.
     stdout: bytes = field(default=b"", repr=False)
     stderr: bytes = field(default=b"", repr=False)
@@ -131,8 +139,11 @@ class InvocationRecord:
         return self.outcome not in (Outcome.OK,)
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        del out["stdout"], out["stderr"]
+        audit = self.audit
+        out = asdict(self if audit is None else replace(self, audit=None))
+        del out["stdout"], out["stderr"], out["audit"]
+        if audit is not None:
+            out["audit"] = audit_json(audit)
         out["duration_seconds"] = self.duration_seconds
         if self.call_counts is not None and len(self.call_counts) > CALLS_IN_JSON:
             top = sorted(self.call_counts.items(), key=lambda kv: -kv[1])[:CALLS_IN_JSON]
@@ -142,3 +153,18 @@ class InvocationRecord:
                 "calls": sum(self.call_counts.values()) - sum(c for _, c in top),
             }
         return out
+
+
+def audit_json(log: AuditLog) -> dict[str, Any]:
+    """The compact JSON of an audit log: counts, totals, drops, the first calls."""
+    calls = log.calls
+    out: dict[str, Any] = {
+        "counts": dict(log.counts),
+        "total": log.total,
+        "dropped": log.dropped,
+        "totals": dict(log.totals),
+        "calls": [asdict(c) for c in calls[:AUDIT_CALLS_IN_JSON]],
+    }
+    if len(calls) > AUDIT_CALLS_IN_JSON:
+        out["calls_omitted"] = len(calls) - AUDIT_CALLS_IN_JSON
+    return out

@@ -45,8 +45,10 @@ from wasmscope.runtime.engine import (
     wasmtime_version,
 )
 from wasmscope.runtime.guest_counters import CountedRun, CountersPlan, plan_for
+from wasmscope.runtime.host_call_audit import AuditPlan, AuditRun, audit_plan_for, check_settings
+from wasmscope.runtime.host_calls import AuditLog, AuditSettings
 from wasmscope.runtime.identity import ModuleSource, SourceCache
-from wasmscope.runtime.invocation import Invocation, now
+from wasmscope.runtime.invocation import Invocation, InvocationObserver, now
 from wasmscope.runtime.limits import Limits
 from wasmscope.runtime.memory import METHODS
 from wasmscope.runtime.options import RunOptions, with_changes
@@ -69,6 +71,17 @@ log = logging.getLogger("wasmscope.runtime")
 # A ModuleSource is taken as is: already identified, its bytes kept by the caller (the
 # gateway pins each route to the version it compiled, whatever is on disk now).
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | ModuleSource
+
+
+class _Rewritten(Protocol):
+    """A rewritten module to compile in place of the source (instrumented, audited)."""
+
+    @property
+    def key(self) -> str: ...
+
+    def instrumented(self, source: ModuleSource) -> bytes: ...
+
+    def drop_bytes(self) -> None: ...
 
 
 class TelemetrySink(Protocol):
@@ -315,20 +328,35 @@ class Runtime:
         rec.phases.append(Phase("load", start, load_end, {"wasm.module.size": source.size}))
         sinks = (opts.stdout, opts.stderr)
         session: CountedRun | None = None
+        audit_run: AuditRun | None = None
+        rewritten: _Rewritten | None = None
         try:
             handle = engine_for(settings)
             rec.attributes["wasm.engine.fingerprint"] = handle.fingerprint
-            if opts.instrumented:
-                if source.kind == "component":
-                    raise UsageError(
-                        f"{source.identity.name} is a component: instrumented runs (profile) take core modules only, "
-                        "components are not supported yet"
-                    )
+            if opts.instrumented and source.kind == "component":
+                raise UsageError(
+                    f"{source.identity.name} is a component: instrumented runs (profile) take core modules only, "
+                    "components are not supported yet"
+                )
+            if opts.audit is not None and source.kind != "component":  # components: rec.audit stays None
+                check_settings(opts.audit)
+                aplan = self._audit_plan(rec, source, opts.audit, opts.instrumented)
+                if aplan is None:
+                    return self._finish(rec)
+                rewritten = aplan
+                if aplan.layout is not None:
+                    audit_run = AuditRun(aplan, opts.audit)
+                else:
+                    rec.audit = AuditLog()  # nothing to audit: no preview 1 import called directly
+                if opts.instrumented:
+                    session = CountedRun(aplan.counters_plan(), source, opts.observer)
+            elif opts.instrumented:
                 plan = self._plan(rec, source)
                 if plan is None:
                     return self._finish(rec)
                 session = CountedRun(plan, source, opts.observer)
-            compiled = self._compile_phase(rec, source, handle, session.plan if session is not None else None)
+                rewritten = plan
+            compiled = self._compile_phase(rec, source, handle, rewritten)
             if compiled is None:
                 return self._finish(rec, session)
             program = opts.argv0 if opts.argv0 is not None and func is None else source.identity.name
@@ -339,7 +367,11 @@ class Runtime:
                 run_component(rec, source, handle, compiled, lim, wasi, self._capture(lim.max_output), self.memory_stats, sinks)
             else:
                 wasi = WasiSpec([program, *map(str, args)] if func is None else [program], opts.env, dir_specs, opts.stdin)
-                self._run_module(rec, source, handle, compiled, lim, func, wasi, args, sinks, session)
+                observers: tuple[InvocationObserver, ...] = () if audit_run is None else (audit_run,)
+                if session is not None:
+                    observers = (session, *observers)
+                key = rewritten.key if rewritten is not None else source.sha256
+                self._run_module(rec, source, handle, compiled, lim, func, wasi, args, sinks, observers, key)
         finally:
             if source.path is not None and source is not module:  # the caller's source keeps its bytes
                 source.drop_bytes()
@@ -363,8 +395,28 @@ class Runtime:
         rec.attributes["wasm.instrument_seconds"] = time.perf_counter() - t0
         return plan
 
+    def _audit_plan(
+        self, rec: InvocationRecord, source: ModuleSource, settings: AuditSettings, counted: bool
+    ) -> AuditPlan | None:
+        """The audited twin (timed as ``wasm.audit_seconds``); None and an ERROR record
+        when the pass refuses the module."""
+        from pathlib import Path
+
+        from wasmscope.errors import DecodeError
+
+        t0 = time.perf_counter()
+        cache_dir = Path(self.disk.root) / "instrumented" if self.disk is not None else None
+        try:
+            plan = audit_plan_for(source, cache_dir, settings, counted)
+        except (DecodeError, UsageError) as exc:
+            rec.outcome = Outcome.ERROR
+            rec.error = f"{source.identity.name} cannot be audited: {exc}"
+            return None
+        rec.attributes["wasm.audit_seconds"] = time.perf_counter() - t0
+        return plan
+
     def _compile_phase(
-        self, rec: InvocationRecord, source: ModuleSource, handle: EngineHandle, plan: CountersPlan | None = None
+        self, rec: InvocationRecord, source: ModuleSource, handle: EngineHandle, plan: _Rewritten | None = None
     ) -> Any:
         """The compiled module or component; None (and an ERROR record) if refused."""
         import wasmtime
@@ -426,20 +478,21 @@ class Runtime:
         wasi: WasiSpec,
         args: Sequence[Any],
         sinks: tuple[IO[bytes] | None, IO[bytes] | None],
-        session: CountedRun | None = None,
+        observers: tuple[InvocationObserver, ...] = (),
+        key: str | None = None,
     ) -> None:
-        """A core module: instantiate, find the entry, call it (the rest is the Invocation's)."""
+        """A core module: instantiate, find the entry, call it (the rest is the Invocation's).
+        ``key``: the sha256 of the bytes compiled (the rewritten ones for observers)."""
         import wasmtime
 
         t0 = now()
         try:
-            prepared = self._instance_pre(handle, source.sha256 if session is None else session.plan.key, module)
+            prepared = self._instance_pre(handle, key if key is not None else source.sha256, module)
         except wasmtime.WasmtimeError as link_error:
             rec.phases.append(Phase("instantiate", t0, now()))
             rec.outcome = Outcome.ERROR
             rec.error = f"{source.identity.name}: {link_error_message(str(link_error))}"
             return
-        observers = () if session is None else (session,)
         capture = self._capture(lim.max_output)
         with Invocation(rec, source, handle, lim, wasi, capture, self.memory_stats, sinks, observers, t0) as inv:
             instance = inv.instantiate(prepared.pre.instantiate)

@@ -1,0 +1,373 @@
+"""Audited runs: the runtime side of the host-call audit (``RunOptions.audit``).
+
+``Runtime.run(..., audit=AuditSettings(...))`` runs the module rewritten by
+:func:`wasmscope.instrument.audited_cache.audit_cached` (every direct call of a
+WASI preview 1 import through a thunk that counts, decides and records it in a
+memory of its own, ``wasmscope:audit``), compiled and cached like any module but
+identified as the original. :class:`AuditRun`, an observer of the invocation:
+
+- after instantiating, grows the audit memory to the ring asked for (what a memory
+  limit refuses shrinks the ring, never fails the run), then writes the mode
+  (record or count-only, timing), the action of each audited function, the budgets'
+  limits, ``deny_errno``, ``over_budget`` and ``max_path``; when an action is
+  CHECK, puts the Python function that asks ``AuditSettings.check`` in the
+  module's ``wasmscope:audit_check`` table;
+- drains the ring on every watchdog tick (the guest is paused at a safe point, on
+  its thread): each record becomes a :class:`HostCall`, the tail moves on, so only
+  a burst faster than a tick's worth of the ring drops records (counted exactly);
+- at the end drains what is left (a record the guest did not finish is a call
+  that trapped or exited: ``errno`` None), reads the counters and sums, and puts the
+  :class:`AuditLog` in ``record.audit``. A trap from a KILL action is reported as
+  such: ``trap.kind`` ``"policy_kill"``, a message naming the call.
+
+With ``instrument=True`` too, the counters pass runs first and this one after it
+(see :mod:`wasmscope.instrument.wasi_audit`), so both observers share one module.
+
+Components: not audited (their WASI calls go through the component model, not
+core imports the pass can reroute): ``record.audit`` stays None. Calls a start
+function makes run before the host wrote the tables: they are counted, allowed
+and not recorded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wasmscope.errors import UsageError
+from wasmscope.instrument import audit_layout as L
+from wasmscope.runtime.guest_counters import CountersPlan
+from wasmscope.runtime.host_calls import Action, AuditLog, AuditSettings, HostCall
+from wasmscope.runtime.invocation import Invocation, InvocationObserver
+from wasmscope.runtime.record import InvocationRecord, Outcome, TrapInfo
+
+if TYPE_CHECKING:
+    from wasmscope.instrument.audit_layout import AuditLayout
+    from wasmscope.instrument.audited_cache import AuditedModule
+    from wasmscope.runtime.identity import ModuleSource
+
+__all__ = ["AuditPlan", "AuditRun", "audit_plan_for"]
+
+log = logging.getLogger("wasmscope.runtime.audit")
+
+PAGE = 65536
+_ALL_ONES = (1 << 64) - 1
+_I64_MAX = (1 << 63) - 1
+_RECORD = struct.Struct(f"<IIIIQQQQII{L.MAX_ARGS}Q")  # one record's fixed part (128 bytes)
+_HEADER = struct.Struct("<QQQIIIIIIQQQqq")  # offsets 0..88
+_FLAGS = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+
+
+def _path_capacity(max_path: int) -> int:
+    """The record's path room for ``max_path`` (one module per capacity: 256 covers
+    the default and anything under it)."""
+    return max(256, -(-max_path // 8) * 8)
+
+
+@dataclass(slots=True)
+class AuditPlan:
+    """An audited module ready to compile (like :class:`CountersPlan`): its layouts,
+    its compiled-cache key (the sha256 of the audited bytes) and, until compiled,
+    the bytes. ``layout`` None: nothing to audit (no preview 1 import called directly)."""
+
+    layout: AuditLayout | None
+    key: str
+    path_capacity: int
+    counters: Any = None  # the CountersLayout when composed with the counters pass
+    cache_dir: Path | None = None
+    wasm: bytes | None = field(default=None, repr=False)
+
+    def instrumented(self, source: ModuleSource) -> bytes:
+        if self.wasm is not None:
+            return self.wasm
+        return _audit(
+            source.read_bytes(), self.cache_dir, self.path_capacity, self.counters is not None
+        ).wasm
+
+    def drop_bytes(self) -> None:
+        self.wasm = None
+
+    def counters_plan(self) -> CountersPlan:
+        """The counters pass's plan over the same (audited) module, for :class:`CountedRun`."""
+        return _ComposedCountersPlan(self.counters, self.key, self.cache_dir, None, audit=self)
+
+
+@dataclass(slots=True)
+class _ComposedCountersPlan(CountersPlan):
+    audit: AuditPlan | None = None
+
+    def instrumented(self, source: ModuleSource) -> bytes:
+        assert self.audit is not None
+        return self.audit.instrumented(source)
+
+
+def _audit(data: bytes, cache_dir: Path | None, path_capacity: int, counted: bool) -> AuditedModule:
+    from wasmscope.instrument.audited_cache import audit_cached, audit_module
+
+    if cache_dir is not None:
+        return audit_cached(data, cache_dir, path_capacity=path_capacity, counted=counted)
+    return audit_module(data, path_capacity=path_capacity, counted=counted)
+
+
+_PLANS: dict[tuple[str, str | None, int, bool], AuditPlan] = {}
+_PLANS_LOCK = threading.Lock()
+_PLANS_MAX = 16
+
+
+def audit_plan_for(
+    source: ModuleSource, cache_dir: Path | None, settings: AuditSettings, counted: bool
+) -> AuditPlan:
+    """The audited twin of ``source`` (a core module), remembered per process and
+    through the on-disk cache in ``cache_dir`` (None: none). Raises ``UsageError`` /
+    ``DecodeError`` for what the pass refuses."""
+    cap = _path_capacity(settings.max_path)
+    key = (source.sha256, str(cache_dir) if cache_dir is not None else None, cap, counted)
+    with _PLANS_LOCK:
+        plan = _PLANS.get(key)
+    if plan is not None:
+        return plan
+    result = _audit(source.read_bytes(), cache_dir, cap, counted)
+    plan = AuditPlan(
+        result.layout,
+        hashlib.sha256(result.wasm).hexdigest(),
+        cap,
+        result.counters,
+        cache_dir,
+        result.wasm,
+    )
+    with _PLANS_LOCK:
+        _PLANS[key] = plan
+        while len(_PLANS) > _PLANS_MAX:
+            _PLANS.pop(next(iter(_PLANS)))
+    return plan
+
+
+def check_settings(settings: AuditSettings) -> None:
+    """Refuse settings the thunks cannot apply (before anything runs)."""
+    ring = settings.ring_records
+    if not isinstance(ring, int) or ring < 1 or ring & (ring - 1) or ring > 1 << 24:
+        raise UsageError(f"ring_records must be a power of two from 1 to {1 << 24}, not {ring!r}")
+    if not isinstance(settings.max_path, int) or not 0 <= settings.max_path <= 65536:
+        raise UsageError(f"max_path must be from 0 to 65536, not {settings.max_path!r}")
+    uses_check = settings.over_budget == Action.CHECK or any(
+        a == Action.CHECK for a in settings.actions.values()
+    )
+    if uses_check and settings.check is None:
+        raise UsageError("an action is CHECK but AuditSettings.check is not set")
+    if not 0 <= settings.deny_errno < 1 << 16:
+        raise UsageError(f"deny_errno must be a WASI errno (0..65535), not {settings.deny_errno!r}")
+
+
+class _Decoder:
+    """Turns records into :class:`HostCall` (per call: kept cheap)."""
+
+    __slots__ = ("names", "params", "paths", "view")
+
+    def __init__(self, layout: AuditLayout, view: memoryview) -> None:
+        self.view = view
+        self.names = [f.name for f in layout.funcs]
+        self.params = [f.params for f in layout.funcs]
+        self.paths = [f.has_path for f in layout.funcs]
+
+    def decode(self, off: int) -> HostCall:
+        v = self.view
+        t = _RECORD.unpack_from(v, off)
+        k, flags = t[0], t[1]
+        path = None
+        truncated = False
+        if self.paths[k]:
+            start = off + L.R_PATH
+            copied = t[8]
+            path = bytes(v[start : start + copied]).decode("utf-8", "surrogateescape")
+            truncated = copied < t[3]
+        return HostCall(
+            t[4],
+            self.names[k],
+            dict(zip(self.params[k], t[10:])),  # noqa: B905 (fewer names than slots: zip stops there)
+            t[2] if flags & L.FLAG_ERRNO else None,
+            t[5] if flags & L.FLAG_RESULT else None,
+            path,
+            truncated,
+            t[7] if flags & L.FLAG_NBYTES else None,
+            t[6] if flags & L.FLAG_DURATION else None,
+            bool(flags & L.FLAG_DENIED),
+            bool(flags & L.FLAG_OVER),
+            bool(flags & L.FLAG_KILLED),
+        )
+
+
+class AuditRun(InvocationObserver):
+    """One audited run: an observer of its invocation (all on the guest's thread).
+    The audit memory is ours, not the guest's: left out of the memory figures."""
+
+    own_memories = (L.AUDIT_EXPORT,)
+
+    def __init__(self, plan: AuditPlan, settings: AuditSettings) -> None:
+        assert plan.layout is not None
+        self.plan = plan
+        self.layout: AuditLayout = plan.layout
+        self.settings = settings
+        self.own_bytes = self.layout.pages * PAGE
+        self.view: memoryview | None = None
+        self.decoder: _Decoder | None = None
+        self.calls: list[HostCall] = []
+        self.tail = 0
+        self.mask = 0
+        self._chained: Callable[[], None] | None = None
+        self._check_func: Any = None
+
+    # -- the invocation's hooks ------------------------------------------------------------------
+    def after_instantiate(self, inv: Invocation, instance: Any) -> None:
+        import wasmtime
+
+        store = inv.store
+        exports = instance.exports(store)
+        mem = exports.get(L.AUDIT_EXPORT)
+        if not isinstance(mem, wasmtime.Memory):
+            raise RuntimeError(f"the audited module exports no {L.AUDIT_EXPORT!r} memory")
+        lay, s = self.layout, self.settings
+        ring = s.ring_records if s.record else 1
+        while ring > 1 and lay.ring_bytes(ring) > mem.data_len(store):
+            try:
+                mem.grow(store, -(-(lay.ring_bytes(ring) - mem.data_len(store)) // PAGE))
+            except wasmtime.WasmtimeError:  # over the memory limit: a smaller ring
+                ring //= 2
+        size = mem.data_len(store)
+        self.own_bytes = size
+        address = ctypes.cast(mem.data_ptr(store), ctypes.c_void_p).value
+        if not address:
+            raise RuntimeError("the audit memory has no address")
+        view = memoryview((ctypes.c_ubyte * size).from_address(address)).cast("B")
+        self.view = view
+        self.decoder = _Decoder(lay, view)
+        self.mask = ring - 1
+        mode = 0
+        if s.record:
+            mode |= L.MODE_RECORD
+            guest = exports.get("memory")
+            if lay.timing and isinstance(guest, wasmtime.Memory) and guest.data_len(store) >= 8:
+                mode |= L.MODE_TIMING
+        b = s.budgets
+        limits = (
+            _ALL_ONES if b.host_calls is None else b.host_calls,
+            _ALL_ONES if b.random_bytes is None else b.random_bytes,
+            _ALL_ONES if b.output_bytes is None else b.output_bytes,
+            _I64_MAX if b.open_fds is None else b.open_fds,
+        )
+        struct.pack_into(
+            "<IIIII", view, L.MASK, self.mask, mode, s.deny_errno, int(s.over_budget), s.max_path
+        )
+        struct.pack_into("<QQQq", view, L.LIMITS, *limits)
+        actions = s.actions
+        table = bytes(int(actions.get(f.name, Action.ALLOW)) for f in lay.funcs)
+        view[lay.actions_offset : lay.actions_offset + len(table)] = table
+        if s.check is not None and (Action.CHECK in table or s.over_budget == Action.CHECK):
+            self._install_check(store, exports)
+        self._chained = inv.watch.on_tick
+        inv.watch.on_tick = self.tick
+
+    def _install_check(self, store: Any, exports: Any) -> None:
+        import wasmtime
+
+        check = self.settings.check
+        assert check is not None and self.decoder is not None
+        decoder = self.decoder
+
+        def ask(address: int, _k: int) -> int:
+            try:
+                return 1 if check(decoder.decode(address)) else 0
+            except Exception as exc:  # a failing check denies, it never kills the guest
+                log.warning("the audit check failed, the call is denied: %s", exc)
+                return 0
+
+        i32 = wasmtime.ValType.i32()
+        self._check_func = wasmtime.Func(store, wasmtime.FuncType([i32, i32], [i32]), ask)
+        exports[L.CHECK_EXPORT].set(store, 0, self._check_func)
+
+    def tick(self) -> None:
+        self.drain(final=False)
+        if self._chained is not None:
+            self._chained()
+
+    def finish(self, inv: Invocation, rec: InvocationRecord) -> None:
+        view = self.view
+        if view is None:
+            return
+        self.drain(final=True)
+        lay = self.layout
+        h = _HEADER.unpack_from(view, 0)
+        dropped, killed = h[2], h[8]
+        calls_total, random_b, output_b, open_peak = h[9], h[10], h[11], h[13]
+        counts: dict[str, int] = {}
+        for k, f in enumerate(lay.funcs):
+            n = _U64.unpack_from(view, lay.counters_offset + 8 * k)[0]
+            if n:
+                counts[f.name] = counts.get(f.name, 0) + n
+        rec.audit = AuditLog(
+            counts=counts,
+            calls=self.calls,
+            dropped=dropped,
+            totals={
+                "host_calls": calls_total,
+                "random_bytes": random_b,
+                "output_bytes": output_b,
+                "open_fds_peak": open_peak,
+            },
+        )
+        if rec.trap is not None:  # a frame in a thunk is the import it stands for
+            by_index = {f.import_index: f for f in lay.funcs}
+            for frame in rec.trap.frames:
+                imp = lay.thunks.get(frame.func_index) if frame.func_index is not None else None
+                if imp is not None and imp in by_index:
+                    frame.func_name = f"{by_index[imp].module}.{by_index[imp].name}"
+        if killed and rec.outcome == Outcome.TRAP:
+            name = lay.funcs[killed - 1].name
+            last = next((c for c in reversed(self.calls) if c.killed), None)
+            what = f"{name}({last.path!r})" if last is not None and last.path is not None else name
+            rec.trap = TrapInfo(
+                "policy_kill",
+                f"killed by the host-call policy: the guest called {what}, which the policy does not allow",
+                rec.trap.frames if rec.trap is not None else [],
+                rec.trap.frames_truncated if rec.trap is not None else False,
+            )
+
+    def close(self, inv: Invocation) -> None:
+        if self._check_func is not None:
+            self._check_func = None
+        if self.view is not None:
+            self.decoder = None
+            self.view.release()
+            self.view = None
+
+    # -- the ring ------------------------------------------------------------------------------------
+    def drain(self, *, final: bool) -> None:
+        """Decode the records from the tail to the head; while the guest runs, stop at
+        the first one not done (the call in progress)."""
+        view, decoder = self.view, self.decoder
+        if view is None or decoder is None or not self.settings.record:
+            return
+        head = _U64.unpack_from(view, L.HEAD)[0]
+        tail = self.tail
+        if tail == head:
+            return
+        lay = self.layout
+        ring, size, mask = lay.ring_offset, lay.record_size, self.mask
+        append = self.calls.append
+        decode = decoder.decode
+        flags_of = _FLAGS.unpack_from
+        while tail < head:
+            off = ring + (tail & mask) * size
+            if not final and not flags_of(view, off + L.R_FLAGS)[0] & L.FLAG_DONE:
+                break
+            append(decode(off))
+            tail += 1
+        self.tail = tail
+        _U64.pack_into(view, L.TAIL, tail)
