@@ -299,13 +299,37 @@ class Baseline:
         calls: list[str],
         figures: dict[str, float],
         usage_json: str,
+        *,
+        whole: bool = True,
     ) -> None:
+        """Learns a run; without ``whole``, only its usage (see :meth:`detect`)."""
         tx.execute(
             "INSERT INTO modules (sha256, name, runs) VALUES (?, ?, 1) ON CONFLICT (sha256) "
             "DO UPDATE SET runs = runs + 1, name = CASE WHEN excluded.name = '' "
             "THEN modules.name ELSE excluded.name END",
             (sha256, name or ""),
         )
+        if whole:
+            self._learn_behaviour(tx, sha256, function, input_class, calls, figures)
+        tx.execute(
+            "INSERT INTO usages (sha256, function, input_class, usage) VALUES (?, ?, ?, ?)",
+            (sha256, function, input_class, usage_json),
+        )
+        tx.execute(
+            "DELETE FROM usages WHERE sha256 = ? AND id <= (SELECT id FROM usages "
+            "WHERE sha256 = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (sha256, sha256, self.max_usages),
+        )
+
+    def _learn_behaviour(
+        self,
+        tx: _Tx,
+        sha256: str,
+        function: str,
+        input_class: str,
+        calls: list[str],
+        figures: dict[str, float],
+    ) -> None:
         seq = self._sequence_model(tx, sha256, function, create=True)
         assert seq is not None
         new = seq.db.learn(calls, self.sequences.max_ngrams)
@@ -335,15 +359,6 @@ class Baseline:
             (run, res.id),
         )
         res.runs, res.generation, res.references = run, res.generation + 1, None
-        tx.execute(
-            "INSERT INTO usages (sha256, function, input_class, usage) VALUES (?, ?, ?, ?)",
-            (sha256, function, input_class, usage_json),
-        )
-        tx.execute(
-            "DELETE FROM usages WHERE sha256 = ? AND id <= (SELECT id FROM usages "
-            "WHERE sha256 = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-            (sha256, sha256, self.max_usages),
-        )
 
     def _update_ewmas(
         self, tx: _Tx, sha256: str, function: str, input_class: str, figures: Mapping[str, float]
@@ -381,9 +396,14 @@ class Baseline:
         usage: Mapping[str, Any] | None = None,
     ) -> list[Finding]:
         """The anomalies of one run against what was learned: a foreign host-call
-        sequence, resource outliers, and with ``learn`` also drift. With ``learn``
-        the run's figures feed the EWMAs (all but the outliers), and the run is
-        learned when it raised nothing at all, so an anomaly never becomes normal."""
+        sequence, resource outliers, and with ``learn`` also drift.
+
+        With ``learn``, the figures that are not outliers feed the EWMAs, and a run
+        that raised nothing at all is learned: wholly while its function and input
+        class warm up, then only its usage. After the warm-up the learned figures are
+        the fixed reference the EWMAs are held against (a control chart's phase I),
+        so a slow shift is reported rather than absorbed, and an anomaly never
+        becomes normal. :meth:`add_run` always learns the whole run."""
         _check_key(sha256, function, input_class)
         calls = _check_sequence(sequence)
         figures = validate_figures(resources)
@@ -414,7 +434,20 @@ class Baseline:
                         if drift is not None:
                             findings.append(drift)
                 if not findings:
-                    self._learn(tx, sha256, name, function, input_class, calls, figures, usage_json)
+                    seq = self._sequence_model(tx, sha256, function, create=True)
+                    assert seq is not None
+                    warming = seq.runs < self.sequences.warmup or res.runs < self.resources.warmup
+                    self._learn(
+                        tx,
+                        sha256,
+                        name,
+                        function,
+                        input_class,
+                        calls,
+                        figures,
+                        usage_json,
+                        whole=warming,
+                    )
             return findings
 
     def _judge(
@@ -510,6 +543,7 @@ class Baseline:
             }
             cached = _Resources(key_id, runs, generation, ewmas)
             self._res_cache[cache_key] = cached
+        cached.runs = runs
         return cached
 
     @staticmethod
