@@ -50,12 +50,11 @@ class Version:
 
     @classmethod
     def parse(cls, text: str) -> Version:
-        found = _VERSION.match(text) if isinstance(text, str) else None
+        found = _VERSION.match(text.strip()) if isinstance(text, str) else None
         if found is None:
             raise UsageError(f"not a version: {text!r} (expected major.minor.patch)")
         major, minor, patch, rest = found.groups()
-        rest = rest.strip()
-        if rest and not re.match(r"^[-.+]?[0-9A-Za-z.+-]*$", rest):
+        if rest and not re.match(r"^(?:[-.+]|[A-Za-z])[0-9A-Za-z.+-]*$", rest):
             raise UsageError(f"not a version: {text!r} (expected major.minor.patch)")
         # Build metadata (+local) does not make a pre-release; anything else does.
         release = not rest or rest.startswith("+")
