@@ -107,10 +107,28 @@ def test_mad_zero_makes_the_metric_exact() -> None:
         found = outlier_finding(FUEL, changed, ref, SETTINGS)
         assert found is not None and found.details["method"] == "exact"
         assert found.rule == "anomaly.fuel"
-    # memory: exact too, but only more is news
+    # memory: exact too, but only more is news, and a page more is within its 10%
     pages = Reference.of([65536.0 * 17] * 40)
-    assert outlier_finding(MEMORY, 65536 * 18, pages, SETTINGS) is not None
-    assert outlier_finding(MEMORY, 65536 * 16, pages, SETTINGS) is None
+    assert outlier_finding(MEMORY, 65536 * 18, pages, SETTINGS) is None
+    assert outlier_finding(MEMORY, 65536 * 19, pages, SETTINGS) is not None
+    assert outlier_finding(MEMORY, 65536 * 1, pages, SETTINGS) is None
+
+
+def test_ties_do_not_collapse_the_scale() -> None:
+    # Half the runs made 20 calls, most others 30: the MAD is 0, the quartiles 10 apart.
+    ref = Reference.of([10.0] * 4 + [20.0] * 26 + [30.0] * 20)
+    assert (ref.mad, ref.scale, ref.exact) == (0.0, 5.0, False)
+    assert outlier_finding("host_calls.fd_read", 31, ref, SETTINGS) is None  # z = 1.5, not exact
+    assert outlier_finding("host_calls.fd_read", 50, ref, SETTINGS) is not None  # z = 4.0
+
+
+def test_a_value_a_learned_run_had_is_never_news() -> None:
+    # A concentrated sample: z(26) = 4.0, yet a learned run had 26 calls.
+    values = [15, 16, *[17] * 5, *[18] * 4, *[19] * 5, *[20] * 13, *[21] * 9, *[22] * 6]
+    ref = Reference.of([float(v) for v in [*values, 23, 23, 23, 23, 24, 26]])
+    assert modified_z(26, ref) > 3.5
+    assert outlier_finding("host_calls.fd_read", 26, ref, SETTINGS) is None
+    assert outlier_finding("host_calls.fd_read", 27, ref, SETTINGS) is not None
 
 
 def test_mad_zero_with_a_few_other_values_keeps_the_seen_range() -> None:

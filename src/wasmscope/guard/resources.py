@@ -5,14 +5,20 @@ seconds, ``output_bytes``, ``host_calls`` and ``host_calls.<func>``; any other n
 is a metric too). Against the normal runs of the same function and input class:
 
 - **Outliers**: the modified z-score ``0.6745 * (x - median) / MAD`` (Iglewicz and
-  Hoaglin), over ``threshold`` (3.5). Resources alert upwards only, except fuel,
-  which alerts both ways.
-- **MAD = 0** (at least half the normal runs have the same value, as fuel does for an
-  input class): the z-score is undefined, and the metric is exact: a value outside
-  the range of the normal runs, beyond the metric's tolerance, is news.
+  Hoaglin), over ``threshold`` (3.5; 6 for ``duration`` and ``cpu``, whose tail the
+  host's load makes long). Resources alert upwards only, except fuel, which alerts
+  both ways.
+  The MAD used is never less than half the interquartile range (the same for normal
+  data; with many ties, as call counts have, the MAD alone collapses). A value that
+  a learned run had is never an outlier: learning trusts its runs (learn from runs
+  known to be normal; :meth:`Baseline.forget` to start again).
+- **MAD = 0** (and no interquartile range: most normal runs have the same value, as
+  fuel does for an input class): the z-score is undefined, and the metric is exact: a
+  value outside the range of the normal runs, beyond the metric's tolerance, is
+  news. Memory grows by 64 KiB pages with the input, so its tolerance is 10%.
 - **Drift**: an EWMA of the values that are not outliers (``ewma_lambda``), against
   the control limit ``median +- drift_limit * sigma * sqrt(lambda / (2 - lambda))``,
-  sigma = 1.4826 MAD. A slow shift that no single run shows; reported as INFO.
+  sigma = 1.4826 MAD (the MAD as above). A slow shift that no single run shows; reported as INFO.
 
 Nothing is reported for a metric before ``warmup`` normal runs (30) have it. The
 samples are kept in a bounded window (the last ``window`` normal runs, 256 by
@@ -85,8 +91,18 @@ class MetricRule:
     threshold: float | None = None
 
 
+# Time depends on the host's load as much as on the guest, so its tail is long; fuel
+# measures the guest's work exactly, and time only has to catch what fuel cannot
+# (sleeps, waits on the host), which is large: a higher threshold for the clocks.
+TIME_THRESHOLD = 6.0
+
 DEFAULT_RULES: Mapping[str, MetricRule] = MappingProxyType(
-    {FUEL: MetricRule(Direction.BOTH, tolerance=1e-6)}
+    {
+        FUEL: MetricRule(Direction.BOTH, tolerance=1e-6),
+        MEMORY: MetricRule(tolerance=0.10),
+        DURATION: MetricRule(threshold=TIME_THRESHOLD),
+        CPU: MetricRule(threshold=TIME_THRESHOLD),
+    }
 )
 
 _RULE_IDS = {
@@ -136,13 +152,17 @@ class ResourceSettings:
 
 @dataclass(frozen=True, slots=True)
 class Reference:
-    """One metric over the normal runs kept: their count, median, MAD and range."""
+    """One metric over the normal runs kept: their count, median, MAD and range.
+    ``scale`` is the MAD, or half the interquartile range when that is larger: the
+    two agree for normal data, but when many runs tie (call counts, memory pages)
+    the MAD collapses towards 0 and would make a neighbouring value an outlier."""
 
     count: int
     median: float
     mad: float
     low: float
     high: float
+    scale: float
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Reference:
@@ -150,11 +170,16 @@ class Reference:
             raise UsageError("a reference needs at least one value")
         median = statistics.median(values)
         mad = statistics.median([abs(v - median) for v in values])
-        return cls(len(values), median, mad, min(values), max(values))
+        iqr = 0.0
+        if len(values) > 1:
+            q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+            iqr = q3 - q1
+        return cls(len(values), median, mad, min(values), max(values), max(mad, iqr / 2))
 
     @property
     def exact(self) -> bool:
-        return self.mad == 0
+        """No spread at all (at least three quarters of the runs agree)."""
+        return self.scale == 0
 
 
 @dataclass(slots=True)
@@ -170,8 +195,8 @@ class Ewma:
 
 
 def modified_z(value: float, ref: Reference) -> float:
-    """Iglewicz and Hoaglin's modified z-score (MAD > 0)."""
-    return MAD_SCALE * (value - ref.median) / ref.mad
+    """Iglewicz and Hoaglin's modified z-score (with ``ref.scale`` for the MAD)."""
+    return MAD_SCALE * (value - ref.median) / ref.scale
 
 
 def _is_outlier(metric: str, value: float, ref: Reference, settings: ResourceSettings) -> bool:
@@ -181,9 +206,11 @@ def _is_outlier(metric: str, value: float, ref: Reference, settings: ResourceSet
         above = value > ref.high + tol
         below = value < ref.low - tol
     else:
+        # A value some learned run had is normal; the z-score says how far past the
+        # learned range a value must be to be news.
         z = modified_z(value, ref)
-        above = z > settings.threshold_of(metric)
-        below = -z > settings.threshold_of(metric)
+        above = z > settings.threshold_of(metric) and value > ref.high
+        below = -z > settings.threshold_of(metric) and value < ref.low
     return above or (below and rule.direction is Direction.BOTH)
 
 
@@ -210,6 +237,7 @@ def outlier_finding(
         "value": value,
         "median": ref.median,
         "mad": ref.mad,
+        "scale": ref.scale,
         "threshold": threshold,
         "normal_low": ref.low,
         "normal_high": ref.high,
@@ -258,7 +286,7 @@ def drift_finding(
     if ref.exact or ewma.count < settings.warmup:
         return None
     lam = settings.ewma_lambda
-    limit = settings.drift_limit * SIGMA_PER_MAD * ref.mad * math.sqrt(lam / (2 - lam))
+    limit = settings.drift_limit * SIGMA_PER_MAD * ref.scale * math.sqrt(lam / (2 - lam))
     shift = ewma.value - ref.median
     rule = settings.rule(metric)
     if not (shift > limit or (rule.direction is Direction.BOTH and -shift > limit)):
