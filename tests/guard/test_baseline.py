@@ -68,6 +68,18 @@ def test_keys_keep_functions_and_input_classes_apart(tmp_path: Path) -> None:
         assert b.runs(SHA, "_start", "large") == 0
 
 
+def test_a_run_without_a_sequence_is_judged_on_its_figures(tmp_path: Path) -> None:
+    with Baseline.open(tmp_path / "g.db") as b:
+        _learn(b)
+        b.add_run(SHA, "hello.wasm", "_start", "", None, _figures(1))
+        assert b.runs(SHA, "_start") == 31
+        assert b.detect(SHA, "_start", "", None, _figures(2)) == []
+        found = b.detect(SHA, "_start", "", None, {FUEL: 5000.0})
+        assert [f.rule for f in found] == ["anomaly.fuel"]
+        with pytest.raises(UsageError):
+            b.detect(SHA, "_start", "", "fd_read", {})
+
+
 def test_two_connections_see_each_others_learning(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
     with Baseline.open(path) as one, Baseline.open(path) as two:

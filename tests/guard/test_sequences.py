@@ -178,3 +178,11 @@ def test_the_sequence_of_an_audit_log_is_its_recorded_calls_in_order() -> None:
         ],
     )
     assert calls_of(log) == ["path_open", "fd_read", "fd_read"]
+    assert calls_of(AuditLog()) == []
+
+
+def test_a_log_without_every_call_has_no_sequence() -> None:
+    assert calls_of(None) is None
+    assert calls_of(AuditLog(counts={"fd_write": 3})) is None  # count-only
+    dropped = AuditLog(counts={"fd_read": 1}, calls=[HostCall(0, "fd_read", {}, 0)], dropped=4)
+    assert calls_of(dropped) is None

@@ -107,7 +107,11 @@ class _Resources:
     references: dict[str, Reference] | None = None  # loaded when first needed
 
 
-def _check_sequence(sequence: Sequence[str]) -> list[str]:
+def _check_sequence(sequence: Sequence[str] | None) -> list[str] | None:
+    if sequence is None:
+        return None
+    if isinstance(sequence, str):
+        raise UsageError("a host-call sequence is a list of names, not one string")
     calls = list(sequence)
     for call in calls:
         if not isinstance(call, str) or not call or _SEP in call or call in (START, END):
@@ -269,11 +273,13 @@ class Baseline:
         name: str,
         function: str,
         input_class: str,
-        sequence: Sequence[str],
+        sequence: Sequence[str] | None,
         resources: Mapping[str, float],
         usage: Mapping[str, Any] | None = None,
     ) -> None:
-        """Learns one normal run: its host-call sequence, its figures and its usage."""
+        """Learns one normal run: its host-call sequence (None when it was not recorded
+        in full, see :func:`~wasmscope.guard.sequences.calls_of`), its figures and its
+        usage."""
         _check_key(sha256, function, input_class)
         calls = _check_sequence(sequence)
         figures = validate_figures(resources)
@@ -296,7 +302,7 @@ class Baseline:
         name: str,
         function: str,
         input_class: str,
-        calls: list[str],
+        calls: list[str] | None,
         figures: dict[str, float],
         usage_json: str,
         *,
@@ -321,15 +327,7 @@ class Baseline:
             (sha256, sha256, self.max_usages),
         )
 
-    def _learn_behaviour(
-        self,
-        tx: _Tx,
-        sha256: str,
-        function: str,
-        input_class: str,
-        calls: list[str],
-        figures: dict[str, float],
-    ) -> None:
+    def _learn_sequence(self, tx: _Tx, sha256: str, function: str, calls: list[str]) -> None:
         seq = self._sequence_model(tx, sha256, function, create=True)
         assert seq is not None
         new = seq.db.learn(calls, self.sequences.max_ngrams)
@@ -344,6 +342,18 @@ class Baseline:
             "UPDATE sequence_keys SET runs = ?, generation = ? WHERE id = ?",
             (seq.runs, seq.generation, seq.id),
         )
+
+    def _learn_behaviour(
+        self,
+        tx: _Tx,
+        sha256: str,
+        function: str,
+        input_class: str,
+        calls: list[str] | None,
+        figures: dict[str, float],
+    ) -> None:
+        if calls is not None:
+            self._learn_sequence(tx, sha256, function, calls)
         res = self._resource_model(tx, sha256, function, input_class, create=True)
         assert res is not None
         run = res.runs + 1
@@ -388,7 +398,7 @@ class Baseline:
         sha256: str,
         function: str,
         input_class: str,
-        sequence: Sequence[str],
+        sequence: Sequence[str] | None,
         resources: Mapping[str, float],
         *,
         learn: bool = False,
@@ -396,7 +406,8 @@ class Baseline:
         usage: Mapping[str, Any] | None = None,
     ) -> list[Finding]:
         """The anomalies of one run against what was learned: a foreign host-call
-        sequence, resource outliers, and with ``learn`` also drift.
+        sequence (unless ``sequence`` is None: not recorded in full), resource
+        outliers, and with ``learn`` also drift.
 
         With ``learn``, the figures that are not outliers feed the EWMAs, and a run
         that raised nothing at all is learned: wholly while its function and input
@@ -436,7 +447,9 @@ class Baseline:
                 if not findings:
                     seq = self._sequence_model(tx, sha256, function, create=True)
                     assert seq is not None
-                    warming = seq.runs < self.sequences.warmup or res.runs < self.resources.warmup
+                    warming = res.runs < self.resources.warmup or (
+                        calls is not None and seq.runs < self.sequences.warmup
+                    )
                     self._learn(
                         tx,
                         sha256,
@@ -456,12 +469,12 @@ class Baseline:
         sha256: str,
         function: str,
         input_class: str,
-        calls: list[str],
+        calls: list[str] | None,
         figures: dict[str, float],
     ) -> list[Finding]:
         findings: list[Finding] = []
         seq = self._sequence_model(tx, sha256, function, create=False)
-        if seq is not None and seq.runs >= self.sequences.warmup:
+        if calls is not None and seq is not None and seq.runs >= self.sequences.warmup:
             check = seq.db.check(calls, self.sequences.frame)
             found = sequence_finding(
                 check, self.sequences, function=function, baseline_runs=seq.runs

@@ -237,6 +237,10 @@ def sequence_finding(
     )
 
 
-def calls_of(audit: AuditLog) -> list[str]:
-    """A run's host-call sequence from its audit log (the recorded calls, in order)."""
+def calls_of(audit: AuditLog | None) -> list[str] | None:
+    """A run's host-call sequence from its audit log (the recorded calls, in order),
+    or None when the log does not hold all of them (no log, a count-only audit, or
+    records the ring dropped): a partial sequence would look foreign."""
+    if audit is None or audit.dropped or len(audit.calls) != audit.total:
+        return None
     return [call.func for call in audit.calls]
