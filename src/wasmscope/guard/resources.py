@@ -17,8 +17,9 @@ is a metric too). Against the normal runs of the same function and input class:
   value outside the range of the normal runs, beyond the metric's tolerance, is
   news. Memory grows by 64 KiB pages with the input, so its tolerance is 10%.
 - **Drift**: an EWMA of the values that are not outliers (``ewma_lambda``), against
-  the control limit ``median +- drift_limit * sigma * sqrt(lambda / (2 - lambda))``,
-  sigma = 1.4826 MAD (the MAD as above). A slow shift that no single run shows; reported as INFO.
+  the control limit ``median +- drift_limit * sigma * sqrt(lambda / (2 - lambda) +
+  pi / 2n)``, drift_limit 4, sigma = 1.4826 MAD (the MAD as above), n the learned
+  runs (the second term is the learned median's own error). A slow shift that no single run shows; reported as INFO.
 
 Nothing is reported for a metric before ``warmup`` normal runs (30) have it. The
 samples are kept in a bounded window (the last ``window`` normal runs, 256 by
@@ -128,7 +129,7 @@ class ResourceSettings:
     warmup: int = 30
     window: int = 256
     ewma_lambda: float = 0.1
-    drift_limit: float = 3.5
+    drift_limit: float = 4.0
     rules: Mapping[str, MetricRule] = field(default_factory=lambda: DEFAULT_RULES)
 
     def __post_init__(self) -> None:
@@ -286,7 +287,11 @@ def drift_finding(
     if ref.exact or ewma.count < settings.warmup:
         return None
     lam = settings.ewma_lambda
-    limit = settings.drift_limit * SIGMA_PER_MAD * ref.scale * math.sqrt(lam / (2 - lam))
+    # The EWMA's own spread, plus the learned median's error (a median of n runs has
+    # the variance pi sigma^2 / 2n): without it, a reference learned from few runs
+    # would make normal runs drift.
+    spread = math.sqrt(lam / (2 - lam) + math.pi / (2 * ref.count))
+    limit = settings.drift_limit * SIGMA_PER_MAD * ref.scale * spread
     shift = ewma.value - ref.median
     rule = settings.rule(metric)
     if not (shift > limit or (rule.direction is Direction.BOTH and -shift > limit)):
