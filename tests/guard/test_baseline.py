@@ -227,3 +227,11 @@ def test_bad_input_is_a_usage_error(
 ) -> None:
     with Baseline.open(tmp_path / "g.db") as b, pytest.raises(UsageError):
         b.add_run(sha, "m", "_start", "", sequence, resources, usage)  # type: ignore[arg-type]
+
+
+def test_a_name_or_function_that_is_not_a_string_is_a_usage_error(tmp_path: Path) -> None:
+    with Baseline.open(tmp_path / "g.db") as b:
+        with pytest.raises(UsageError):
+            b.add_run(SHA, 3, "_start", "", RUN, {})  # type: ignore[arg-type]
+        with pytest.raises(UsageError):
+            b.detect(SHA, None, "", RUN, {})  # type: ignore[arg-type]

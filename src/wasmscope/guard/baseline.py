@@ -119,10 +119,10 @@ def _check_sequence(sequence: Sequence[str] | None) -> list[str] | None:
     return calls
 
 
-def _check_key(sha256: str, function: str, input_class: str) -> None:
+def _check_key(sha256: str, function: str, input_class: str, name: str = "") -> None:
     if not isinstance(sha256, str) or not sha256:
         raise UsageError(f"a module's sha256 must be a non-empty string, not {sha256!r}")
-    for what, value in (("function", function), ("input class", input_class)):
+    for what, value in (("function", function), ("input class", input_class), ("name", name)):
         if not isinstance(value, str):
             raise UsageError(f"the {what} must be a string, not {value!r}")
 
@@ -236,7 +236,7 @@ class Baseline:
             yield
         except WasmscopeError:
             raise
-        except sqlite3.DatabaseError as e:
+        except sqlite3.Error as e:
             if "not a database" in str(e) or "malformed" in str(e):
                 raise UsageError(f"{self.path} is not a wasmscope baseline: {e}") from e
             raise StoreError(f"the baseline {self.path}: {e}") from e
@@ -280,7 +280,7 @@ class Baseline:
         """Learns one normal run: its host-call sequence (None when it was not recorded
         in full, see :func:`~wasmscope.guard.sequences.calls_of`), its figures and its
         usage."""
-        _check_key(sha256, function, input_class)
+        _check_key(sha256, function, input_class, name)
         calls = _check_sequence(sequence)
         figures = validate_figures(resources)
         usage_json = self._usage_json(usage)
@@ -415,7 +415,7 @@ class Baseline:
         the fixed reference the EWMAs are held against (a control chart's phase I),
         so a slow shift is reported rather than absorbed, and an anomaly never
         becomes normal. :meth:`add_run` always learns the whole run."""
-        _check_key(sha256, function, input_class)
+        _check_key(sha256, function, input_class, name)
         calls = _check_sequence(sequence)
         figures = validate_figures(resources)
         usage_json = self._usage_json(usage) if learn else ""
