@@ -96,6 +96,7 @@ SPAN_VARIANTS: list[dict[str, Any]] = [
     {"attributes": None},
     {"attributes": {}},
     {"attributes": ["x"]},
+    {"attributes": ["\ud800"]},  # upb raised a bare SystemError (found by Hypothesis)
     {"attributes": [None]},
     {"attributes": [{"key": "k"}]},
     {"attributes": [{"key": 1, "value": {"stringValue": "v"}}]},

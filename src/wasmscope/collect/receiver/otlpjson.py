@@ -128,6 +128,10 @@ def _parse_dict(doc: Any, message: Message) -> None:
         json_format.ParseDict(doc, message, ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
         raise JsonError(str(exc)) from None
+    except SystemError as exc:
+        # upb looks a lone surrogate up as a field name and fails with a bare
+        # SystemError ("returned a result with an exception set").
+        raise JsonError(f"a string is not valid Unicode: {exc}") from None
 
 
 def parse_reference(signal: Signal, doc: Any) -> Message:
