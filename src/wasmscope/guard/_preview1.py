@@ -13,11 +13,13 @@ __all__ = [
     "ALWAYS",
     "CLOCK_IDS",
     "ERRNO",
+    "FD_WRITES",
     "FUNCTIONS",
     "PATH_FUNCTIONS",
     "SECTION",
     "arg",
     "clock_name",
+    "is_read",
     "is_write",
 ]
 
@@ -82,6 +84,7 @@ OFLAGS_CREAT, OFLAGS_DIRECTORY, OFLAGS_EXCL, OFLAGS_TRUNC = 1, 2, 4, 8
 FDFLAGS_APPEND = 1
 # rights: fd_datasync, fd_write, fd_allocate, fd_filestat_set_size, fd_filestat_set_times
 RIGHTS_WRITE = (1 << 0) | (1 << 6) | (1 << 8) | (1 << 22) | (1 << 23)
+RIGHTS_READ = (1 << 1) | (1 << 14)  # fd_read, fd_readdir
 
 CLOCK_IDS: dict[int, str] = {
     0: "realtime",
@@ -116,6 +119,15 @@ def is_write(call: HostCall) -> bool:
     return bool(
         oflags & (OFLAGS_CREAT | OFLAGS_TRUNC) or rights & RIGHTS_WRITE or fdflags & FDFLAGS_APPEND
     )
+
+
+def is_read(call: HostCall) -> bool:
+    """Whether a path-bearing call reads (a ``path_open`` for reading or of a directory,
+    or one asking for no access at all, a stat)."""
+    if call.func != "path_open":
+        return not PATH_FUNCTIONS.get(call.func, False)
+    rights = arg(call, "fs_rights_base", "rights_base") or 0
+    return bool(rights & RIGHTS_READ) or not is_write(call)
 
 
 def clock_name(call: HostCall) -> str:
