@@ -19,7 +19,15 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-__all__ = ["EXIT_DECODE", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "CommandError", "build_parser", "main"]
+__all__ = [
+    "EXIT_DECODE",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CommandError",
+    "build_parser",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_DECODE = 1
@@ -36,6 +44,7 @@ COMMANDS: dict[str, str] = {
     "profile": "wasmscope.cli.profile",
     "serve": "wasmscope.cli.serve",
     "collect": "wasmscope.cli.collect",
+    "guard": "wasmscope.cli.guard",
 }
 
 _DESCRIPTION = """\
@@ -58,6 +67,8 @@ commands:
             with limits (timeout 504, trap 500, 413, 503), health, JSON log
   collect   an OTLP collector (HTTP and gRPC) with an embedded ClickHouse
             store and a dashboard made for Wasm functions
+  guard     a module's imports against a capability policy (TOML) before it
+            runs; the least-privilege policy learned from recorded runs
 
 examples:
   wasmscope inspect app.wasm                 human-readable report
@@ -68,6 +79,7 @@ examples:
   wasmscope profile --svg app.svg app.wasm   top functions and a flame graph
   wasmscope serve app.toml --port 8080       WAGI handlers over HTTP
   wasmscope collect                          receive OTLP, open the dashboard URL it prints
+  wasmscope guard check app.wasm --policy p.toml   imports against a policy
 
 exit status:
   0 success, 1 not valid WebAssembly, 2 usage error (bad option, unreadable
@@ -106,10 +118,18 @@ def _version() -> str:
 class _VersionAction(argparse.Action):
     """``--version``, looking the version up only when asked (it costs an import)."""
 
-    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+    def __init__(
+        self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str | None = None
+    ) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: object, values: object, option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: object,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
         sys.stdout.write(f"{parser.prog} {_version()}\n")
         parser.exit()
 
@@ -180,5 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("WASMSCOPE_DEBUG"):
             raise
-        _error(f"internal error: {type(exc).__name__}: {exc} (set WASMSCOPE_DEBUG=1 for a traceback)")
+        _error(
+            f"internal error: {type(exc).__name__}: {exc} (set WASMSCOPE_DEBUG=1 for a traceback)"
+        )
         return EXIT_INTERNAL

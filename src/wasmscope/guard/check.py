@@ -61,6 +61,7 @@ class ImportVerdict:
     family: str
     verdict: str
     reason: str
+    section: str | None = None  # the policy section that grants its family, if one does
 
 
 def _imports(data: bytes) -> tuple[str, list[tuple[str, str, str]]]:
@@ -81,51 +82,34 @@ def _verdict(policy: Policy, module: str, name: str, kind: str, component: bool)
         family = classify_import(module, name)
         if family.startswith("module:") and kind in ("memory", "table", "global"):
             family = "linking"
+
+    def verdict(word: str, reason: str, section: str | None = None) -> ImportVerdict:
+        if word == "ungranted" and policy.imports.strict:
+            word, reason = "deny", reason + " ([imports] strict)"
+        return ImportVerdict(qualified, kind, family, word, reason, section)
+
     listed = policy.import_verdict(qualified)
-    if listed == "deny":
-        return ImportVerdict(qualified, kind, family, "deny", "an [imports] deny glob names it")
-    if listed == "allow":
-        return ImportVerdict(qualified, kind, family, "allow", "an [imports] allow glob names it")
+    if listed is not None:
+        return verdict(listed, f"an [imports] {listed} glob names it")
+    section: str | None
     if not component and module in WASI_PREVIEW1_MODULES:
         section = p1.SECTION.get(name)
         if section is None:
-            return _ungranted(
-                policy, qualified, kind, family, f"{name} is not a WASI preview 1 function"
-            )
-        if policy.granted(section):
-            return ImportVerdict(
-                qualified,
-                kind,
-                family,
-                "allow",
-                f"granted by [{section}]" if section != p1.ALWAYS else "always granted",
-            )
-        return _ungranted(policy, qualified, kind, family, f"no [{section}] section grants it")
-    if family in _ALWAYS_FAMILIES:
-        return ImportVerdict(qualified, kind, family, "allow", "always granted")
-    section = _FAMILY_SECTION.get(family)
-    if section is not None and (component or module.startswith("wasi:")):
-        if policy.granted(section):
-            return ImportVerdict(qualified, kind, family, "allow", f"granted by [{section}]")
-        return _ungranted(policy, qualified, kind, family, f"no [{section}] section grants it")
-    if module.startswith("wasi:") or family.startswith("wasi:"):
-        return _ungranted(policy, qualified, kind, family, "no section grants this WASI interface")
-    return ImportVerdict(
-        qualified, kind, family, "deny", "not WASI, and no [imports] allow glob names it"
-    )
-
-
-def _ungranted(
-    policy: Policy, qualified: str, kind: str, family: str, reason: str
-) -> ImportVerdict:
-    verdict = "deny" if policy.imports.strict else "ungranted"
-    return ImportVerdict(
-        qualified,
-        kind,
-        family,
-        verdict,
-        reason + (" ([imports] strict)" if policy.imports.strict else ""),
-    )
+            return verdict("ungranted", f"{name} is not a WASI preview 1 function")
+        if section == p1.ALWAYS:
+            return verdict("allow", "always granted")
+    elif family in _ALWAYS_FAMILIES:
+        return verdict("allow", "always granted")
+    elif module.startswith("wasi:"):
+        # a component's wasi:http/outgoing-handler is an outbound connection: [sockets]
+        section = _FAMILY_SECTION.get(family)
+        if section is None:
+            return verdict("ungranted", "no section grants this WASI interface")
+    else:
+        return verdict("deny", "not WASI, and no [imports] allow glob names it")
+    if policy.granted(section):
+        return verdict("allow", f"granted by [{section}]", section)
+    return verdict("ungranted", f"no [{section}] section grants it", section)
 
 
 def _read(module: bytes | str | os.PathLike[str]) -> bytes:
@@ -174,7 +158,7 @@ def check_imports(
                 suggestion=suggest("imports", "allow", [v.qualified]), details={"family": v.family, "kind": v.kind},
             ))  # fmt: skip
         else:
-            line = _grant_line(v.family)
+            line = _grant_line(v.section or v.family)
             findings.append(breach(
                 "import.ungranted", v.family,
                 f"import {v.qualified} ({v.family}): {v.reason}"
@@ -191,7 +175,6 @@ def _grant_line(family: str) -> str | None:
         "clocks": suggest("clocks", "allow", ["monotonic", "realtime"]),
         "random": suggest("random", "max_bytes", "4KiB"),
         "sockets": suggest("sockets", "allow", ["HOST:PORT"]),
-        "http": suggest("sockets", "allow", ["HOST:PORT"]),
     }.get(family)
 
 
