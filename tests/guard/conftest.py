@@ -24,7 +24,9 @@ def call(func: str, errno: int | None = 0, **kw: Any) -> HostCall:
     return HostCall(seq=next(_seq), func=func, args=kw, errno=errno, **fields)
 
 
-def open_call(path: str, fd: int = 3, write: bool = False, result: int | None = 5, **kw: Any) -> HostCall:
+def open_call(
+    path: str, fd: int = 3, write: bool = False, result: int | None = 5, **kw: Any
+) -> HostCall:
     rights = WRITE if write else READ
     oflags = CREAT if write else 0
     return call("path_open", fd=fd, dirflags=0, oflags=oflags, fs_rights_base=rights,
@@ -38,7 +40,9 @@ def log_of(*calls: HostCall, **totals: int) -> AuditLog:
     return AuditLog(counts=counts, calls=list(calls), totals=dict(totals))
 
 
-def record(args: list[str] | None = None, exit_code: int | None = None, stdout: bytes = b"", **kw: Any) -> InvocationRecord:
+def record(
+    args: list[str] | None = None, exit_code: int | None = None, stdout: bytes = b"", **kw: Any
+) -> InvocationRecord:
     return InvocationRecord(
         invocation_id="test", module=ModuleIdentity(sha256="ab" * 32, name="m.wasm", size=1), entry="_start",
         args=list(args or []), exit_code=exit_code, outcome="ok" if not exit_code else "exit",

@@ -65,7 +65,9 @@ def test_a_clean_run_has_no_findings(policy: Policy, options: RunOptions) -> Non
     assert policy.evaluate(record(["--fast", "a.txt"]), log, options) == []
 
 
-def test_reading_etc_passwd_suggests_the_line_that_allows_it(policy: Policy, options: RunOptions) -> None:
+def test_reading_etc_passwd_suggests_the_line_that_allows_it(
+    policy: Policy, options: RunOptions
+) -> None:
     f = only(policy.evaluate(record(), log_of(open_call("passwd", fd=3)), options), "fs.read")
     assert f.name == EventName.VIOLATION and f.outcome == Outcome.ALLOWED
     assert f.target == "/etc/passwd"
@@ -96,7 +98,9 @@ def test_a_dir_the_policy_does_not_grant(policy: Policy, tmp_path: Path) -> None
     [("../etc/passwd", "parent"), ("a/../../etc/passwd", "escape"), ("/etc/passwd", "absolute"),
      ("ok.txt\0../x", "nul"), ("hostname/", "trailing-slash")],
 )  # fmt: skip
-def test_path_traversal_attempts_are_named(policy: Policy, options: RunOptions, path: str, kind: str) -> None:
+def test_path_traversal_attempts_are_named(
+    policy: Policy, options: RunOptions, path: str, kind: str
+) -> None:
     refused = open_call(path, fd=3, errno=76, result=None)
     f = only(policy.evaluate(record(), log_of(refused), options), "fs.traversal")
     assert f.details["traversal"] == kind
@@ -104,10 +108,15 @@ def test_path_traversal_attempts_are_named(policy: Policy, options: RunOptions, 
     assert f.name == EventName.DENIED  # the runtime refused it
     assert f.severity == (Severity.INFO if kind == "trailing-slash" else Severity.ERROR)
     went_through = open_call(path, fd=3)
-    assert only(policy.evaluate(record(), log_of(went_through), options), "fs.traversal").name == EventName.VIOLATION
+    assert (
+        only(policy.evaluate(record(), log_of(went_through), options), "fs.traversal").name
+        == EventName.VIOLATION
+    )
 
 
-def test_a_symlink_pointing_out_is_refused_by_the_runtime(policy: Policy, options: RunOptions) -> None:
+def test_a_symlink_pointing_out_is_refused_by_the_runtime(
+    policy: Policy, options: RunOptions
+) -> None:
     link = open_call("link-to-root/etc/shadow", fd=4, errno=76, result=None)  # /data/... is allowed
     f = only(policy.evaluate(record(), log_of(link), options), "fs.escape")
     assert f.target == "/data/link-to-root/etc/shadow"
@@ -120,10 +129,15 @@ def test_writes_and_truncation_in_a_read_only_preopen(policy: Policy, options: R
     assert f.target == "/data/new.csv" and f.name == EventName.DENIED  # EACCES from the :ro preopen
     assert f.suggestion == 'filesystem.dirs = ["/data:rw"]'
     trunc = call("path_open", fd=4, oflags=TRUNC, fs_rights_base=2, path="a.csv", result=6)
-    assert only(policy.evaluate(record(), log_of(trunc), options), "fs.write").details["access"] == "write"
+    assert (
+        only(policy.evaluate(record(), log_of(trunc), options), "fs.write").details["access"]
+        == "write"
+    )
     # a descriptor opened for reading, then truncated or written
     opened = open_call("a.csv", fd=4, result=6)
-    findings = policy.evaluate(record(), log_of(opened, call("fd_filestat_set_size", fd=6, size=0, errno=63)), options)
+    findings = policy.evaluate(
+        record(), log_of(opened, call("fd_filestat_set_size", fd=6, size=0, errno=63)), options
+    )
     f = only(findings, "fs.write")
     assert f.details["access"] == "truncate" and f.target == "/data/a.csv"
     findings = policy.evaluate(record(), log_of(opened, call("fd_write", fd=6, nbytes=3)), options)
@@ -131,12 +145,19 @@ def test_writes_and_truncation_in_a_read_only_preopen(policy: Policy, options: R
 
 
 def test_paths_through_a_descriptor_the_guest_opened(policy: Policy, options: RunOptions) -> None:
-    sub = call("path_open", fd=4, oflags=2, fs_rights_base=1 << 14, path="sub", result=9)  # /data/sub
+    sub = call(
+        "path_open", fd=4, oflags=2, fs_rights_base=1 << 14, path="sub", result=9
+    )  # /data/sub
     findings = policy.evaluate(record(), log_of(sub, open_call("../../etc/shadow", fd=9)), options)
     assert only(findings, "fs.traversal").details["traversal"] == "parent"
-    f = only(policy.evaluate(record(), log_of(sub, open_call("x.csv", fd=9, write=True)), options), "fs.write")
+    f = only(
+        policy.evaluate(record(), log_of(sub, open_call("x.csv", fd=9, write=True)), options),
+        "fs.write",
+    )
     assert f.target == "/data/sub/x.csv"
-    closed = policy.evaluate(record(), log_of(sub, call("fd_close", fd=9), open_call("x.csv", fd=9, write=True)), options)
+    closed = policy.evaluate(
+        record(), log_of(sub, call("fd_close", fd=9), open_call("x.csv", fd=9, write=True)), options
+    )
     assert closed == []  # fd 9 is no longer known: nothing can be said of the path
 
 
@@ -171,17 +192,30 @@ def test_clock_loops_clock_ids_and_long_sleeps(policy: Policy, options: RunOptio
 
 def test_clocks_not_granted(options: RunOptions) -> None:
     bare = parse_policy({}, "empty")
-    f = only(bare.evaluate(record(), log_of(call("clock_time_get", id=1, errno=76, denied=True)), None), "clocks.call")
+    f = only(
+        bare.evaluate(record(), log_of(call("clock_time_get", id=1, errno=76, denied=True)), None),
+        "clocks.call",
+    )
     assert f.name == EventName.DENIED and f.target == "clock_time_get"
 
 
 def test_huge_random_get(policy: Policy, options: RunOptions) -> None:
-    huge = call("random_get", buf=0, buf_len=1 << 20, nbytes=1 << 20, errno=76, denied=True, over_budget=True)
+    huge = call(
+        "random_get",
+        buf=0,
+        buf_len=1 << 20,
+        nbytes=1 << 20,
+        errno=76,
+        denied=True,
+        over_budget=True,
+    )
     findings = policy.evaluate(record(), log_of(huge, random_bytes=0), options)
     f = only(findings, "random.huge")
     assert f.details["bytes"] == 1 << 20 and f.name == EventName.DENIED
     assert only(findings, "budget.random_bytes").name == EventName.LIMIT
-    none = parse_policy({}, "empty").evaluate(record(), log_of(call("random_get", buf=0, buf_len=8, nbytes=8)), None)
+    none = parse_policy({}, "empty").evaluate(
+        record(), log_of(call("random_get", buf=0, buf_len=8, nbytes=8)), None
+    )
     assert only(none, "random.call").suggestion == 'random.max_bytes = "4KiB"'
 
 
@@ -202,11 +236,15 @@ def test_budgets_crossed(policy: Policy, options: RunOptions) -> None:
     host = only(findings, "budget.host_calls")
     assert host.details["used"] == 120 and host.suggestion == "budgets.host_calls = 500"
     out = only(findings, "budget.output_bytes")
-    assert out.category == "stdio" and out.outcome == Outcome.DENIED  # the call that crossed it was refused
+    assert (
+        out.category == "stdio" and out.outcome == Outcome.DENIED
+    )  # the call that crossed it was refused
 
 
 def test_the_same_breach_is_reported_once_with_a_count(policy: Policy, options: RunOptions) -> None:
-    findings = policy.evaluate(record(), log_of(*[open_call("passwd", fd=3) for _ in range(50)]), options)
+    findings = policy.evaluate(
+        record(), log_of(*[open_call("passwd", fd=3) for _ in range(50)]), options
+    )
     assert len(findings) == 1 and findings[0].details["count"] == 50
 
 

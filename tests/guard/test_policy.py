@@ -72,7 +72,9 @@ def test_every_key_is_read() -> None:
     assert p.sockets == ("api.example.com:443",)
     assert p.exit_codes == (0, 1)
     assert p.budgets == BudgetRules(1000, 1 << 20, 16)
-    assert p.imports.allow == ("env.log_*",) and p.imports.deny == ("wasi_snapshot_preview1.sock_*",)
+    assert p.imports.allow == ("env.log_*",) and p.imports.deny == (
+        "wasi_snapshot_preview1.sock_*",
+    )
     assert p.imports.strict
 
 
@@ -98,21 +100,45 @@ def test_to_toml_reads_back_the_same_policy() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('mode = "strict"', "p.toml: key 'mode': expected \"monitor\", \"enforce\" or \"kill\""),
+        ('mode = "strict"', 'p.toml: key \'mode\': expected "monitor", "enforce" or "kill"'),
         ("colour = 1", "p.toml: unknown key(s) 'colour' (known: mode, filesystem"),
         ("filesystem = 1", "p.toml: key 'filesystem': expected a table: write [filesystem]"),
-        ("[filesystem]\ndir = []", "p.toml: [filesystem]: unknown key(s) 'dir' (known: dirs, read, write)"),
-        ("[filesystem]\ndirs = [1]", "p.toml: [filesystem] key 'dirs': expected a list of non-empty strings, like dirs = [\"/data:ro\"]"),
-        ('[filesystem]\ndirs = ["/a/../b"]', "[filesystem] key 'dirs': '/a/../b': expected a guest path"),
+        (
+            "[filesystem]\ndir = []",
+            "p.toml: [filesystem]: unknown key(s) 'dir' (known: dirs, read, write)",
+        ),
+        (
+            "[filesystem]\ndirs = [1]",
+            "p.toml: [filesystem] key 'dirs': expected a list of non-empty strings, like dirs = [\"/data:ro\"]",
+        ),
+        (
+            '[filesystem]\ndirs = ["/a/../b"]',
+            "[filesystem] key 'dirs': '/a/../b': expected a guest path",
+        ),
         ('[filesystem]\ndirs = ["/a", "/a:rw"]', "the same guest path appears twice"),
-        ('[filesystem]\ndirs = ["/a"]\nread = ["/b/*"]', "[filesystem] key 'read': '/b/*' is in none of the dirs (/a): add its dir to dirs"),
-        ('[filesystem]\ndirs = ["/a:ro"]\nwrite = ["/a/x"]', "[filesystem] key 'write': '/a/x' is only in read-only dirs: mark its dir \":rw\" in dirs"),
-        ('[clocks]\nallow = ["cpu"]', "[clocks] key 'allow': unknown clock(s) 'cpu' (known: realtime, monotonic"),
+        (
+            '[filesystem]\ndirs = ["/a"]\nread = ["/b/*"]',
+            "[filesystem] key 'read': '/b/*' is in none of the dirs (/a): add its dir to dirs",
+        ),
+        (
+            '[filesystem]\ndirs = ["/a:ro"]\nwrite = ["/a/x"]',
+            "[filesystem] key 'write': '/a/x' is only in read-only dirs: mark its dir \":rw\" in dirs",
+        ),
+        (
+            '[clocks]\nallow = ["cpu"]',
+            "[clocks] key 'allow': unknown clock(s) 'cpu' (known: realtime, monotonic",
+        ),
         ("[clocks]\nmax_calls = -1", "[clocks] key 'max_calls': expected a whole number >= 0"),
         ('[clocks]\nmax_sleep = "soon"', "[clocks] key 'max_sleep':"),
         ('[random]\nmax_bytes = "lots"', "[random] key 'max_bytes': invalid size"),
-        ("[random]\nmax_bytes = true", "[random] key 'max_bytes': expected a size, like max_bytes = \"64KiB\""),
-        ('[exit]\ncodes = ["0"]', "[exit] key 'codes': expected a list of whole numbers, like codes = [0, 1]"),
+        (
+            "[random]\nmax_bytes = true",
+            "[random] key 'max_bytes': expected a size, like max_bytes = \"64KiB\"",
+        ),
+        (
+            '[exit]\ncodes = ["0"]',
+            "[exit] key 'codes': expected a list of whole numbers, like codes = [0, 1]",
+        ),
         ("[budgets]\nopen_fds = 1.5", "[budgets] key 'open_fds': expected a whole number >= 0"),
         ('[imports]\nstrict = "yes"', "[imports] key 'strict': expected true or false"),
     ],
@@ -148,7 +174,12 @@ def test_monitor_allows_every_call_and_keeps_the_budgets() -> None:
     s = parse(FULL).audit_settings("monitor")
     assert s.record and not s.actions and s.check is None
     assert s.over_budget == Action.ALLOW
-    assert (s.budgets.host_calls, s.budgets.random_bytes, s.budgets.output_bytes, s.budgets.open_fds) == (1000, 65536, 1 << 20, 16)
+    assert (
+        s.budgets.host_calls,
+        s.budgets.random_bytes,
+        s.budgets.output_bytes,
+        s.budgets.open_fds,
+    ) == (1000, 65536, 1 << 20, 16)
 
 
 def test_enforce_refuses_the_families_not_granted() -> None:
@@ -158,7 +189,14 @@ def test_enforce_refuses_the_families_not_granted() -> None:
     assert s.actions["random_get"] == Action.DENY
     assert s.actions["sock_accept"] == Action.DENY
     # stdio, exit, argv, environ and the preopen listing wasi-libc does at start-up stay
-    for func in ("fd_write", "proc_exit", "args_get", "environ_get", "fd_prestat_get", "fd_prestat_dir_name"):
+    for func in (
+        "fd_write",
+        "proc_exit",
+        "args_get",
+        "environ_get",
+        "fd_prestat_get",
+        "fd_prestat_dir_name",
+    ):
         assert s.actions.get(func, Action.ALLOW) == Action.ALLOW
     # the preopens alone say it all: no path call comes back to Python
     assert "path_open" not in s.actions and s.check is None
@@ -168,7 +206,9 @@ def test_enforce_refuses_the_families_not_granted() -> None:
 
 
 def test_whole_dir_globs_need_no_check_finer_ones_do() -> None:
-    whole = parse("[filesystem]\ndirs = ['/data', '/out:rw']\nread = ['/data/**', '/out/**']\nwrite = ['/out/**']")
+    whole = parse(
+        "[filesystem]\ndirs = ['/data', '/out:rw']\nread = ['/data/**', '/out/**']\nwrite = ['/out/**']"
+    )
     assert whole.audit_settings("enforce").check is None
     finer = parse("[filesystem]\ndirs = ['/data']\nread = ['/data/*.csv']")
     s = finer.audit_settings("enforce")
@@ -197,7 +237,9 @@ def test_the_check_follows_the_runs_preopen_order(tmp_path: Path) -> None:
     (tmp_path / "o").mkdir()
     (tmp_path / "d").mkdir()
     p = parse(FULL)
-    options = RunOptions(dirs=[DirSpec(str(tmp_path / "o"), "/out"), DirSpec(str(tmp_path / "d"), "/data", True)])
+    options = RunOptions(
+        dirs=[DirSpec(str(tmp_path / "o"), "/out"), DirSpec(str(tmp_path / "d"), "/data", True)]
+    )
     check = p.audit_settings("enforce", options).check
     assert check is not None
     assert check(open_call("new.txt", fd=3, write=True))  # fd 3 is /out in this run
@@ -218,7 +260,11 @@ def test_enforce_cuts_the_world_to_the_policy(tmp_path: Path) -> None:
     p = parse(FULL)
     options = RunOptions(
         env={"LANG": "C", "LC_ALL": "C", "AWS_SECRET": "hunter2"},
-        dirs=[f"{tmp_path / 'data'}::/data:rw", DirSpec(str(tmp_path / "out"), "/out"), DirSpec(str(tmp_path / "secret"), "/secret")],
+        dirs=[
+            f"{tmp_path / 'data'}::/data:rw",
+            DirSpec(str(tmp_path / "out"), "/out"),
+            DirSpec(str(tmp_path / "secret"), "/secret"),
+        ],
     )
     shaped, findings = p.shape(options, "enforce")
     assert shaped.env == {"LANG": "C", "LC_ALL": "C"}
@@ -229,12 +275,16 @@ def test_enforce_cuts_the_world_to_the_policy(tmp_path: Path) -> None:
     assert by_target["AWS_SECRET"].suggestion == 'environment.allow = ["AWS_SECRET"]'
     assert by_target["/secret"].suggestion == 'filesystem.dirs = ["/secret:rw"]'
     assert by_target["/data"].suggestion == 'filesystem.dirs = ["/data:rw"]'
-    assert options.env is not None and "AWS_SECRET" in options.env  # the caller's options stay as they were
+    assert (
+        options.env is not None and "AWS_SECRET" in options.env
+    )  # the caller's options stay as they were
 
 
 def test_monitor_changes_nothing_and_reports(tmp_path: Path) -> None:
     (tmp_path / "secret").mkdir()
-    options = RunOptions(env={"AWS_SECRET": "x"}, dirs=[DirSpec(str(tmp_path / "secret"), "/secret")])
+    options = RunOptions(
+        env={"AWS_SECRET": "x"}, dirs=[DirSpec(str(tmp_path / "secret"), "/secret")]
+    )
     shaped, findings = parse(FULL).shape(options, "monitor")
     assert shaped is options
     assert {f.target for f in findings} == {"AWS_SECRET", "/secret"}

@@ -248,7 +248,11 @@ def read_usages(paths: Sequence[str]) -> list[Usage]:
     usages: list[Usage] = []
     for path in paths:
         try:
-            text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+            if path == "-":
+                text = sys.stdin.read()
+            else:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
         except FileNotFoundError:
             raise UsageError(f"--from {path}: no such file") from None
         except (OSError, UnicodeDecodeError) as exc:

@@ -274,9 +274,9 @@ def unused(policy: Policy, usages: Sequence[Usage]) -> list[Unused]:
 def _room(
     out: list[Unused], key: str, limit: int | None, used: int, fit: Callable[[int], int]
 ) -> None:
-    if limit is None or limit <= OVER_GRANT * max(used, 1):
-        return
     suggested = fit(used)
+    if limit is None or limit <= max(OVER_GRANT * max(used, 1), suggested):
+        return
     shown = format_size(suggested) if key.endswith("_bytes") else suggested
     out.append(
         Unused(
