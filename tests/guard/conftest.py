@@ -6,7 +6,11 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from tests.runtime.conftest import c_modules, lib_wasm  # noqa: F401  (real guests for check)
+from tests.runtime.conftest import (  # noqa: F401  (real guests for check)
+    c_modules,
+    lib_wasm,
+    python_command_component,
+)
 from wasmscope.runtime.host_calls import AuditLog, HostCall
 from wasmscope.runtime.record import InvocationRecord, ModuleIdentity
 

@@ -141,6 +141,19 @@ def test_a_component_s_wit_imports(tmp_path: Path) -> None:
     assert [(f.target, f.name) for f in findings] == [("docs:adder/add@0.1.0", EventName.DENIED)]
 
 
+def test_a_componentize_py_command_component(python_command_component: Path) -> None:
+    kind, verdicts = import_verdicts(python_command_component, policy())
+    assert kind == "component"
+    assert verdicts and all(v.qualified.startswith("wasi:") for v in verdicts)
+    families = {v.family: v.verdict for v in verdicts}
+    assert families["environment"] == "allow" and families["io"] == "allow"
+    assert families["filesystem"] == "ungranted" and families["random"] == "ungranted"
+    grants = policy(
+        'mode = "enforce"\n[filesystem]\ndirs = ["/d"]\n[clocks]\n[random]\n[sockets]\nallow = ["*"]'
+    )
+    assert check_imports(python_command_component, grants) == []
+
+
 def test_bad_input() -> None:
     with pytest.raises(DecodeError):
         check_imports(b"\0asm\x02\0\0\0", policy())
