@@ -19,15 +19,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-__all__ = [
-    "EXIT_DECODE",
-    "EXIT_INTERNAL",
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "CommandError",
-    "build_parser",
-    "main",
-]
+__all__ = ["EXIT_DECODE", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "CommandError", "build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_DECODE = 1
@@ -118,18 +110,10 @@ def _version() -> str:
 class _VersionAction(argparse.Action):
     """``--version``, looking the version up only when asked (it costs an import)."""
 
-    def __init__(
-        self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str | None = None
-    ) -> None:
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: object,
-        values: object,
-        option_string: str | None = None,
-    ) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: object, values: object, option_string: str | None = None) -> None:
         sys.stdout.write(f"{parser.prog} {_version()}\n")
         parser.exit()
 
@@ -200,7 +184,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("WASMSCOPE_DEBUG"):
             raise
-        _error(
-            f"internal error: {type(exc).__name__}: {exc} (set WASMSCOPE_DEBUG=1 for a traceback)"
-        )
+        _error(f"internal error: {type(exc).__name__}: {exc} (set WASMSCOPE_DEBUG=1 for a traceback)")
         return EXIT_INTERNAL
