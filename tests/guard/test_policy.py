@@ -289,3 +289,18 @@ def test_monitor_changes_nothing_and_reports(tmp_path: Path) -> None:
     assert shaped is options
     assert {f.target for f in findings} == {"AWS_SECRET", "/secret"}
     assert all(f.name == EventName.VIOLATION and f.outcome == Outcome.ALLOWED for f in findings)
+
+
+def test_read_and_write_as_wasi_libc_asks_for_them() -> None:
+    from wasmscope.guard._preview1 import is_read, is_write
+
+    every = (1 << 30) - 1
+    removed = (1 << 0) | (1 << 1) | (1 << 6) | (1 << 8) | (1 << 14) | (1 << 22)
+    rdonly = (every & ~removed) | (1 << 1) | (1 << 14)  # open(path, O_RDONLY)
+    wronly = (every & ~removed) | (1 << 0) | (1 << 6) | (1 << 8) | (1 << 22)  # O_WRONLY
+    reader = call("path_open", fd=3, oflags=0, fs_rights_base=rdonly, path="a")
+    writer = call("path_open", fd=3, oflags=0, fs_rights_base=wronly, path="a")
+    assert is_read(reader) and not is_write(reader)
+    assert is_write(writer) and not is_read(writer)
+    stat = call("path_open", fd=3, oflags=2, fs_rights_base=0, path="d")  # a directory, no rights
+    assert is_read(stat) and not is_write(stat)
