@@ -241,3 +241,15 @@ def test_headroom_and_escaping() -> None:
     assert escape_glob("a[1]*?.txt") == "a[[]1][*][?].txt"
     with pytest.raises(UsageError, match="nothing to learn"):
         learn([])
+
+
+def test_globs_at_the_root_and_in_a_relative_preopen() -> None:
+    root = [Usage(files_read=[f"/f{i}"], dirs={"/": "ro"}) for i in range(3)]
+    assert learn(root).filesystem.read == ("/*",)
+    rel = [
+        Usage(files_read=[f"x{i}.txt"], files_written=["out.log"], dirs={".": "rw"})
+        for i in range(3)
+    ]
+    policy = learn(rel)
+    assert policy.filesystem.read == ("*",) and policy.filesystem.write == ("out.log",)
+    assert parse_policy(tomllib.loads(policy.to_toml()), "rel") == policy

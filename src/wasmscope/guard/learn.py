@@ -79,7 +79,7 @@ def _globbed(paths: Iterable[str], glob_min: int) -> tuple[str, ...]:
     out: set[str] = set()
     for parent, files in by_dir.items():
         if len(files) >= glob_min:
-            out.add(f"{escape_glob(parent)}/*" if parent else "*")
+            out.add(f"{escape_glob(parent.rstrip('/'))}/*" if parent else "*")
         else:
             out.update(escape_glob(f) for f in files)
     return tuple(sorted(out))
