@@ -304,3 +304,10 @@ def test_read_and_write_as_wasi_libc_asks_for_them() -> None:
     assert is_write(writer) and not is_read(writer)
     stat = call("path_open", fd=3, oflags=2, fs_rights_base=0, path="d")  # a directory, no rights
     assert is_read(stat) and not is_write(stat)
+
+
+def test_a_preopen_named_with_a_trailing_slash_is_the_same_dir(tmp_path: Path) -> None:
+    shaped, findings = parse(FULL).shape(
+        RunOptions(dirs=[DirSpec(str(tmp_path), "/data/", True)]), "enforce"
+    )
+    assert findings == [] and len(shaped.dirs) == 1

@@ -9,9 +9,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from wasmscope.guard._preview1 import arg
 from wasmscope.runtime.host_calls import HostCall
+
+if TYPE_CHECKING:
+    from wasmscope.runtime.wasi import DirSpec
 
 __all__ = [
     "FdTable",
@@ -111,6 +115,19 @@ def traversal(path: str) -> str | None:
 class Preopen:
     guest: str
     read_only: bool
+
+
+def dir_guest(guest: str) -> str:
+    """A preopen's guest path as the policy names it (no trailing ``/``)."""
+    return guest if guest in (".", "/") else guest.rstrip("/") or "/"
+
+
+def preopens_of(dirs: Iterable[DirSpec | str]) -> list[Preopen]:
+    """A run's preopens (``RunOptions.dirs``) in descriptor order."""
+    from wasmscope.runtime.wasi import DirSpec
+
+    specs = [d if isinstance(d, DirSpec) else DirSpec.parse(d) for d in dirs]
+    return [Preopen(dir_guest(s.guest), s.read_only) for s in specs]
 
 
 class FdTable:

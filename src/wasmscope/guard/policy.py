@@ -62,7 +62,15 @@ from typing import TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
 from wasmscope.guard import _preview1 as p1
-from wasmscope.guard._paths import Preopen, glob_matches, guest_join, traversal, under
+from wasmscope.guard._paths import (
+    Preopen,
+    dir_guest,
+    glob_matches,
+    guest_join,
+    preopens_of,
+    traversal,
+    under,
+)
 from wasmscope.guard._verdict import breach, suggest
 from wasmscope.guard.findings import Severity
 from wasmscope.runtime.host_calls import Action, AuditSettings, Budgets, HostCall
@@ -300,10 +308,7 @@ class Policy:
         """The run's preopens in descriptor order (the policy's dirs without options)."""
         if options is None:
             return [Preopen(d.guest, d.read_only) for d in self.filesystem.dirs]
-        from wasmscope.runtime.wasi import DirSpec
-
-        specs = [d if isinstance(d, DirSpec) else DirSpec.parse(d) for d in options.dirs]
-        return [Preopen(s.guest, s.read_only) for s in specs]
+        return preopens_of(options.dirs)
 
     def path_checker(self, preopens: Sequence[Preopen]) -> Callable[[HostCall], bool]:
         """The ``AuditSettings.check`` of a path call: its path resolved against the
@@ -349,7 +354,9 @@ class Policy:
         dirs: list[DirSpec] = []
         for d in options.dirs:
             spec = d if isinstance(d, DirSpec) else DirSpec.parse(d)
-            grant = next((g for g in self.filesystem.dirs if g.guest == spec.guest), None)
+            grant = next(
+                (g for g in self.filesystem.dirs if g.guest == dir_guest(spec.guest)), None
+            )
             if grant is None:
                 findings.append(breach(
                     "fs.dir", "filesystem",

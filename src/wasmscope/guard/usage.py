@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
 from wasmscope.guard import _preview1 as p1
-from wasmscope.guard._paths import FdTable, Preopen, traversal
+from wasmscope.guard._paths import FdTable, preopens_of, traversal
 
 if TYPE_CHECKING:
     from wasmscope.runtime.host_calls import AuditLog
@@ -66,13 +66,7 @@ class Usage:
         cls, rec: InvocationRecord, log: AuditLog | None, options: RunOptions | None = None
     ) -> Usage:
         """What the run of ``rec`` used; ``options``: the (shaped) options it ran with."""
-        from wasmscope.runtime.wasi import DirSpec
-
-        specs = [
-            d if isinstance(d, DirSpec) else DirSpec.parse(d)
-            for d in (options.dirs if options else ())
-        ]
-        table = FdTable([Preopen(s.guest, s.read_only) for s in specs])
+        table = FdTable(preopens_of(options.dirs) if options is not None else [])
         read: set[str] = set()
         written: set[str] = set()
         dirs: dict[str, str] = {}
