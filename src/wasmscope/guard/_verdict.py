@@ -34,7 +34,8 @@ def breach(
 ) -> Finding:
     """What the guest (or its host configuration) did outside the policy: DENIED when it
     was refused or killed, VIOLATION when it went through (monitor). ``refused`` and
-    ``killed`` default to what the audit recorded of ``call``."""
+    ``killed`` default to what the audit recorded of ``call``. ``details`` values are
+    scalars (they become ``wasm.<key>`` attributes); None values are left out."""
     if refused is None:
         refused = call is not None and call.denied
     if killed is None:
@@ -56,7 +57,7 @@ def breach(
         target=target,
         suggestion=suggestion,
         call=call,
-        details=dict(details or {}),
+        details={k: v for k, v in (details or {}).items() if v is not None},
     )
 
 

@@ -212,7 +212,7 @@ class _Run:
             outcome=(Outcome.KILLED if call is not None and call.killed else Outcome.DENIED if refused else Outcome.ALLOWED),
             target=name, call=call,
             suggestion=suggest(section, key, round_up(max(used or 0, limit or 0) * 2)) if limit is not None else None,
-            details={"limit": limit, **({"used": used} if used is not None else {})},
+            details={k: v for k, v in (("limit", limit), ("used", used)) if v is not None},
         ))  # fmt: skip
 
     def ungranted(self, func: str, section: str, count: int, call: HostCall | None = None) -> None:
@@ -245,7 +245,7 @@ class _Run:
             self.out.add(breach(
                 "clocks.loop", "clocks", f"{clock_total} clock calls, over max_calls ({p.clocks.max_calls}): a tight clock loop?",
                 target="clock_time_get", suggestion=suggest("clocks", "max_calls", round_up(clock_total * 2)),
-                details={"calls": clock_total, "by_clock": dict(self.clock_calls)},
+                details={"calls": clock_total, **{f"calls.{c}": n for c, n in self.clock_calls.items()}},
             ))  # fmt: skip
         totals = log.totals
         checks: list[tuple[str, int | None, int]] = [
