@@ -261,3 +261,13 @@ def test_a_count_only_log_and_no_log_at_all(policy: Policy, options: RunOptions)
     bare = parse_policy({}, "empty")
     assert only(bare.evaluate(record(), counts, None), "random.call").details["count"] == 1
     assert only(policy.evaluate(record(exit_code=2), None, options), "exit.code").target == "2"
+
+
+def test_details_are_scalars(policy: Policy, options: RunOptions) -> None:
+    calls = [open_call("passwd", fd=3, errno=None, killed=True, denied=True, result=None)]
+    calls += [call("clock_time_get", id=i % 2, precision=0) for i in range(20)]
+    calls += [call("random_get", buf=0, buf_len=1000, nbytes=1000, over_budget=True)]
+    findings = policy.evaluate(record(exit_code=9), log_of(*calls, host_calls=500), options)
+    assert len(findings) >= 5
+    for f in findings:
+        assert all(isinstance(v, str | int | float | bool) for v in f.details.values()), f.details
