@@ -25,13 +25,17 @@ def _commands() -> dict[str, argparse.ArgumentParser]:
     return dict(sub.choices)
 
 
-def _flags(parser: argparse.ArgumentParser) -> list[str]:
-    return [
-        s
-        for a in parser._actions
-        if not isinstance(a, argparse._SubParsersAction)
-        for s in a.option_strings
-    ]
+def _flags(parser: argparse.ArgumentParser, nested: bool = False) -> list[str]:
+    """A parser's flags; with ``nested``, its subcommands' too (``guard check --policy``)."""
+    out: list[str] = []
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            if nested:
+                for sub in a.choices.values():
+                    out.extend(f for f in _flags(sub, nested) if f not in out)
+        else:
+            out.extend(s for s in a.option_strings if s not in out)
+    return out
 
 
 def _mentions(text: str, word: str) -> bool:
@@ -46,7 +50,7 @@ def test_every_flag_is_on_its_commands_page(command: str) -> None:
     page = DOCS / f"{command}.md"
     assert page.is_file(), f"docs/{command}.md is missing"
     text = page.read_text()
-    missing = [f for f in _flags(COMMANDS[command]) if not _mentions(text, f)]
+    missing = [f for f in _flags(COMMANDS[command], nested=True) if not _mentions(text, f)]
     assert not missing, f"docs/{command}.md does not mention {missing}"
 
 
@@ -95,3 +99,12 @@ def test_every_telemetry_name_is_in_the_telemetry_reference() -> None:
     names = {n for n in names if "." in n}
     missing = sorted(n for n in names if n not in text)
     assert not missing, f"docs/telemetry.md does not mention {missing}"
+
+
+def test_every_policy_key_is_on_the_guard_page() -> None:
+    from wasmscope.guard.policy import SECTIONS
+
+    text = (DOCS / "guard.md").read_text()
+    assert "| `mode` |" in text
+    missing = [f"[{s}] {k}" for s, keys in SECTIONS.items() for k in keys if f"| `[{s}]` `{k}` |" not in text]
+    assert not missing, f"docs/guard.md does not document the policy key(s) {missing}"

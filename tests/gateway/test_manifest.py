@@ -148,3 +148,62 @@ def test_dir_mode_errors(tmp_path: Path) -> None:
     (tmp_path / "healthz.wasm").write_bytes(b"\0asm\1\0\0\0")
     with pytest.raises(UsageError, match="reserved"):
         manifest_from_dir(tmp_path)
+
+
+def test_a_policy_per_route_inline_or_from_a_file_and_a_default(tmp_path: Path) -> None:
+    (tmp_path / "default.toml").write_text('mode = "monitor"\n[clocks]\nallow = ["monotonic"]\n')
+    (tmp_path / "strict.toml").write_text('mode = "kill"\n')
+    path = _write(tmp_path, """
+policy = "default.toml"
+
+[[route]]
+path = "/a"
+module = "app.wasm"
+
+[[route]]
+path = "/b"
+module = "app.wasm"
+policy = "strict.toml"
+
+[[route]]
+path = "/c"
+module = "app.wasm"
+[route.policy]
+mode = "enforce"
+[route.policy.environment]
+allow = ["LANG"]
+
+[[route]]
+path = "/d"
+module = "app.wasm"
+policy = false
+""")
+    m = load_manifest(path)
+    a, b, c, d = m.routes
+    assert m.policy is not None and m.policy.clocks is not None
+    assert a.policy == m.policy
+    assert b.policy is not None and b.policy.mode == "kill" and b.policy.source.endswith("strict.toml")
+    assert c.policy is not None and c.policy.mode == "enforce" and c.policy.environment == ("LANG",)
+    assert d.policy is None
+    inline = load_manifest(_write(tmp_path, '[policy]\nmode = "enforce"\n[[route]]\npath = "/x"\nmodule = "app.wasm"\n'))
+    assert inline.routes[0].policy is not None and inline.routes[0].policy.mode == "enforce"
+    assert load_manifest(_write(tmp_path, '[[route]]\npath = "/x"\nmodule = "app.wasm"\n')).routes[0].policy is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[route]]\npath = "/x"\nmodule = "app.wasm"\npolicy = "nope.toml"\n',
+         "app.toml: [[route]] /x key 'policy': "),
+        ('[[route]]\npath = "/x"\nmodule = "app.wasm"\npolicy = 3\n',
+         "[[route]] /x key 'policy': expected a policy file"),
+        ('[[route]]\npath = "/x"\nmodule = "app.wasm"\n[route.policy]\nmode = "loud"\n',
+         "app.toml: [[route]] /x key 'policy': key 'mode': expected \"monitor\", \"enforce\" or \"kill\""),
+        ('[policy]\n[policy.clocks]\nmax_calls = "x"\n[[route]]\npath = "/x"\nmodule = "app.wasm"\n',
+         "app.toml: key 'policy': [clocks] key 'max_calls'"),
+    ],
+)  # fmt: skip
+def test_policy_errors_name_the_route_and_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        load_manifest(_write(tmp_path, text))
+    assert message in str(info.value)

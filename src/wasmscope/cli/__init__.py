@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "profile": "wasmscope.cli.profile",
     "serve": "wasmscope.cli.serve",
     "collect": "wasmscope.cli.collect",
+    "guard": "wasmscope.cli.guard",
 }
 
 _DESCRIPTION = """\
@@ -58,6 +59,8 @@ commands:
             with limits (timeout 504, trap 500, 413, 503), health, JSON log
   collect   an OTLP collector (HTTP and gRPC) with an embedded ClickHouse
             store and a dashboard made for Wasm functions
+  guard     a module's imports against a capability policy (TOML) before it
+            runs; the least-privilege policy learned from recorded runs
 
 examples:
   wasmscope inspect app.wasm                 human-readable report
@@ -68,6 +71,7 @@ examples:
   wasmscope profile --svg app.svg app.wasm   top functions and a flame graph
   wasmscope serve app.toml --port 8080       WAGI handlers over HTTP
   wasmscope collect                          receive OTLP, open the dashboard URL it prints
+  wasmscope guard check app.wasm --policy p.toml   imports against a policy
 
 exit status:
   0 success, 1 not valid WebAssembly, 2 usage error (bad option, unreadable

@@ -2,6 +2,8 @@
 
 ::
 
+    policy = "default.toml"       # the default capability policy of every route (or an
+                                  # inline [policy] table); keys at the top come first
     [server]                      # defaults of every route (all optional)
     timeout = "10s"
     memory_limit = "128MiB"
@@ -16,6 +18,8 @@
     timeout = "2s"                # also: memory_limit, fuel, max_request_bytes,
                                   # max_response_bytes, max_concurrency
     auth = "key"                  # "none" (default, or [server] auth) or "key"
+    policy = "hello.policy.toml"  # its capability policy (wasmscope.guard.policy), or an
+                                  # inline [route.policy] table, or false for none
 
     [[key]]                       # API keys (checked by wasmscope.gateway.auth)
     id = "ci"
@@ -41,6 +45,7 @@ from typing import Any
 from wasmscope.errors import UsageError
 from wasmscope.gateway.keys import parse_hash
 from wasmscope.gateway.rates import parse_rate
+from wasmscope.guard.policy import Policy, load_policy, parse_policy
 from wasmscope.runtime.limits import Limits, parse_duration, parse_size
 from wasmscope.runtime.wasi import DirSpec
 
@@ -95,6 +100,7 @@ class Route:
     dirs: tuple[DirSpec, ...] = ()
     settings: RouteSettings = DEFAULTS
     auth: str = "none"  # "key": an API key is needed (wasmscope.gateway.auth)
+    policy: Policy | None = None  # its capability policy (the manifest's default if it has none)
 
     @property
     def wildcard(self) -> bool:
@@ -141,6 +147,7 @@ class Manifest:
     source: str  # the file or folder it came from
     defaults: RouteSettings = DEFAULTS
     keys: tuple[ApiKey, ...] = ()
+    policy: Policy | None = None  # the default policy (routes already carry theirs)
 
     def match(self, path: str) -> Route | None:
         """The exact route for ``path``, else the wildcard route with the longest prefix."""
@@ -158,7 +165,7 @@ class Manifest:
 # -- parsing -----------------------------------------------------------------------------
 
 _SETTING_KEYS = ("timeout", "memory_limit", "fuel", "max_request_bytes", "max_response_bytes", "max_concurrency")
-_ROUTE_KEYS = ("path", "module", "argv", "env", "dirs", "auth", *_SETTING_KEYS)
+_ROUTE_KEYS = ("path", "module", "argv", "env", "dirs", "auth", "policy", *_SETTING_KEYS)
 
 
 def _err(where: str, message: str) -> UsageError:
@@ -238,7 +245,26 @@ def _dir(text: Any, base: Path, where: str) -> DirSpec:
     return DirSpec(str(host_path), guest if sep else host, read_only)
 
 
-def _route(table: Any, index: int, base: Path, defaults: RouteSettings, file: str, auth: str = "none") -> Route:
+def _policy(value: Any, base: Path, where: str, default: Policy | None = None) -> Policy | None:
+    """A ``policy`` key: a file (relative to the manifest), an inline table, or false."""
+    if value is False:
+        return None
+    if isinstance(value, dict):
+        return parse_policy(value, where)
+    if isinstance(value, str) and value:
+        try:
+            return load_policy(base / os.path.expanduser(value))
+        except UsageError as exc:
+            raise _err(where, str(exc)) from None
+    if value is None:
+        return default
+    raise _err(where, f'expected a policy file (policy = "app.policy.toml"), an inline table or false, not {value!r}')
+
+
+def _route(
+    table: Any, index: int, base: Path, defaults: RouteSettings, file: str, auth: str = "none",
+    policy: Policy | None = None,
+) -> Route:
     where = f"{file}: [[route]] #{index + 1}"
     if not isinstance(table, dict):
         raise _err(where, "expected a table")
@@ -270,6 +296,7 @@ def _route(table: Any, index: int, base: Path, defaults: RouteSettings, file: st
         dirs=tuple(_dir(d, base, f"{where} key 'dirs'") for d in dirs),
         settings=_settings(table, defaults, where),
         auth=_auth_mode(table.get("auth", auth), where),
+        policy=_policy(table.get("policy"), base, f"{where} key 'policy'", policy),
     )
 
 
@@ -342,9 +369,10 @@ def key_table(key_id: str, stored_hash: str, routes: Sequence[str] = ("*",)) -> 
 
 def parse_manifest(doc: Mapping[str, Any], base: Path, file: str) -> Manifest:
     """A :class:`Manifest` from a parsed TOML document; paths relative to ``base``."""
-    unknown = sorted(set(doc) - {"server", "route", "key"})
+    unknown = sorted(set(doc) - {"server", "route", "key", "policy"})
     if unknown:
-        raise _err(file, f"unknown key(s) {', '.join(map(repr, unknown))} (expected [server], [[route]] and [[key]])")
+        raise _err(file, f"unknown key(s) {', '.join(map(repr, unknown))} (expected policy, [server], [[route]] and [[key]])")
+    default_policy = _policy(doc.get("policy"), base, f"{file}: key 'policy'")
     server = doc.get("server", {})
     if not isinstance(server, dict):
         raise _err(f"{file}: [server]", "expected a table")
@@ -358,7 +386,7 @@ def parse_manifest(doc: Mapping[str, Any], base: Path, file: str) -> Manifest:
         raise _err(file, "'route' must be an array of tables: [[route]]")
     if not tables:
         raise _err(file, "no routes: add at least one [[route]] with path and module")
-    routes = [_route(t, i, base, defaults, file, auth) for i, t in enumerate(tables)]
+    routes = [_route(t, i, base, defaults, file, auth, default_policy) for i, t in enumerate(tables)]
     seen: set[str] = set()
     for r in routes:
         if r.path in seen:
@@ -367,7 +395,7 @@ def parse_manifest(doc: Mapping[str, Any], base: Path, file: str) -> Manifest:
     keys = _keys(doc.get("key", []), [r.path for r in routes], file)
     if not keys and any(r.auth == "key" for r in routes):
         raise _err(file, 'a route has auth = "key" but there is no [[key]] (make one with: wasmscope serve --hash-key)')
-    return Manifest(tuple(routes), file, defaults, keys)
+    return Manifest(tuple(routes), file, defaults, keys, default_policy)
 
 
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:
