@@ -11,9 +11,12 @@ from wasmscope.cli import EXIT_USAGE, CommandError
 
 __all__ = [
     "add_engine_options",
+    "add_guard_options",
     "add_guest_options",
     "add_limit_options",
     "add_telemetry_options",
+    "guard_config",
+    "guard_wanted",
     "telemetry_options",
 ]
 
@@ -157,3 +160,78 @@ def telemetry_options(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.service_name:
         opts["service_name"] = args.service_name
     return opts
+
+
+def add_guard_options(p: argparse.ArgumentParser, *, serve: bool = False) -> None:
+    """The guard of ``run`` and ``serve``: policy, mode, audit, baseline and sinks."""
+    g = p.add_argument_group("guard (capability policy, host-call audit, anomalies; docs/guard.md)")
+    g.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="the module's capability policy (TOML)"
+        + ("; the default of routes the manifest gives none" if serve else ""),
+    )
+    g.add_argument(
+        "--guard-mode",
+        choices=("monitor", "enforce", "kill"),
+        help="override the policy's mode: monitor (report), enforce (the call gets an errno), kill (trap)",
+    )
+    g.add_argument(
+        "--audit",
+        metavar="FILE",
+        help="append every recorded WASI call to FILE as JSON lines (with its invocation id)",
+    )
+    g.add_argument(
+        "--audit-level",
+        choices=("full", "count"),
+        default="full",
+        help="full: each call with its arguments, path, errno and duration; count: counts only (cheapest)",
+    )
+    g.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="the SQLite baseline of normal behaviour: runs are judged against it (or learned with --learn)",
+    )
+    g.add_argument("--learn", action="store_true", help="learn each run as normal into --baseline instead of judging it")
+    g.add_argument(
+        "--baseline-key",
+        choices=("sha256", "name"),
+        default="name" if serve else "sha256",
+        help="one baseline per exact module (sha256) or per module name / route (name: a new build "
+        f"is judged against the old one's normal); default {'name' if serve else 'sha256'}",
+    )
+    g.add_argument("--input-class", metavar="NAME", default="", help="the input class of these runs, for the resource detector")
+    g.add_argument("--ocsf", metavar="FILE", help="append the security events to FILE as OCSF JSON lines (for SIEMs)")
+
+
+def guard_wanted(args: argparse.Namespace) -> bool:
+    """Whether any guard option was given (the guard is off otherwise: no audit, no cost)."""
+    return any((args.policy, args.guard_mode, args.audit, args.baseline, args.ocsf, args.learn))
+
+
+def guard_config(args: argparse.Namespace, telemetry: Any, policy: Any = None) -> Any:
+    """The :class:`~wasmscope.guard.session.GuardConfig` the guard options ask for
+    (``policy``: already loaded; else ``--policy``); usage errors as CommandError."""
+    from wasmscope.errors import WasmscopeError
+    from wasmscope.guard.session import GuardConfig, open_sinks
+
+    if args.learn and not args.baseline:
+        raise CommandError("--learn needs --baseline FILE (where the runs are learned)", EXIT_USAGE)
+    try:
+        if policy is None and args.policy:
+            from wasmscope.guard.policy import load_policy
+
+            policy = load_policy(args.policy)
+        baseline = None
+        if args.baseline:
+            from wasmscope.guard.baseline import Baseline
+
+            baseline = Baseline.open(args.baseline)
+        ocsf, audit = open_sinks(args.ocsf, args.audit)
+        return GuardConfig(
+            policy=policy, mode=args.guard_mode, record=args.audit_level == "full", baseline=baseline,
+            learn=args.learn, baseline_key=args.baseline_key, input_class=args.input_class,
+            telemetry=telemetry, ocsf=ocsf, audit_file=audit,
+        )  # fmt: skip
+    except WasmscopeError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from wasmscope.cli import EXIT_DECODE, EXIT_OK, EXIT_USAGE, CommandError
 
@@ -96,12 +96,23 @@ def configure(p: argparse.ArgumentParser) -> None:
         "learn",
         help="the least-privilege policy that recorded runs pass",
         description="Write the least-privilege policy that every recorded run passes.",
-        epilog="example:\n  wasmscope guard learn --from runs.jsonl --policy current.toml -o learned.toml",
+        epilog="examples:\n  wasmscope guard learn --from runs.jsonl --policy current.toml -o learned.toml\n"
+        "  wasmscope run --baseline guard.db --learn app.wasm   (a few times, with varied input)\n"
+        "  wasmscope guard learn --baseline guard.db -o app.policy.toml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     learn.add_argument(
-        "--from", dest="sources", metavar="FILE", nargs="+", action="extend", required=True,
+        "--from", dest="sources", metavar="FILE", nargs="+", action="extend", default=[],
         help="JSON-lines files of run usages (one Usage.to_json object a line; '-' reads stdin)",
+    )  # fmt: skip
+    learn.add_argument(
+        "--baseline", metavar="FILE",
+        help="read the usages that 'run/serve --baseline FILE --learn' stored (with --module)",
+    )  # fmt: skip
+    learn.add_argument(
+        "--module", metavar="KEY",
+        help="the module in --baseline: its sha256, or its name or route with --baseline-key name "
+        "(default: the only one there)",
     )  # fmt: skip
     learn.add_argument(
         "--policy",
@@ -148,14 +159,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 # -- check -----------------------------------------------------------------------
-def finding_json(f: Finding) -> dict[str, Any]:
-    return {
-        "event": str(f.name), "rule": f.rule, "severity": int(f.severity), "outcome": str(f.outcome),
-        "category": f.category, "target": f.target, "message": f.message, "suggestion": f.suggestion,
-        "details": dict(f.details),
-    }  # fmt: skip
-
-
 def _check(args: argparse.Namespace) -> int:
     from wasmscope.guard.check import check_imports, import_verdicts, refuses
     from wasmscope.guard.policy import load_policy
@@ -172,7 +175,7 @@ def _check(args: argparse.Namespace) -> int:
         doc = {
             "module": args.module, "kind": kind, "policy": policy.source, "mode": mode, "refused": refused,
             "imports": [{"import": v.qualified, "kind": v.kind, "family": v.family, "verdict": v.verdict, "reason": v.reason} for v in verdicts],
-            "findings": [finding_json(f) for f in findings],
+            "findings": [f.to_json() for f in findings],
         }  # fmt: skip
         json.dump(doc, out, indent=2)
         out.write("\n")
@@ -269,6 +272,40 @@ def read_usages(paths: Sequence[str]) -> list[Usage]:
     return usages
 
 
+def baseline_usages(path: str, module: str | None) -> list[Usage]:
+    """The usages a baseline file holds for ``module`` (or its only module)."""
+    from wasmscope.errors import UsageError
+    from wasmscope.guard.baseline import Baseline
+    from wasmscope.guard.usage import Usage
+
+    if not os.path.exists(path):
+        raise UsageError(f"--baseline {path}: no such file")
+    with Baseline.open(path) as baseline:
+        if module is None:
+            keys = sorted({m.sha256 for m in baseline.modules()})
+            if len(keys) != 1:
+                listed = ", ".join(keys) or "none"
+                raise UsageError(f"--baseline {path} holds {len(keys)} modules ({listed}): name one with --module")
+            module = keys[0]
+        stored = baseline.usages(module)
+    if not stored:
+        raise UsageError(f"--baseline {path}: no learned runs of {module} (learn them with --learn)")
+    return [Usage.from_json(json.dumps(u)) for u in stored]
+
+
+def render_findings(findings: Sequence[Finding], style: Style) -> str:
+    """The findings of one guarded run, for the summary after ``run``."""
+    if not findings:
+        return f"  {style.dim('guard')}        {style.green('no findings')}\n"
+    lines = [f"  {style.dim('guard')}        {len(findings)} finding{'s' if len(findings) != 1 else ''}"]
+    for f in findings:
+        mark = style.red(str(f.name)) if f.severity >= 17 else style.yellow(str(f.name))
+        lines.append(f"    {mark}  {f.rule}  {f.message}")
+        if f.suggestion:
+            lines.append(style.dim(f"        to allow it: {f.suggestion}"))
+    return "\n".join(lines) + "\n"
+
+
 def _learn(args: argparse.Namespace) -> int:
     from wasmscope.errors import UsageError
     from wasmscope.guard.learn import learn, learned_notes, unused
@@ -278,6 +315,12 @@ def _learn(args: argparse.Namespace) -> int:
         raise UsageError("--glob-min: expected 1 or more")
     current = load_policy(args.policy) if args.policy else None
     usages = read_usages(args.sources)
+    if args.baseline:
+        usages += baseline_usages(args.baseline, args.module)
+    elif args.module:
+        raise UsageError("--module names a module of --baseline FILE")
+    if not usages:
+        raise UsageError("no runs to learn from: give --from FILE... or --baseline FILE")
     policy = learn(usages, mode=args.mode, glob_min=args.glob_min)
     text = policy.to_toml(notes=learned_notes(usages))
     report = sys.stderr if args.output == "-" else sys.stdout

@@ -29,14 +29,19 @@ from typing import IO, TYPE_CHECKING, Any
 from wasmscope.cli import EXIT_USAGE, CommandError
 from wasmscope.cli._options import (
     add_engine_options,
+    add_guard_options,
     add_guest_options,
     add_limit_options,
     add_telemetry_options,
+    guard_config,
+    guard_wanted,
     telemetry_options,
 )
 
 if TYPE_CHECKING:
     from wasmscope.cli.render import Style
+    from wasmscope.guard.findings import Finding
+    from wasmscope.guard.session import GuardSession
     from wasmscope.runtime.record import InvocationRecord
     from wasmscope.runtime.runner import Runtime
     from wasmscope.runtime.wasi import DirSpec
@@ -90,6 +95,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--report", metavar="FILE", help="write the record as JSON to FILE")
     g.add_argument("-q", "--quiet", action="store_true", help="print only the guest's output, no summary")
     add_telemetry_options(p)
+    add_guard_options(p)
     add_engine_options(p)
 
 
@@ -269,8 +275,12 @@ def run(args: argparse.Namespace) -> int:
     runtime, telemetry, guest_args, env, dirs, stdin = s.runtime, s.telemetry, s.guest_args, s.env, s.dirs, s.stdin
     guest_out: IO[bytes] = sys.stderr.buffer if args.json else sys.stdout.buffer
     options = RunOptions(env=env, dirs=dirs, stdin=stdin, stdout=guest_out, stderr=sys.stderr.buffer)
+    session = _guard_session(args, telemetry) if guard_wanted(args) else None
+    findings: list[Finding] = []
     try:
         with runtime:
+            if session is not None:
+                options, findings = _guard_before(session, args.file, options)
             try:
                 if args.invoke:
                     rec = runtime.invoke(args.file, args.invoke, guest_args, options)
@@ -278,17 +288,51 @@ def run(args: argparse.Namespace) -> int:
                     rec = runtime.run(args.file, guest_args, replace(options, argv0=args.argv0))
             except UsageError as exc:
                 raise CommandError(str(exc), EXIT_USAGE) from None
+            if session is not None:
+                findings = session.judge(rec, options, findings)
     finally:
+        if session is not None:
+            session.close()
+            if session.config.baseline is not None:
+                session.config.baseline.close()
         if telemetry is not None:
             telemetry.shutdown()
-    return _report(args, rec, telemetry)
+    return _report(args, rec, telemetry, findings if session is not None else None)
 
 
-def _report(args: argparse.Namespace, rec: InvocationRecord, telemetry: Any) -> int:
+def _guard_session(args: argparse.Namespace, telemetry: Telemetry | None) -> GuardSession:
+    from wasmscope.guard.session import GuardSession
+
+    return GuardSession(guard_config(args, telemetry), name=os.path.basename(args.file))
+
+
+def _guard_before(session: GuardSession, file: str, options: Any) -> tuple[Any, list[Finding]]:
+    """The static check (a refused import stops here, exit 1) and the options cut to
+    the policy, with the findings of both."""
+    from wasmscope.errors import WasmscopeError
+
+    try:
+        static = session.check(file)
+    except OSError as exc:
+        raise CommandError(f"{file}: {exc.strerror}", EXIT_USAGE) from None
+    except WasmscopeError as exc:
+        raise CommandError(str(exc), 1) from None
+    if session.refuses(static):
+        lines = [f"  {f.target}: {f.message}" for f in static if f.rule == "import.denied"]
+        raise CommandError("the policy refuses to link the module:\n" + "\n".join(lines), 1)
+    shaped, early = session.prepare(options)
+    return shaped, [*static, *early]
+
+
+def _report(
+    args: argparse.Namespace, rec: InvocationRecord, telemetry: Any, findings: list[Finding] | None = None
+) -> int:
     from wasmscope.cli.render import Style
     from wasmscope.runtime.record import Outcome
 
     doc = rec.to_json()
+    if findings is not None:
+        doc["guard"] = {"findings": [f.to_json() for f in findings]}
     if telemetry is not None:
         doc["telemetry"] = telemetry.stats.as_dict()
     if args.report:
@@ -302,7 +346,12 @@ def _report(args: argparse.Namespace, rec: InvocationRecord, telemetry: Any) -> 
         sys.stdout.flush()
     elif not args.quiet and rec.outcome != Outcome.ERROR:
         sys.stdout.flush()
-        sys.stderr.write(render_record(rec, Style.for_stream(sys.stderr)))
+        style = Style.for_stream(sys.stderr)
+        sys.stderr.write(render_record(rec, style))
+        if findings is not None:
+            from wasmscope.cli.guard import render_findings
+
+            sys.stderr.write(render_findings(findings, style))
         sys.stderr.flush()
     if rec.outcome == Outcome.ERROR:
         raise CommandError(rec.error or "the module could not start", 1)

@@ -69,3 +69,11 @@ class Finding:
     suggestion: str | None = None
     call: HostCall | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The finding as JSON (``--json``, reports); the host call as its fields."""
+        return {
+            "event": str(self.name), "rule": self.rule, "severity": int(self.severity),
+            "outcome": str(self.outcome), "category": self.category, "target": self.target,
+            "message": self.message, "suggestion": self.suggestion, "details": dict(self.details),
+        }  # fmt: skip
