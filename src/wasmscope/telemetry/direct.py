@@ -259,6 +259,24 @@ class DirectPipeline:
         self._submit(inv)
         return f"{inv.trace_id:032x}", f"{inv.span_id:016x}"
 
+    def emit_logs(self, records: list[LogData]) -> None:
+        """Log records outside of any request (guard's security events): to the sync
+        sinks now, to the batch sinks with the next export (a full queue drops them,
+        counted as failed logs)."""
+        if not records:
+            return
+        for sink in self.sync_sinks:
+            sink.deliver((), records)
+        if not self.batch_sinks or self._stop:
+            return
+        if len(self._queue) >= self.max_queue:
+            for sink in self.batch_sinks:
+                sink.dest.fail("logs", len(records), RuntimeError("telemetry queue full"))
+            return
+        self._queue.append(Encoded([], records))
+        if self._thread is None:
+            self._start_thread()
+
     def _submit(self, item: Item) -> None:
         if self.sync_sinks:
             spans, logs = self._items(item)
@@ -329,7 +347,9 @@ class DirectPipeline:
 
     def _items(self, item: Item) -> tuple[list[SpanData], list[LogData]]:
         if isinstance(item, Encoded):
-            raise TypeError("an encoded request only goes to OTLP outputs")
+            if item.spans:
+                raise TypeError("an encoded request only goes to OTLP outputs")
+            return [], list(item.logs)  # log records alone (emit_logs)
         if isinstance(item, RequestSpan):
             return request_items(item, self.max_log_lines, self.max_log_bytes)
         return invocation_items(item, self.max_log_lines, self.max_log_bytes)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.trace import Span
 
+    from wasmscope.guard.events import SecurityEvent
     from wasmscope.runtime.record import InvocationRecord
     from wasmscope.telemetry.stats import ExportCounter
 
@@ -484,6 +485,25 @@ class OtelSdk:
                     timestamp=at - 1, observed_timestamp=now, context=ctx,
                     severity_number=SeverityNumber.WARN, severity_text="WARN", body=body, attributes=attrs,
                 )  # fmt: skip
+
+    def emit_events(self, events: Sequence[SecurityEvent], trace_id: int, span_id: int) -> None:
+        """Security events (guard findings) as log records, with the LogRecord
+        EventName field, in the trace of ``trace_id``/``span_id`` when they are set."""
+        from opentelemetry import trace
+        from opentelemetry._logs import SeverityNumber
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+        ctx = None
+        if trace_id and span_id:
+            span_ctx = SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(1))
+            ctx = trace.set_span_in_context(NonRecordingSpan(span_ctx))
+        now = time.time_ns()
+        for ev in events:
+            self.logger.emit(
+                timestamp=ev.time_ns, observed_timestamp=now, context=ctx,
+                severity_number=SeverityNumber(ev.severity_number), severity_text=ev.severity_text,
+                body=ev.body, attributes=dict(ev.attributes), event_name=ev.event_name,
+            )  # fmt: skip
 
     def _record_metrics(self, record: InvocationRecord, trigger: str) -> None:
         from wasmscope.runtime.record import Outcome
