@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-__all__ = ["ERRNO_NOTCAPABLE", "Action", "AuditLog", "AuditSettings", "Budgets", "HostCall"]
+__all__ = ["Action", "AuditLog", "AuditSettings", "Budgets", "HostCall", "ERRNO_NOTCAPABLE"]
 
 ERRNO_NOTCAPABLE = 76
 """WASI preview 1 ``errno::notcapable``: what a denied call returns, as a missing

@@ -476,7 +476,9 @@ def invocation_items(
     return spans, logs
 
 
-def _add_request_exception(exc: BaseException, end_ns: int, events: list[Any], message: str) -> str:
+def _add_request_exception(
+    exc: BaseException, end_ns: int, events: list[Any], message: str
+) -> str:
     """Add the ``exception`` event of an exception the request itself raised (not the
     guest's); the status message it gives, unless one is set already."""
     events.append(
