@@ -101,12 +101,14 @@ class DirectPipeline:
         self, *, sync_sinks: Sequence[Sink], batch_sinks: Sequence[Sink], trigger: str = sc.TRIGGER_HTTP,
         max_log_lines: int, max_log_bytes: int, max_queue: int = DEFAULT_MAX_QUEUE, batch: int = DEFAULT_BATCH,
         delay: float = DEFAULT_DELAY, sampler: Callable[[int, int | None], bool] | None = None,
+        sanitize_output: bool = False,
     ) -> None:  # fmt: skip
         self.sync_sinks = list(sync_sinks)
         self.batch_sinks = list(batch_sinks)
         self.trigger = trigger
         self.max_log_lines = max_log_lines
         self.max_log_bytes = max_log_bytes
+        self.sanitize_output = sanitize_output  # guest log lines neutralized (guard.sanitize)
         self.max_queue = max_queue
         self.batch = batch
         self.delay = delay
@@ -339,6 +341,7 @@ class DirectPipeline:
                         self.max_log_lines,
                         self.max_log_bytes,
                         records,
+                        self.sanitize_output,
                     )
                 queue.append(Encoded(encode_request(item) if item.sampled else [], records))
             except Exception as exc:  # a bug or a bad record: counted, never raised
@@ -351,8 +354,8 @@ class DirectPipeline:
                 raise TypeError("an encoded request only goes to OTLP outputs")
             return [], list(item.logs)  # log records alone (emit_logs)
         if isinstance(item, RequestSpan):
-            return request_items(item, self.max_log_lines, self.max_log_bytes)
-        return invocation_items(item, self.max_log_lines, self.max_log_bytes)
+            return request_items(item, self.max_log_lines, self.max_log_bytes, self.sanitize_output)
+        return invocation_items(item, self.max_log_lines, self.max_log_bytes, self.sanitize_output)
 
     def _drop(self, item: Item) -> None:
         n = span_count(item)
@@ -463,6 +466,7 @@ class DirectPipeline:
                                 self.max_log_lines,
                                 self.max_log_bytes,
                                 records,
+                                self.sanitize_output,
                             )
                     else:
                         s, lg = self._items(item)

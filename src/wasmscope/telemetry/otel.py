@@ -229,6 +229,7 @@ class OtelSdk:
         trigger: str = sc.TRIGGER_OTHER,
         max_log_lines: int = 1000,
         max_log_bytes: int = 64 * 1024,
+        sanitize_output: bool = False,
     ) -> None:
         from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
@@ -240,6 +241,7 @@ class OtelSdk:
         from wasmscope.telemetry import exporters as ex
 
         self.resource = resource
+        self.sanitize_output = sanitize_output
         self.destinations: list[ex.Destination] = []
         self.memory: InMemory | None = None
         # serve (direct=True): request spans, stderr logs and invocation metrics bypass
@@ -327,7 +329,7 @@ class OtelSdk:
         if direct:
             self.direct = DirectPipeline(
                 sync_sinks=sync_sinks, batch_sinks=batch_sinks, trigger=trigger,
-                max_log_lines=max_log_lines, max_log_bytes=max_log_bytes,
+                max_log_lines=max_log_lines, max_log_bytes=max_log_bytes, sanitize_output=sanitize_output,
             )  # fmt: skip
 
         groups: dict[tuple[str, ...], list[ex.GuardedMetricExporter]] = {}
@@ -466,8 +468,9 @@ class OtelSdk:
         )
         for stream, data, capped, severity, severity_text in streams:
             g = mapping.guest_lines(
-                stream, data, max_lines=max_lines, max_bytes=max_bytes, capped=capped
-            )
+                stream, data, max_lines=max_lines, max_bytes=max_bytes, capped=capped,
+                sanitize=self.sanitize_output,
+            )  # fmt: skip
             if not g.lines and not g.truncated:
                 continue
             base = {sc.LOG_IOSTREAM: stream, sc.FAAS_INVOCATION_ID: record.invocation_id}

@@ -110,6 +110,7 @@ class Telemetry:
         metric_interval: float | None = None,
         max_log_lines: int = DEFAULT_MAX_LOG_LINES,
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+        sanitize_output: bool = False,
     ) -> Telemetry:
         """Build the pipeline.
 
@@ -135,6 +136,9 @@ class Telemetry:
           exported at :meth:`force_flush` and :meth:`shutdown`.
         - ``max_log_lines`` / ``max_log_bytes``: bounds on guest output log records,
           per stream and invocation; past them one "truncated" record is emitted.
+        - ``sanitize_output``: the guest's log lines with terminal escapes and control
+          characters made visible (``\\x1b``; :mod:`wasmscope.guard.sanitize`). Off by
+          default: the lines are then exported as the guest wrote them, at no cost.
 
         Raises :class:`UsageError` when the ``otel`` extra is not installed.
         """
@@ -164,6 +168,7 @@ class Telemetry:
                 trigger=trigger,
                 max_log_lines=max_log_lines,
                 max_log_bytes=max_log_bytes,
+                sanitize_output=sanitize_output,
             )
         except OSError as exc:  # the JSONL file cannot be opened
             raise UsageError(f"cannot open the telemetry output: {exc}") from exc
