@@ -44,11 +44,6 @@ class Seeded:
 
     runs: list[tuple[InvocationRecord, list[Finding], str]] = field(default_factory=list)
 
-    def count(self, **match: Any) -> int:
-        return sum(1 for rec, fs, _ in self.runs for f in fs
-                   if all(getattr(f, k) == v for k, v in match.items()) or (
-                       "module" in match and rec.module.name == match["module"] and len(match) == 1))  # fmt: skip
-
 
 def _runs() -> list[tuple[InvocationRecord, list[Finding]]]:
     out: list[tuple[InvocationRecord, list[Finding]]] = []
@@ -240,7 +235,7 @@ def test_page_links_escapes_and_keeps_the_csp(c: Client, seeded: Seeded) -> None
     page = ok_html(c, "/security")
     assert 'href="/security' in page and ">Security</a>" in page  # in the navigation
     assert page.count('class="trace-link"') == 24 and page.count('class="invocation-link"') == 24
-    rec, _, trace_id = next(r for r in seeded.runs if r[0].invocation_id == "reader-11")
+    trace_id = next(tid for rec, _, tid in seeded.runs if rec.invocation_id == "reader-11")
     assert f'href="/trace/{trace_id}"' in page
     assert 'href="/invocations?attr=faas.invocation_id%3Dreader-11"' in page
     assert str(escape('filesystem.read = ["/etc/passwd"]')) in page
@@ -305,7 +300,9 @@ def test_security_page_in_chromium(security_store: tuple[Store, Seeded], seeded:
                 page.wait_for_url("**/security?*module=worker.wasm*")
                 assert page.locator("table.security tbody tr").count() == 7
                 tb._check(page, watch, "21-security-module")
-                rec, _, trace_id = next(r for r in seeded.runs if r[0].invocation_id == "worker-4")
+                trace_id = next(
+                    tid for rec, _, tid in seeded.runs if rec.invocation_id == "worker-4"
+                )
                 page.locator(f"a.trace-link[href^='/trace/{trace_id}']").first.click()
                 page.wait_for_url(f"**/trace/{trace_id}*")
                 assert page.get_by_text("fuel 2400000 is 9.1 MADs above the median").count() >= 1

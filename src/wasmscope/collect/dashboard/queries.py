@@ -762,7 +762,7 @@ def security_series(db: Db, f: Filters, s: SecuritySearch, by: str) -> dict[str,
     for t, label, n in rows:
         i = index.get(int(t))
         if i is not None:
-            (series[str(label)] if str(label) in series else other)[i] += int(n)
+            series.get(str(label), other)[i] += int(n)
     if any(other):
         series["(other)"] = other
     return {"step": step, "x": xs, "series": {k or "(none)": v for k, v in series.items()},
