@@ -4,6 +4,8 @@ pipelines neutralizing the log lines only when asked."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.telemetry.records import make_record
@@ -98,3 +100,48 @@ def test_pipelines_neutralize_log_lines_only_when_asked(trigger: str) -> None:
         t.shutdown()
     assert bodies[False] == [line]  # as the guest wrote it: unchanged without the flag
     assert bodies[True] == ["\\x1b]52;c;ZXZpbA==\\x07pwned"]
+
+
+# The terminal-escape guest: writes an OSC 52 clipboard write, an OSC 8 hyperlink, a screen
+# clear and a carriage return to stdout, and a coloured line to stderr, through fd_write.
+ESCAPE_GUEST = r"""
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "\1b]52;c;ZXZpbA==\07\1b]8;;https://evil.example/\1b\\click\1b]8;;\1b\\\1b[2Jok\rfake\n")
+  (data (i32.const 256) "\1b[31merror\1b[0m\n")
+  (func $write (param $fd i32) (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (local.get $fd) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start")
+    (call $write (i32.const 1) (i32.const 64) (i32.const 68))
+    (call $write (i32.const 2) (i32.const 256) (i32.const 15)))
+)
+"""
+
+
+def test_a_real_guest_writing_escapes_is_reported_and_logged_neutralized(tmp_path: Path) -> None:
+    from wasmscope.runtime import Runtime
+
+    wat = tmp_path / "escapes.wat"
+    wat.write_text(ESCAPE_GUEST)
+    with Runtime(cache_dir=tmp_path / "cache") as rt:
+        rec = rt.run(wat)
+    assert rec.outcome == "ok", rec.error
+    assert rec.stdout.startswith(b"\x1b]52;c;") and rec.stderr == b"\x1b[31merror\x1b[0m\n"
+    out, err = sanitize_output(rec)
+    # the BEL ends the OSC 52: no control byte is counted apart
+    assert out.details == {"output.stream": "stdout", "output.total": 5, "output.osc52": 1, "output.osc8": 2,
+                           "output.csi": 1, "output.cr": 1}  # fmt: skip
+    assert err.details["output.csi"] == 2
+    t = Telemetry.from_options(in_memory=True, sanitize_output=True)
+    t.record_invocation(rec)
+    assert t.emit_findings(rec, [out, err]) == 2
+    logs = t.memory.log_dicts()
+    lines = [r["body"] for r in logs if not r.get("event_name")]
+    assert lines == ["\\x1b]52;c;ZXZpbA==\\x07\\x1b]8;;https://evil.example/\\x1b\\click\\x1b]8;;\\x1b\\\\x1b[2Jok\\x0dfake",
+                     "\\x1b[31merror\\x1b[0m"]  # fmt: skip
+    assert all("\x1b" not in r["body"] for r in logs)
+    assert [r["event_name"] for r in logs if r.get("event_name")] == ["wasm.output.sanitized"] * 2
+    t.shutdown()

@@ -263,13 +263,10 @@ def ocsf_events(record: InvocationRecord, findings: Iterable[Finding], *, host: 
     ]
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
+def _product_version() -> str:
+    import wasmscope
 
-        return version("wasmscope")
-    except Exception:
-        return "0+unknown"
+    return str(wasmscope.__version__)
 
 
 class OcsfWriter:
@@ -281,7 +278,7 @@ class OcsfWriter:
         self.path = os.fspath(path)
         self.fsync = fsync
         self.host = host or Host()
-        self.product_version = product_version or _version()
+        self.product_version = product_version or _product_version()
         self.lines = 0
         self._lock = threading.Lock()
         try:
