@@ -32,7 +32,10 @@ def test_a_denied_open_maps_to_ecs_and_wasm_attributes() -> None:
     a = ev.attributes
     assert a["event.name"] == "wasm.policy.denied"
     assert a["event.kind"] == "alert"
-    assert a["event.category"] == ("file",) and a["event.type"] == ("access", "denied")
+    assert a["event.category"] == ("file", "intrusion_detection") and a["event.type"] == (
+        "access",
+        "denied",
+    )
     assert a["event.outcome"] == "failure" and a["event.action"] == "fs.path"
     assert (
         a["security_rule.name"] == "fs.path"
@@ -50,9 +53,27 @@ def test_a_denied_open_maps_to_ecs_and_wasm_attributes() -> None:
 @pytest.mark.parametrize(
     ("finding", "kind", "category", "types", "outcome"),
     [
-        (fd.env_violation(), "alert", ("process",), ("access", "allowed"), "success"),
-        (fd.exit_code(), "alert", ("process",), ("access", "allowed"), "success"),
-        (fd.socket_denied(), "alert", ("network",), ("connection", "denied"), "failure"),
+        (
+            fd.env_violation(),
+            "alert",
+            ("process", "intrusion_detection"),
+            ("access", "allowed"),
+            "success",
+        ),
+        (
+            fd.exit_code(),
+            "alert",
+            ("process", "intrusion_detection"),
+            ("access", "allowed"),
+            "success",
+        ),
+        (
+            fd.socket_denied(),
+            "alert",
+            ("network", "intrusion_detection"),
+            ("connection", "denied"),
+            "failure",
+        ),
         (fd.random_budget(), "event", ("host",), ("access", "denied"), "failure"),
         (fd.fuel_anomaly(), "alert", ("intrusion_detection", "host"), ("indicator",), "unknown"),
         (fd.sequence_anomaly(), "alert", ("intrusion_detection",), ("indicator",), "unknown"),
@@ -105,7 +126,7 @@ def test_sdk_pipeline_emits_event_records_in_the_invocation_trace() -> None:
     assert ids is not None and ids[0] == trace_id
     assert {(r["trace_id"], r["span_id"]) for r in logs} == {ids}
     first = logs[0]
-    assert first["attributes"]["event.category"] == ["file"]
+    assert first["attributes"]["event.category"] == ["file", "intrusion_detection"]
     assert first["severity_number"] == 17 and first["severity_text"] == "ERROR"
     # the guest's stdout lines are still there, without an event name
     assert [r["body"] for r in t.memory.log_dicts() if not r.get("event_name")] == [

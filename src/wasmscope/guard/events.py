@@ -91,10 +91,16 @@ class SecurityEvent:
 
 
 def ecs_categories(finding: Finding) -> tuple[str, ...]:
-    """ECS ``event.category`` of a finding (anomalies are intrusion detection)."""
+    """ECS ``event.category`` of a finding: its capability family's, and
+    ``intrusion_detection`` for anomalies (first) and for denials and violations (after:
+    ECS expects their ``allowed``/``denied`` types in that category)."""
     cats = _CATEGORIES.get(finding.category, ("host",))
-    if finding.name is EventName.ANOMALY and "intrusion_detection" not in cats:
-        cats = ("intrusion_detection", *cats)
+    if "intrusion_detection" in cats:
+        return cats
+    if finding.name is EventName.ANOMALY:
+        return ("intrusion_detection", *cats)
+    if finding.name in (EventName.DENIED, EventName.VIOLATION):
+        return (*cats, "intrusion_detection")
     return cats
 
 
