@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -216,3 +217,33 @@ def test_records_arrive_at_the_collect_receiver(receiver: tuple[str, Any], trigg
     assert [v.string_value for v in attrs[sc.EVENT_TYPE].array_value.values] == ["access", "denied"]
     assert attrs[sc.WASM_HOST_CALL_ERRNO].int_value == 76
     assert attrs[sc.WASM_POLICY_SUGGESTION].string_value == 'filesystem.read = ["/etc/passwd"]'
+
+
+# --- and through a real collector (rotel) --------------------------------------------------------
+@pytest.mark.parametrize("trigger", ["other", "http"])
+def test_records_arrive_at_rotel(tmp_path: Path, trigger: str) -> None:
+    from tests._rotel import rotel_agent
+    from tests.telemetry.test_rotel import Rotel, wait_for
+
+    debug = ["--debug-log", "logs", "--debug-log-verbosity", "detailed"]
+    with rotel_agent(tmp_path, "--exporter", "blackhole", *debug) as agent:
+        col = Rotel(agent.proc, agent.port, agent.out)
+        t = Telemetry.from_options(otlp=col.url, trigger=trigger, service_name="guard-rotel")
+        rec = make_record()
+        trace_id = t.record_invocation(rec)
+        assert t.emit_findings(rec, [fd.passwd_denied()]) == 1
+        assert t.shutdown(timeout=15)
+        assert t.stats.failed() == 0, t.stats
+
+        def ready(blocks: list[Any]) -> bool:
+            return any(b.kind == "LogRecord" and "event.name" in b.attrs for b in blocks)
+
+        (log,) = [
+            b for b in wait_for(col, ready) if b.kind == "LogRecord" and "event.name" in b.attrs
+        ]
+    assert log.fields["Trace ID"] == trace_id
+    assert log.fields["Body"] == "Str(path_open of /etc/passwd denied by the policy)"
+    assert log.attrs["event.name"] == "Str(wasm.policy.denied)"
+    assert log.attrs["wasm.policy.suggestion"] == 'Str(filesystem.read = ["/etc/passwd"])'
+    assert log.attrs["wasm.host_call.errno"] == "Int(76)"
+    assert log.fields["EventName"] == "wasm.policy.denied"  # the LogRecord field, in both pipelines
