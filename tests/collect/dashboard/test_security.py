@@ -178,6 +178,9 @@ def test_each_event_carries_its_invocation_and_trace(c: Client, seeded: Seeded) 
     assert any(
         line["body"] == "path_open of /etc/passwd denied by the policy" for line in trace["logs"]
     )
+    page = ok_html(c, f"/trace/{first['trace_id']}")
+    assert '<span class="chip s-security">security</span>' in page
+    assert "wasm.policy.denied — path_open of /etc/passwd denied by the policy" in page
 
 
 def test_the_event_name_column_is_what_is_queried(
