@@ -22,6 +22,7 @@ from markupsafe import escape
 from tests.collect.dashboard.conftest import XSS_IMG, XSS_SCRIPT, Client, clock
 from tests.collect.dashboard.data import NOW, NS
 from tests.guard import findings_data as fd
+from tests.guard.support import sdk_log_filters_kept
 from tests.telemetry.records import make_record
 from wasmscope.collect.dashboard import CSP, Dashboard
 from wasmscope.collect.receiver.sink import InMemorySink
@@ -78,7 +79,7 @@ def seed(store: Store) -> Seeded:
 
     sink = InMemorySink()
     seeded = Seeded()
-    with serve(OtlpHttpApp(sink)) as url:
+    with sdk_log_filters_kept(), serve(OtlpHttpApp(sink)) as url:
         tel = Telemetry.from_options(otlp=url, service_name="guarded")
         for rec, findings in _runs():
             trace_id = tel.record_invocation(rec)
