@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
+from tests.guard.support import sdk_log_filters_kept
 from tests.runtime.conftest import (  # noqa: F401  (real guests for check)
     c_modules,
     lib_wasm,
@@ -52,3 +56,11 @@ def record(
         args=list(args or []), exit_code=exit_code, outcome="ok" if not exit_code else "exit",
         stdout=stdout, stdout_bytes=len(stdout), **kw,
     )  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _sdk_log_filters() -> Iterator[None]:
+    """A Telemetry with OTLP filters the SDK exporters' loggers for the whole process;
+    put them back after each guard test."""
+    with sdk_log_filters_kept():
+        yield

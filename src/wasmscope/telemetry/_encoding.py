@@ -108,11 +108,13 @@ def stderr_logs(
     max_lines: int,
     max_bytes: int,
     out: list[LogData],
+    sanitize: bool = False,
 ) -> None:
     if not rec.stderr and not rec.stderr_truncated:
         return
     g = mapping.guest_lines(
-        "stderr", rec.stderr, max_lines=max_lines, max_bytes=max_bytes, capped=rec.stderr_truncated
+        "stderr", rec.stderr, max_lines=max_lines, max_bytes=max_bytes, capped=rec.stderr_truncated,
+        sanitize=sanitize,
     )
     if not g.lines and not g.truncated:
         return
@@ -318,7 +320,7 @@ def _described(req: RequestSpan) -> None:
 
 
 def request_items(
-    req: RequestSpan, max_lines: int, max_bytes: int
+    req: RequestSpan, max_lines: int, max_bytes: int, sanitize: bool = False
 ) -> tuple[list[SpanData], list[LogData]]:
     """The spans (the server span first) and stderr log records of a finished request."""
     _described(req)
@@ -355,7 +357,7 @@ def request_items(
         if rec is not None:
             _phase_spans(rec, req.trace_id, req.span_id, fail, spans)
     if rec is not None:
-        stderr_logs(rec, req.trace_id, req.span_id, req.sampled, max_lines, max_bytes, logs)
+        stderr_logs(rec, req.trace_id, req.span_id, req.sampled, max_lines, max_bytes, logs, sanitize)
     return spans, logs
 
 
@@ -453,7 +455,7 @@ def encode_request(req: RequestSpan) -> list[bytes]:
 
 
 def invocation_items(
-    inv: Invocation, max_lines: int, max_bytes: int
+    inv: Invocation, max_lines: int, max_bytes: int, sanitize: bool = False
 ) -> tuple[list[SpanData], list[LogData]]:
     rec = inv.record
     spans: list[SpanData] = []
@@ -472,7 +474,7 @@ def invocation_items(
             )
         )  # fmt: skip
         _phase_spans(rec, inv.trace_id, inv.span_id, fail, spans)
-    stderr_logs(rec, inv.trace_id, inv.span_id, inv.sampled, max_lines, max_bytes, logs)
+    stderr_logs(rec, inv.trace_id, inv.span_id, inv.sampled, max_lines, max_bytes, logs, sanitize)
     return spans, logs
 
 

@@ -161,6 +161,7 @@ class LogData:
     __slots__ = (
         "attrs",
         "body",
+        "event_name",
         "observed_ns",
         "sampled",
         "severity_number",
@@ -172,7 +173,7 @@ class LogData:
 
     def __init__(
         self, time_ns: int, observed_ns: int, severity_number: int, severity_text: str, body: str,
-        attrs: dict[str, Any], trace_id: int, span_id: int, sampled: bool,
+        attrs: Mapping[str, Any], trace_id: int, span_id: int, sampled: bool, event_name: str = "",
     ) -> None:  # fmt: skip
         self.time_ns = time_ns
         self.observed_ns = observed_ns
@@ -183,6 +184,7 @@ class LogData:
         self.trace_id = trace_id
         self.span_id = span_id
         self.sampled = sampled
+        self.event_name = event_name  # the LogRecord EventName field ("": none)
 
     def encode(self) -> bytes:
         return wire.log_record(
@@ -195,10 +197,11 @@ class LogData:
             trace_id=self.trace_id.to_bytes(16, "big") if self.trace_id else b"",
             span_id=self.span_id.to_bytes(8, "big") if self.span_id else b"",
             flags=1 if self.sampled else 0,
+            event_name=self.event_name,
         )
 
     def to_json(self, resource: dict[str, Any], scope: str) -> dict[str, Any]:
-        return {
+        out = {
             "signal": "log",
             "time_ns": self.time_ns,
             "observed_time_ns": self.observed_ns,
@@ -211,6 +214,9 @@ class LogData:
             "resource": resource,
             "scope": scope,
         }
+        if self.event_name:
+            out["event_name"] = self.event_name
+        return out
 
 
 def _merged(

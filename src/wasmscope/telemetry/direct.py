@@ -101,12 +101,14 @@ class DirectPipeline:
         self, *, sync_sinks: Sequence[Sink], batch_sinks: Sequence[Sink], trigger: str = sc.TRIGGER_HTTP,
         max_log_lines: int, max_log_bytes: int, max_queue: int = DEFAULT_MAX_QUEUE, batch: int = DEFAULT_BATCH,
         delay: float = DEFAULT_DELAY, sampler: Callable[[int, int | None], bool] | None = None,
+        sanitize_output: bool = False,
     ) -> None:  # fmt: skip
         self.sync_sinks = list(sync_sinks)
         self.batch_sinks = list(batch_sinks)
         self.trigger = trigger
         self.max_log_lines = max_log_lines
         self.max_log_bytes = max_log_bytes
+        self.sanitize_output = sanitize_output  # guest log lines neutralized (guard.sanitize)
         self.max_queue = max_queue
         self.batch = batch
         self.delay = delay
@@ -259,6 +261,24 @@ class DirectPipeline:
         self._submit(inv)
         return f"{inv.trace_id:032x}", f"{inv.span_id:016x}"
 
+    def emit_logs(self, records: list[LogData]) -> None:
+        """Log records outside of any request (guard's security events): to the sync
+        sinks now, to the batch sinks with the next export (a full queue drops them,
+        counted as failed logs)."""
+        if not records:
+            return
+        for sink in self.sync_sinks:
+            sink.deliver((), records)
+        if not self.batch_sinks or self._stop:
+            return
+        if len(self._queue) >= self.max_queue:
+            for sink in self.batch_sinks:
+                sink.dest.fail("logs", len(records), RuntimeError("telemetry queue full"))
+            return
+        self._queue.append(Encoded([], records))
+        if self._thread is None:
+            self._start_thread()
+
     def _submit(self, item: Item) -> None:
         if self.sync_sinks:
             spans, logs = self._items(item)
@@ -321,6 +341,7 @@ class DirectPipeline:
                         self.max_log_lines,
                         self.max_log_bytes,
                         records,
+                        self.sanitize_output,
                     )
                 queue.append(Encoded(encode_request(item) if item.sampled else [], records))
             except Exception as exc:  # a bug or a bad record: counted, never raised
@@ -329,10 +350,12 @@ class DirectPipeline:
 
     def _items(self, item: Item) -> tuple[list[SpanData], list[LogData]]:
         if isinstance(item, Encoded):
-            raise TypeError("an encoded request only goes to OTLP outputs")
+            if item.spans:
+                raise TypeError("an encoded request only goes to OTLP outputs")
+            return [], list(item.logs)  # log records alone (emit_logs)
         if isinstance(item, RequestSpan):
-            return request_items(item, self.max_log_lines, self.max_log_bytes)
-        return invocation_items(item, self.max_log_lines, self.max_log_bytes)
+            return request_items(item, self.max_log_lines, self.max_log_bytes, self.sanitize_output)
+        return invocation_items(item, self.max_log_lines, self.max_log_bytes, self.sanitize_output)
 
     def _drop(self, item: Item) -> None:
         n = span_count(item)
@@ -443,6 +466,7 @@ class DirectPipeline:
                                 self.max_log_lines,
                                 self.max_log_bytes,
                                 records,
+                                self.sanitize_output,
                             )
                     else:
                         s, lg = self._items(item)

@@ -128,7 +128,7 @@ def span_to_json(span: ReadableSpan) -> dict[str, Any]:
 def log_to_json(item: ReadableLogRecord) -> dict[str, Any]:
     """One log record as a JSON-ready dict."""
     r = item.log_record
-    return {
+    out = {
         "signal": "log",
         "time_ns": r.timestamp,
         "observed_time_ns": r.observed_timestamp,
@@ -141,6 +141,9 @@ def log_to_json(item: ReadableLogRecord) -> dict[str, Any]:
         "resource": _resource(item.resource),
         "scope": item.instrumentation_scope.name if item.instrumentation_scope else None,
     }
+    if r.event_name:
+        out["event_name"] = r.event_name
+    return out
 
 
 def metrics_to_json(data: MetricsData) -> list[dict[str, Any]]:

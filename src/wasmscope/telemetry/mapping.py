@@ -309,12 +309,21 @@ def guest_lines(
     max_bytes: int,
     max_line_bytes: int = 16384,
     capped: bool = False,
+    sanitize: bool = False,
 ) -> GuestLines:
     """Split ``data`` on newlines (a trailing newline ends the last line; ``\\r\\n`` is
     one newline), decode as UTF-8 with replacement, and keep at most ``max_lines``
-    lines and ``max_bytes`` bytes; a longer single line is cut at ``max_line_bytes``."""
+    lines and ``max_bytes`` bytes; a longer single line is cut at ``max_line_bytes``.
+    ``sanitize``: terminal escapes and control characters made visible
+    (:func:`wasmscope.guard.sanitize.neutralize`)."""
     if not data:
         return GuestLines(stream, [], capped=capped)
+    if sanitize:
+        g = guest_lines(stream, data, max_lines=max_lines, max_bytes=max_bytes, max_line_bytes=max_line_bytes,
+                        capped=capped)  # fmt: skip
+        from wasmscope.guard.sanitize import neutralize
+
+        return GuestLines(stream, [neutralize(x) for x in g.lines], g.dropped_lines, g.dropped_bytes, capped)
     raw: Sequence[bytes] = data.split(b"\n")
     if raw and raw[-1] == b"":
         raw = raw[:-1]

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.trace import Span
 
+    from wasmscope.guard.events import SecurityEvent
     from wasmscope.runtime.record import InvocationRecord
     from wasmscope.telemetry.stats import ExportCounter
 
@@ -228,6 +229,7 @@ class OtelSdk:
         trigger: str = sc.TRIGGER_OTHER,
         max_log_lines: int = 1000,
         max_log_bytes: int = 64 * 1024,
+        sanitize_output: bool = False,
     ) -> None:
         from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
@@ -239,6 +241,7 @@ class OtelSdk:
         from wasmscope.telemetry import exporters as ex
 
         self.resource = resource
+        self.sanitize_output = sanitize_output
         self.destinations: list[ex.Destination] = []
         self.memory: InMemory | None = None
         # serve (direct=True): request spans, stderr logs and invocation metrics bypass
@@ -326,7 +329,7 @@ class OtelSdk:
         if direct:
             self.direct = DirectPipeline(
                 sync_sinks=sync_sinks, batch_sinks=batch_sinks, trigger=trigger,
-                max_log_lines=max_log_lines, max_log_bytes=max_log_bytes,
+                max_log_lines=max_log_lines, max_log_bytes=max_log_bytes, sanitize_output=sanitize_output,
             )  # fmt: skip
 
         groups: dict[tuple[str, ...], list[ex.GuardedMetricExporter]] = {}
@@ -465,8 +468,9 @@ class OtelSdk:
         )
         for stream, data, capped, severity, severity_text in streams:
             g = mapping.guest_lines(
-                stream, data, max_lines=max_lines, max_bytes=max_bytes, capped=capped
-            )
+                stream, data, max_lines=max_lines, max_bytes=max_bytes, capped=capped,
+                sanitize=self.sanitize_output,
+            )  # fmt: skip
             if not g.lines and not g.truncated:
                 continue
             base = {sc.LOG_IOSTREAM: stream, sc.FAAS_INVOCATION_ID: record.invocation_id}
@@ -484,6 +488,25 @@ class OtelSdk:
                     timestamp=at - 1, observed_timestamp=now, context=ctx,
                     severity_number=SeverityNumber.WARN, severity_text="WARN", body=body, attributes=attrs,
                 )  # fmt: skip
+
+    def emit_events(self, events: Sequence[SecurityEvent], trace_id: int, span_id: int) -> None:
+        """Security events (guard findings) as log records, with the LogRecord
+        EventName field, in the trace of ``trace_id``/``span_id`` when they are set."""
+        from opentelemetry import trace
+        from opentelemetry._logs import SeverityNumber
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+        ctx = None
+        if trace_id and span_id:
+            span_ctx = SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(1))
+            ctx = trace.set_span_in_context(NonRecordingSpan(span_ctx))
+        now = time.time_ns()
+        for ev in events:
+            self.logger.emit(
+                timestamp=ev.time_ns, observed_timestamp=now, context=ctx,
+                severity_number=SeverityNumber(ev.severity_number), severity_text=ev.severity_text,
+                body=ev.body, attributes=dict(ev.attributes), event_name=ev.event_name,
+            )  # fmt: skip
 
     def _record_metrics(self, record: InvocationRecord, trigger: str) -> None:
         from wasmscope.runtime.record import Outcome

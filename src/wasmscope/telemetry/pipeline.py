@@ -18,6 +18,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,7 @@ from wasmscope.telemetry.stats import ExportCounter, TelemetryStats
 from wasmscope.telemetry.tracecontext import parse_traceparent
 
 if TYPE_CHECKING:
+    from wasmscope.guard.findings import Finding
     from wasmscope.runtime.record import InvocationRecord
     from wasmscope.telemetry.direct import DirectPipeline, RequestSpan
     from wasmscope.telemetry.otel import InMemory, OtelSdk
@@ -108,6 +110,7 @@ class Telemetry:
         metric_interval: float | None = None,
         max_log_lines: int = DEFAULT_MAX_LOG_LINES,
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+        sanitize_output: bool = False,
     ) -> Telemetry:
         """Build the pipeline.
 
@@ -133,6 +136,9 @@ class Telemetry:
           exported at :meth:`force_flush` and :meth:`shutdown`.
         - ``max_log_lines`` / ``max_log_bytes``: bounds on guest output log records,
           per stream and invocation; past them one "truncated" record is emitted.
+        - ``sanitize_output``: the guest's log lines with terminal escapes and control
+          characters made visible (``\\x1b``; :mod:`wasmscope.guard.sanitize`). Off by
+          default: the lines are then exported as the guest wrote them, at no cost.
 
         Raises :class:`UsageError` when the ``otel`` extra is not installed.
         """
@@ -162,6 +168,7 @@ class Telemetry:
                 trigger=trigger,
                 max_log_lines=max_log_lines,
                 max_log_bytes=max_log_bytes,
+                sanitize_output=sanitize_output,
             )
         except OSError as exc:  # the JSONL file cannot be opened
             raise UsageError(f"cannot open the telemetry output: {exc}") from exc
@@ -254,6 +261,55 @@ class Telemetry:
                 exc_info=True,
             )
             return _trace_id_of(parent) if valid else ""
+
+    def emit_findings(
+        self,
+        record: InvocationRecord,
+        findings: Sequence[Finding],
+        *,
+        traceparent: str | None = None,
+    ) -> int:
+        """Emit guard findings of ``record`` as security events (log records, see
+        :mod:`wasmscope.guard.events`) in the trace of the invocation: the span of
+        ``traceparent`` when given (serve's request span), else the invocation span
+        that :meth:`record_invocation` made for this record (no trace ids when it is
+        unknown). How many were emitted; never raises (failures are counted in
+        :attr:`stats` as ``logs`` of the ``pipeline``)."""
+        if not findings or self._closed:
+            return 0
+        try:
+            from wasmscope.guard.events import security_events
+
+            events = security_events(record, findings)
+            trace_id = span_id = 0
+            sampled = True
+            parent = parse_traceparent(traceparent) if traceparent else None
+            if parent is not None:
+                trace_id, span_id, sampled = parent.trace_id, parent.span_id, bool(parent.flags & 1)
+            else:
+                ids = self.invocation_span(record.invocation_id)
+                if ids is not None:
+                    trace_id, span_id = int(ids[0], 16), int(ids[1], 16)
+            direct = self._sdk.direct
+            if direct is not None:
+                from wasmscope.telemetry._span_data import LogData
+
+                now = time.time_ns()
+                direct.emit_logs([
+                    LogData(ev.time_ns, now, ev.severity_number, ev.severity_text, ev.body, ev.attributes,
+                            trace_id, span_id, sampled, ev.event_name)
+                    for ev in events
+                ])  # fmt: skip
+            else:
+                self._sdk.emit_events(events, trace_id, span_id)
+            return len(events)
+        except Exception as exc:  # a bug or a bad finding must not fail the run
+            self._counter.fail("pipeline", "logs", len(findings), f"{type(exc).__name__}: {exc}")
+            log.warning(
+                "telemetry: could not emit the findings of invocation %s: %s",
+                record.invocation_id, exc, exc_info=True,
+            )  # fmt: skip
+            return 0
 
     def _remember(self, record: InvocationRecord, ids: tuple[str, str]) -> None:
         with self._lock:

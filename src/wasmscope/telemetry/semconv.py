@@ -53,9 +53,14 @@ __all__ = [
     "CODE_LINE_NUMBER",
     "DURATION_BUCKETS",
     "ERROR_TYPE",
+    "EVENT_ACTION",
+    "EVENT_CATEGORY",
     "EVENT_INSPECT_REPORT",
+    "EVENT_KIND",
     "EVENT_NAME",
+    "EVENT_OUTCOME",
     "EVENT_PROFILE",
+    "EVENT_TYPE",
     "EXCEPTION_EVENT",
     "EXCEPTION_MESSAGE",
     "EXCEPTION_STACKTRACE",
@@ -65,6 +70,8 @@ __all__ = [
     "FAAS_MAX_MEMORY",
     "FAAS_NAME",
     "FAAS_TRIGGER",
+    "FILE_PATH",
+    "GUARD_RULESET",
     "INSTRUMENTATION_SCOPE",
     "LOG_IOSTREAM",
     "MEMORY_BUCKETS",
@@ -79,6 +86,9 @@ __all__ = [
     "M_FAAS_TIMEOUTS",
     "M_WASM_FUEL_CONSUMED",
     "M_WASM_MEMORY_PEAK",
+    "SECURITY_RULE_CATEGORY",
+    "SECURITY_RULE_NAME",
+    "SECURITY_RULE_RULESET_NAME",
     "SERVICE_INSTANCE_ID",
     "SERVICE_NAME",
     "SERVICE_NAME_DEFAULT",
@@ -96,6 +106,12 @@ __all__ = [
     "WASM_FUEL_LIMIT",
     "WASM_HOST_CALLS",
     "WASM_HOST_CALLS_TOTAL",
+    "WASM_HOST_CALL_ARGS",
+    "WASM_HOST_CALL_ERRNO",
+    "WASM_HOST_CALL_FUNC",
+    "WASM_HOST_CALL_PATH",
+    "WASM_HOST_CALL_SEQ",
+    "WASM_INVOCATION_ID",
     "WASM_LOG_DROPPED_BYTES",
     "WASM_LOG_DROPPED_LINES",
     "WASM_LOG_TRUNCATED",
@@ -107,10 +123,13 @@ __all__ = [
     "WASM_MODULE_SIZE",
     "WASM_OUTCOME",
     "WASM_PHASE",
+    "WASM_POLICY_SUGGESTION",
+    "WASM_RULE_ID",
     "WASM_STDERR_BYTES",
     "WASM_STDERR_TRUNCATED",
     "WASM_STDOUT_BYTES",
     "WASM_STDOUT_TRUNCATED",
+    "WASM_TARGET",
     "WASM_TIMEOUT",
     "WASM_TRAP_CODE",
     "WASM_TRAP_FRAMES_TRUNCATED",
@@ -191,6 +210,33 @@ EVENT_INSPECT_REPORT = "wasmscope.inspect.report"  # body: the `inspect --json` 
 EVENT_PROFILE = (
     "wasmscope.profile"  # body: {"format": "wasmscope.profile/1", ...} (docs/collect-reports.md)
 )
+
+
+# --- security events (wasmscope.guard.events) -----------------------------------------
+# One log record per guard finding: its EventName (LogRecord field 12) and the
+# `event.name` attribute are one of guard.findings.EventName; the body is the finding's
+# message. `event.kind/category/type/outcome/action` are ECS fields (Elastic Common
+# Schema: OpenTelemetry has no names for them); `security_rule.*` is the OpenTelemetry
+# registry's (status "development"); `file.path` the standard one.
+EVENT_KIND = "event.kind"  # ECS: "alert" (denials, violations, anomalies) or "event"
+EVENT_CATEGORY = "event.category"  # ECS: str[], e.g. ["file"], ["intrusion_detection"]
+EVENT_TYPE = "event.type"  # ECS: str[], e.g. ["access", "denied"]
+EVENT_OUTCOME = "event.outcome"  # ECS: "success" | "failure" | "unknown"
+EVENT_ACTION = "event.action"  # ECS: the finding's rule id
+SECURITY_RULE_NAME = "security_rule.name"  # the finding's rule id
+SECURITY_RULE_CATEGORY = "security_rule.category"  # the finding's capability family
+SECURITY_RULE_RULESET_NAME = "security_rule.ruleset.name"  # "wasmscope.guard"
+FILE_PATH = "file.path"  # the target of a filesystem finding
+WASM_RULE_ID = "wasm.rule.id"  # str, Finding.rule ("fs.path", "env.variable", "anomaly.fuel", ...)
+WASM_TARGET = "wasm.target"  # str, what the guest asked for (path, variable, import, host)
+WASM_POLICY_SUGGESTION = "wasm.policy.suggestion"  # str, a policy line that would allow it
+WASM_INVOCATION_ID = "wasm.invocation.id"  # str, the invocation (also as faas.invocation_id)
+WASM_HOST_CALL_FUNC = "wasm.host_call.func"  # str, the WASI preview 1 function ("path_open")
+WASM_HOST_CALL_ERRNO = "wasm.host_call.errno"  # int, what the guest got (0: success)
+WASM_HOST_CALL_SEQ = "wasm.host_call.seq"  # int, the call's place in the invocation
+WASM_HOST_CALL_PATH = "wasm.host_call.path"  # str, the path argument, when there is one
+WASM_HOST_CALL_ARGS = "wasm.host_call.args"  # prefix: wasm.host_call.args.<parameter> = int
+GUARD_RULESET = "wasmscope.guard"
 
 
 # --- metrics -------------------------------------------------------------------------

@@ -278,10 +278,11 @@ def log_record(
     trace_id: bytes = b"",
     span_id: bytes = b"",
     flags: int = 0,
+    event_name: str = "",
 ) -> bytes:
     """A ``LogRecord`` message (time_unix_nano = 1, severity_number = 2, severity_text = 3,
     body = 5, attributes = 6, flags = 8, trace_id = 9, span_id = 10,
-    observed_time_unix_nano = 11)."""
+    observed_time_unix_nano = 11, event_name = 12)."""
     out = [b"\x09", _fixed64(time_ns), b"\x10", varint(severity_number)]
     if severity_text:
         out.append(_ld(b"\x1a", severity_text.encode()))
@@ -298,6 +299,8 @@ def log_record(
         out.append(span_id)
     out.append(b"\x59")
     out.append(_fixed64(observed_ns))
+    if event_name:
+        out.append(_ld(b"\x62", event_name.encode("utf-8", "replace")))
     return b"".join(out)
 
 

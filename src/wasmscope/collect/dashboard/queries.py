@@ -18,8 +18,9 @@ from typing import Any
 from wasmscope.collect.dashboard.context import Db
 from wasmscope.collect.dashboard.filters import NS, Filters
 from wasmscope.collect.store import invocations
+from wasmscope.guard.findings import EventName
 
-__all__ = ["OUTCOMES", "InvocationSearch"]
+__all__ = ["OUTCOMES", "InvocationSearch", "SecuritySearch"]
 
 OUTCOMES = ("ok", "exit", "trap", "timeout", "out_of_fuel", "out_of_memory", "stack_overflow",
             "output_limit", "error")  # fmt: skip
@@ -645,6 +646,127 @@ def profile(db: Db, ts_ns: int, sha256: str) -> dict[str, Any] | None:
         body = None
     row["profile"] = body if isinstance(body, dict) else None
     return row
+
+
+# --- Security ----------------------------------------------------------------------------------
+#: The guard's security events are log records whose EventName (the OTLP LogRecord
+#: field, a column of otel_logs) is one of these; a record without the field (an SDK
+#: too old to set it) is found by its ``event.name`` attribute.
+SECURITY_EVENT_NAMES = tuple(str(e) for e in EventName)
+SECURITY_NAME = "if(EventName != '', EventName, LogAttributes['event.name'])"
+SECURITY = f"{SECURITY_NAME} IN {{sec_names:Array(String)}}"
+SECURITY_RULE = "LogAttributes['wasm.rule.id']"
+SECURITY_MODULE = "LogAttributes['wasm.module.name']"
+SECURITY_TOP = 8  # series of the charts (the rest is "(other)")
+
+
+@dataclass(frozen=True, slots=True)
+class SecuritySearch:
+    """The Security page's filters beyond the shared ones."""
+
+    module: str = ""  # a module name or sha256
+    rule: str = ""
+    name: str = ""  # an event name
+    #: Keyset cursor: rows strictly before (timestamp ns, trace id).
+    before: tuple[int, str] | None = None
+
+
+def _security_where(f: Filters, s: SecuritySearch) -> tuple[str, dict[str, Any]]:
+    where, params = f.where(function_column="LogAttributes['faas.name']")
+    parts = [SECURITY, where]
+    params["sec_names"] = list(SECURITY_EVENT_NAMES)
+    if s.module:
+        parts.append(f"({SECURITY_MODULE} = {{sec_module:String}}"
+                     " OR LogAttributes['wasm.module.sha256'] = {sec_module:String})")  # fmt: skip
+        params["sec_module"] = s.module
+    if s.rule:
+        parts.append(f"{SECURITY_RULE} = {{sec_rule:String}}")
+        params["sec_rule"] = s.rule
+    if s.name:
+        parts.append(f"{SECURITY_NAME} = {{sec_name:String}}")
+        params["sec_name"] = s.name
+    if s.before is not None:
+        parts.append("(Timestamp, TraceId) < (fromUnixTimestamp64Nano({sec_bt:Int64}), {sec_bs:String})")
+        params["sec_bt"], params["sec_bs"] = s.before
+    return " AND ".join(parts), params
+
+
+SECURITY_COLUMNS = f"""
+    toUnixTimestamp64Nano(Timestamp) AS ts_ns, ServiceName AS service, SeverityText AS severity,
+    SeverityNumber AS severity_number, {SECURITY_NAME} AS event_name, {SECURITY_RULE} AS rule,
+    {SECURITY_MODULE} AS module, LogAttributes['wasm.module.sha256'] AS sha256,
+    LogAttributes['wasm.target'] AS target, LogAttributes['wasm.policy.suggestion'] AS suggestion,
+    LogAttributes['event.kind'] AS kind, LogAttributes['event.outcome'] AS outcome,
+    LogAttributes['faas.name'] AS function,
+    if(LogAttributes['wasm.invocation.id'] != '', LogAttributes['wasm.invocation.id'],
+       LogAttributes['faas.invocation_id']) AS invocation_id,
+    TraceId AS trace_id, SpanId AS span_id, Body AS body
+"""
+
+
+def security_events(db: Db, f: Filters, s: SecuritySearch, limit: int) -> list[dict[str, Any]]:
+    """Security events matching ``s`` in the range, newest first, at most ``limit``."""
+    where, params = _security_where(f, s)
+    return db.query(
+        f"SELECT {SECURITY_COLUMNS} FROM {{db}}.otel_logs WHERE {where}"
+        " ORDER BY Timestamp DESC, TraceId DESC LIMIT {limit:UInt32}",
+        {**params, "limit": limit},
+    ).dicts()
+
+
+def security_summary(db: Db, f: Filters, s: SecuritySearch) -> dict[str, Any]:
+    """Counts of the range (the cursor aside): events, alerts (``event.kind`` alert),
+    modules and rules, and the rules, modules and event names seen (for the pickers)."""
+    where, params = _security_where(f, SecuritySearch(module=s.module, rule=s.rule, name=s.name))
+    row = db.query(
+        f"""
+        SELECT count() AS n, countIf(LogAttributes['event.kind'] = 'alert') AS alerts,
+               uniqExact({SECURITY_MODULE}) AS modules, uniqExact({SECURITY_RULE}) AS rules_n,
+               groupUniqArray(200)({SECURITY_RULE}) AS rules,
+               groupUniqArray(200)({SECURITY_MODULE}) AS module_names,
+               groupUniqArray(20)({SECURITY_NAME}) AS names
+        FROM {{db}}.otel_logs WHERE {where}
+        """,
+        params,
+    ).dicts()[0]
+    for key in ("rules", "module_names", "names"):
+        row[key] = sorted(str(v) for v in row[key] if v)
+    return row
+
+
+def security_series(db: Db, f: Filters, s: SecuritySearch, by: str) -> dict[str, Any]:
+    """Events per bucket of ``f.step`` seconds, one series per rule (``by="rule"``) or
+    module (``by="module"``): the :data:`SECURITY_TOP` with the most events, the rest
+    summed as "(other)"."""
+    column = {"rule": SECURITY_RULE, "module": SECURITY_MODULE}[by]
+    step = f.step
+    where, params = _security_where(f, SecuritySearch(module=s.module, rule=s.rule, name=s.name))
+    rows = db.query(
+        f"""
+        SELECT intDiv(toUnixTimestamp(Timestamp), {{step:UInt32}}) * {{step:UInt32}} AS t,
+               {column} AS label, count() AS n
+        FROM {{db}}.otel_logs WHERE {where}
+        GROUP BY t, label ORDER BY t
+        """,
+        {**params, "step": step},
+    ).rows
+    t0 = (f.start_ns // NS) // step * step
+    xs = list(range(t0, f.end_ns // NS + 1, step))
+    index = {t: i for i, t in enumerate(xs)}
+    totals: dict[str, int] = {}
+    for _t, label, n in rows:
+        totals[str(label)] = totals.get(str(label), 0) + int(n)
+    top = sorted(totals, key=lambda k: (-totals[k], k))[:SECURITY_TOP]
+    series: dict[str, list[int]] = {label: [0] * len(xs) for label in top}
+    other = [0] * len(xs)
+    for t, label, n in rows:
+        i = index.get(int(t))
+        if i is not None:
+            series.get(str(label), other)[i] += int(n)
+    if any(other):
+        series["(other)"] = other
+    return {"step": step, "x": xs, "series": {k or "(none)": v for k, v in series.items()},
+            "total": sum(totals.values())}  # fmt: skip
 
 
 # --- Metrics -----------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ def _pages() -> tuple[Page, ...]:
         metrics,
         modules,
         profiles,
+        security,
         store,
         trace,
     )
@@ -57,6 +58,8 @@ def _pages() -> tuple[Page, ...]:
         Page("/api/trace/", "Trace (JSON)", trace.api, prefix=True),
         Page("/live", "Live tail", live.page, nav=30),
         Page("/live/stream", "Live tail (events)", live.stream),
+        Page("/security", "Security", security.page, nav=35),
+        Page("/api/security", "Security (JSON)", security.api),
         Page("/modules", "Modules", modules.page, nav=40),
         Page("/modules/", "Module", modules.detail, prefix=True, section="/modules"),
         Page("/api/modules", "Modules (JSON)", modules.api),

@@ -35,7 +35,9 @@ def waterfall(doc: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({**span, "depth": depth, "left": round(left, 3), "width": round(min(width, 100 - left), 3),
                     "offset_ns": span["ts_ns"] - t0,
                     "invocation": bool(span["attributes"].get("faas.invocation_id"))})  # fmt: skip
-        for child in sorted(children.get(span["span_id"], ()), key=lambda c: (c["ts_ns"], c["span_id"])):
+        for child in sorted(
+            children.get(span["span_id"], ()), key=lambda c: (c["ts_ns"], c["span_id"])
+        ):
             walk(child, depth + 1)
 
     for root in sorted(roots, key=lambda r: (r["ts_ns"], r["span_id"])):
@@ -52,6 +54,11 @@ def timeline(doc: dict[str, Any]) -> list[dict[str, Any]]:
             items.append({"ts_ns": e["ts_ns"], "kind": "event", "span": s["name"], "text": e["name"],
                           "detail": e["attributes"].get("exception.message", "")})  # fmt: skip
     for line in doc["logs"]:
+        event = line["attributes"].get("event.name", "")
+        if event in queries.SECURITY_EVENT_NAMES:  # a guard finding: its name, then its message
+            items.append({"ts_ns": line["ts_ns"], "kind": "security", "span": names.get(line["span_id"], ""),
+                          "text": event, "detail": line["body"]})  # fmt: skip
+            continue
         stream = line["attributes"].get("log.iostream", "") or line["severity"].lower()
         items.append({"ts_ns": line["ts_ns"], "kind": stream or "log", "span": names.get(line["span_id"], ""),
                       "text": line["body"], "detail": ""})  # fmt: skip
