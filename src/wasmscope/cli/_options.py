@@ -206,7 +206,7 @@ def add_guard_options(p: argparse.ArgumentParser, *, serve: bool = False) -> Non
 
 def guard_wanted(args: argparse.Namespace) -> bool:
     """Whether any guard option was given (the guard is off otherwise: no audit, no cost)."""
-    return any((args.policy, args.guard_mode, args.audit, args.baseline, args.ocsf, args.learn))
+    return any(getattr(args, k, None) for k in ("policy", "guard_mode", "audit", "baseline", "ocsf", "learn"))
 
 
 def guard_config(args: argparse.Namespace, telemetry: Any, policy: Any = None) -> Any:

@@ -314,13 +314,13 @@ def _learn(args: argparse.Namespace) -> int:
     if args.glob_min < 1:
         raise UsageError("--glob-min: expected 1 or more")
     current = load_policy(args.policy) if args.policy else None
+    if not args.sources and not args.baseline:
+        raise UsageError("guard learn needs runs: give --from FILE... or --baseline FILE")
     usages = read_usages(args.sources)
     if args.baseline:
         usages += baseline_usages(args.baseline, args.module)
     elif args.module:
         raise UsageError("--module names a module of --baseline FILE")
-    if not usages:
-        raise UsageError("no runs to learn from: give --from FILE... or --baseline FILE")
     policy = learn(usages, mode=args.mode, glob_min=args.glob_min)
     text = policy.to_toml(notes=learned_notes(usages))
     report = sys.stderr if args.output == "-" else sys.stdout

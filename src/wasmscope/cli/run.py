@@ -247,7 +247,8 @@ def setup(args: argparse.Namespace) -> Setup:
         if tel_opts is not None:
             from wasmscope.telemetry import Telemetry
 
-            telemetry = Telemetry.from_options(**tel_opts)
+            # A guarded run's output may attack the terminal of whoever reads the logs.
+            telemetry = Telemetry.from_options(sanitize_output=guard_wanted(args), **tel_opts)
         from wasmscope.runtime.runner import Runtime
 
         runtime = Runtime(
@@ -308,7 +309,7 @@ def _guard_session(args: argparse.Namespace, telemetry: Telemetry | None) -> Gua
 
 def _guard_before(session: GuardSession, file: str, options: Any) -> tuple[Any, list[Finding]]:
     """The static check (a refused import stops here, exit 1) and the options cut to
-    the policy, with the findings of both."""
+    the policy, with the findings of the cut."""
     from wasmscope.errors import WasmscopeError
 
     try:
@@ -321,7 +322,9 @@ def _guard_before(session: GuardSession, file: str, options: Any) -> tuple[Any, 
         lines = [f"  {f.target}: {f.message}" for f in static if f.rule == "import.denied"]
         raise CommandError("the policy refuses to link the module:\n" + "\n".join(lines), 1)
     shaped, early = session.prepare(options)
-    return shaped, [*static, *early]
+    # An import outside the policy that still links is the static check's news
+    # (`guard check`); the run reports what the guest did with it.
+    return shaped, early
 
 
 def _report(

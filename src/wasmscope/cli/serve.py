@@ -20,7 +20,14 @@ import sys
 from typing import Any
 
 from wasmscope.cli import EXIT_USAGE, CommandError
-from wasmscope.cli._options import add_engine_options, add_telemetry_options, telemetry_options
+from wasmscope.cli._options import (
+    add_engine_options,
+    add_guard_options,
+    add_telemetry_options,
+    guard_config,
+    guard_wanted,
+    telemetry_options,
+)
 from wasmscope.errors import UsageError
 
 HELP = "serve WAGI handlers (Wasm modules) over HTTP, a fresh instance per request"
@@ -132,6 +139,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hash-key", action="store_true", help="print a [[key]] table for the key read on stdin (or a new random key, printed once on stderr) and exit")
     g.add_argument("--key-id", metavar="ID", default="key", help="the id of --hash-key's table (default: key)")
     add_telemetry_options(p)
+    add_guard_options(p, serve=True)
     add_engine_options(p, memory_stats=False, pooling=True)
 
 
@@ -249,12 +257,16 @@ def build_app(args: argparse.Namespace, metrics_dir: str | None = None) -> tuple
     if tel_opts is not None:
         from wasmscope.telemetry import Telemetry
 
-        telemetry = Telemetry.from_options(trigger="http", **tel_opts)
+        guarded = guard_wanted(args) or any(r.policy is not None for r in manifest.routes)
+        telemetry = Telemetry.from_options(trigger="http", sanitize_output=guarded, **tel_opts)
     reload = not getattr(args, "no_reload", False)
     interval = getattr(args, "reload_interval", None) or 1.0
+    # The routes' policies come with the manifest; the options add the audit, the
+    # baseline, the sinks (and a default policy) to every route.
+    guard = guard_config(args, None) if guard_wanted(args) else None
     gateway = Gateway(
         manifest, telemetry=telemetry, cache=not args.no_cache, cache_dir=args.cache_dir,
-        reload_interval=interval if reload else None, pooling=not getattr(args, "no_pooling", False),
+        reload_interval=interval if reload else None, pooling=not getattr(args, "no_pooling", False), guard=guard,
     )  # fmt: skip
     asgi: Any = wrap(gateway, manifest, always=reload)
     try:

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 from wasmscope._asgi import Receive, Scope, Send
 from wasmscope.errors import UsageError
+from wasmscope.gateway.guards import RouteGuards
 from wasmscope.gateway.manifest import Manifest, Route
 from wasmscope.gateway.reload import Reloader
 from wasmscope.gateway.tracing import REQUEST_SPAN
@@ -74,6 +75,8 @@ from wasmscope.runtime.record import Outcome
 from wasmscope.telemetry.tracecontext import valid_traceparent
 
 if TYPE_CHECKING:
+    from wasmscope.guard.findings import Finding
+    from wasmscope.guard.session import GuardConfig
     from wasmscope.runtime.identity import ModuleSource
     from wasmscope.runtime.limits import Limits
     from wasmscope.runtime.record import InvocationRecord
@@ -160,8 +163,10 @@ class Gateway:
         pooling: bool = True,
         inline_budget: float | None = INLINE_BUDGET,
         clock: Callable[[], float] = time.monotonic,
+        guard: GuardConfig | None = None,
     ) -> None:
         self.telemetry = telemetry
+        self.guards = RouteGuards(guard, lambda: self.telemetry)
         self.inline_budget = inline_budget
         self._clock = clock
         self._inline_limits: dict[tuple[Any, float], Limits] = {}
@@ -234,6 +239,7 @@ class Gateway:
         self.reloader.stop()  # a reload still compiling finishes first
         self.ready = False
         self.versions.close()
+        self.guards.close()
         if self._own_runtime:
             self.runtime.close()
 
@@ -401,11 +407,17 @@ class Gateway:
         # The pinned source (the version compiled at start or at the last reload); before
         # prepare() there is none and the file is read as it is.
         limits = route.limits if budget is None else self._budget_limits(route, budget)
-        rec = self.runtime.run(
-            source if source is not None else str(route.module), args,
-            RunOptions(argv0=argv0, env=env, dirs=route.dirs, stdin=body, limits=limits,
-                       attributes={"http.request.method": method, "http.route": route.path, "url.path": path}),
-        )  # fmt: skip
+        options = RunOptions(argv0=argv0, env=env, dirs=route.dirs, stdin=body, limits=limits,
+                             attributes={"http.request.method": method, "http.route": route.path, "url.path": path})  # fmt: skip
+        guard = self.guards.session(route)
+        early: list[Finding] = []
+        if guard is not None:
+            refusal = self.guards.refusal(guard, route, source)
+            if refusal is not None:
+                log.warning("route %s: %s", route.path, refusal)
+                return _error(500, refusal)
+            options, early = guard.prepare(options)
+        rec = self.runtime.run(source if source is not None else str(route.module), args, options)
         if budget is not None:
             if rec.outcome == Outcome.TIMEOUT:
                 return None
@@ -419,6 +431,11 @@ class Gateway:
                     trace_id = self.telemetry.record_invocation(rec, parent=traceparent) or trace_id
             except Exception as exc:  # telemetry never fails a request
                 log.warning("serve: telemetry failed for invocation %s: %s", rec.invocation_id, exc)
+        if guard is not None:
+            try:
+                guard.judge(rec, options, early, function=route.path, traceparent=traceparent)
+            except Exception as exc:  # the guard never fails a request either
+                log.warning("serve: the guard failed for invocation %s: %s", rec.invocation_id, exc)
         if rec.stderr:
             text = rec.stderr[:MAX_STDERR_LOG].decode("utf-8", "replace").rstrip()
             more = " ..." if len(rec.stderr) > MAX_STDERR_LOG else ""

@@ -31,14 +31,20 @@ from wasmscope._asgi import ASGIApp, Message, Receive, Scope, Send
 from wasmscope.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from wasmscope.guard.findings import Finding
     from wasmscope.runtime.record import InvocationRecord
 
 __all__ = [
     "CONTENT_TYPE",
     "DURATION_BUCKETS",
     "MEMORY_BUCKETS",
+    "M_AUDIT_DROPPED",
     "M_COLDSTARTS",
+    "M_FINDINGS",
     "M_FUEL",
+    "M_HOST_CALLS",
     "M_INVOCATION_ERRORS",
     "M_IN_FLIGHT",
     "M_MEMORY_PEAK",
@@ -65,6 +71,9 @@ M_MEMORY_PEAK = "wasmscope_memory_peak_bytes"  # histogram {route}
 M_COLDSTARTS = "wasmscope_coldstarts"  # _total {route}
 M_IN_FLIGHT = "wasmscope_requests_in_flight"  # gauge {route}
 M_REJECTED = "wasmscope_requests_rejected"  # _total {route, reason}
+M_HOST_CALLS = "wasmscope_guard_host_calls"  # _total {route}: WASI calls of guarded routes
+M_AUDIT_DROPPED = "wasmscope_guard_audit_dropped"  # _total {route}: records the audit ring lost
+M_FINDINGS = "wasmscope_guard_findings"  # _total {route, event}: security events
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 MEMORY_BUCKETS = tuple(float(1 << n) for n in (16, 18, 20, 22, 24, 26, 28, 30, 32))  # 64 KiB .. 4 GiB
@@ -114,6 +123,9 @@ class Metrics:
         self.coldstarts = Counter(M_COLDSTARTS, "Handler runs that had to compile their module, by route.", ["route"], registry=reg)
         self.in_flight = Gauge(M_IN_FLIGHT, "Requests being answered now, by route.", ["route"], multiprocess_mode="livesum", registry=reg)
         self.rejected = Counter(M_REJECTED, "Requests refused before any handler ran, by route and reason.", ["route", "reason"], registry=reg)
+        self.host_calls = Counter(M_HOST_CALLS, "WASI calls the guard audited, by route.", ["route"], registry=reg)
+        self.audit_dropped = Counter(M_AUDIT_DROPPED, "Host-call records the audit ring could not keep (the counts stay exact), by route.", ["route"], registry=reg)
+        self.findings = Counter(M_FINDINGS, "Security events of the guard, by route and event name.", ["route", "event"], registry=reg)
         # The labelled children, kept: labels() validates and locks on every call.
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
@@ -147,6 +159,16 @@ class Metrics:
             self.child(self.memory, route).observe(record.peak_memory)
         if record.cold_start:
             self.child(self.coldstarts, route).inc()
+        audit = record.audit
+        if audit is not None:
+            self.child(self.host_calls, route).inc(audit.total)
+            if audit.dropped:
+                self.child(self.audit_dropped, route).inc(audit.dropped)
+
+    def observe_findings(self, record: InvocationRecord, findings: Sequence[Finding]) -> None:
+        route = str(record.attributes.get("http.route") or UNMATCHED)
+        for f in findings:
+            self.child(self.findings, route, str(f.name)).inc()
 
     # -- exposition ---------------------------------------------------------------------
     def exposition(self) -> bytes:
@@ -209,6 +231,18 @@ class _Tap:
         if self._inner is None:
             return None
         return self._inner.record_invocation(record, parent=parent, **kwargs)
+
+    def emit_findings(self, record: InvocationRecord, findings: Sequence[Finding], **kwargs: Any) -> int:
+        try:
+            self._metrics.observe_findings(record, findings)
+        except Exception as exc:  # metrics never fail a request
+            log.warning("serve: metrics failed for invocation %s: %s", record.invocation_id, exc)
+        if self._inner is None:
+            return 0
+        return int(self._inner.emit_findings(record, findings, **kwargs))
+
+    def invocation_span(self, invocation_id: str) -> Any:
+        return None if self._inner is None else self._inner.invocation_span(invocation_id)
 
     def __getattr__(self, name: str) -> Any:
         if self._inner is None:
