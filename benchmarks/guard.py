@@ -13,18 +13,27 @@
    calibrated first), full records, the default ring: zero dropped, or the exact
    count (recorded + dropped == calls). Then the same calls as one burst, where
    the ring overflows between two drains: the count must still be exact.
+3. The serve hello request (``examples/serve/hello.c``, in process, no HTTP, the
+   serve app of ``wasmscope serve`` with its metrics, telemetry off): the route
+   unguarded, then with an inline policy in ``monitor`` mode and full audit (every
+   WASI call recorded, the policy evaluated, the findings emitted: none for hello),
+   batches alternating, the median of the per-batch ratios. Target: at most 10% added.
+4. ``guard check`` of the 69 MB yosys module (``benchmarks/guard_check.py``): under 1 s.
 
 Usage: python benchmarks/guard.py [--rounds N] [--calls N] [--seconds S] [--rate R]
+                                  [--serve-batches N] [--serve-n N] [--skip-check]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import wasmtime
 
@@ -116,6 +125,73 @@ def sustained(rt: Runtime, wasm: bytes, seconds: float, rate: float) -> tuple[in
     return n, elapsed, len(rec.audit.calls), rec.audit.dropped
 
 
+TARGET_SERVE = 1.10
+SERVE_MANIFEST = """\
+[[route]]
+path = "/hello"
+module = "hello.wasm"
+{policy}
+"""
+# hello reads QUERY_STRING among the CGI variables and writes its answer: a policy it passes.
+HELLO_POLICY = """\
+[route.policy]
+mode = "monitor"
+[route.policy.environment]
+allow = ["*"]
+"""
+
+
+def _serve_app(tmp: Path, name: str, policy: str) -> tuple[Any, Any]:
+    from wasmscope.cli.serve import build_app
+
+    folder = tmp / name
+    folder.mkdir()
+    shutil.copy(tmp / "hello.wasm", folder / "hello.wasm")
+    (folder / "app.toml").write_text(SERVE_MANIFEST.format(policy=policy))
+    ns = argparse.Namespace(
+        target=str(folder / "app.toml"), telemetry=[], otlp=None, service_name=None, no_cache=False,
+        cache_dir=str(tmp / "serve-cache"), no_reload=True,
+    )  # fmt: skip
+    asgi, gateway, _ = build_app(ns)
+    gateway.prepare()
+    return asgi, gateway
+
+
+def serve_hello(tmp: Path, batches: int, n: int) -> bool:
+    """Part 3: the hello request unguarded and guarded (monitor, full audit)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from serve import _asgi_loop, build_hello
+
+    build_hello(tmp)
+    plain, g1 = _serve_app(tmp, "plain", "")
+    guarded, g2 = _serve_app(tmp, "guarded", HELLO_POLICY)
+    try:
+        apps = {"unguarded": plain, "guarded": guarded}
+        for app in apps.values():
+            _asgi_loop(app, 200)  # warm: compiled, pools started
+        times: dict[str, list[float]] = {k: [] for k in apps}
+        for i in range(batches):
+            order = list(apps) if i % 2 == 0 else list(reversed(apps))
+            for name in order:
+                t0 = time.perf_counter()
+                _asgi_loop(apps[name], n)
+                times[name].append((time.perf_counter() - t0) / n * 1e6)
+        ratio = statistics.median(g / u for g, u in zip(times["guarded"], times["unguarded"], strict=True))
+        session = g2.guards.session(g2.manifest.routes[0])
+        assert session is not None and session.stats.runs >= batches * n, "the guarded route did not judge every request"
+        findings = sum(session.stats.findings.values())
+        print(
+            f"serve hello, in process: unguarded {statistics.median(times['unguarded']):.1f} us/request, "
+            f"guarded (monitor, full audit) {statistics.median(times['guarded']):.1f} us/request: "
+            f"+{(ratio - 1) * 100:.1f}% (target <= {(TARGET_SERVE - 1) * 100:.0f}%: {mark(ratio <= TARGET_SERVE)}); "
+            f"{session.stats.runs} requests judged, {findings} findings"
+        )
+        return ratio <= TARGET_SERVE
+    finally:
+        g1.close()
+        g2.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -126,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rate", type=float, default=10_000.0)
+    ap.add_argument("--serve-batches", type=int, default=10, help="alternating batches of part 3 (default 10)")
+    ap.add_argument("--serve-n", type=int, default=500, help="requests per batch of part 3 (default 500)")
+    ap.add_argument("--skip-check", action="store_true", help="skip part 4 (guard check of yosys)")
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp, Runtime(cache_dir=Path(tmp) / "cache") as rt:
@@ -171,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
             f"(exact: {mark(b_exact)})"
         )
         ok = ok and exact and b_exact
+        ok = serve_hello(Path(tmp), args.serve_batches, args.serve_n) and ok
+    if not args.skip_check:
+        import guard_check
+
+        print("guard check of yosys:", flush=True)
+        ok = guard_check.main([]) == 0 and ok
     return 0 if ok else 1
 
 

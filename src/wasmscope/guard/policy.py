@@ -53,6 +53,7 @@ naming the file, the key and the fix. The reference is ``docs/guard.md``.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import posixpath
 import tomllib
@@ -168,7 +169,9 @@ class ImportRules:
     strict: bool = False
 
 
-def _any(globs: Sequence[str], text: str) -> bool:
+@functools.lru_cache(maxsize=8192)
+def _any(globs: tuple[str, ...], text: str) -> bool:
+    # Cached: serve asks it for every CGI variable of every request, with the same names.
     return any(fnmatch.fnmatchcase(text, g) for g in globs)
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from wasmscope.guard.baseline import Baseline
     from wasmscope.guard.ocsf import OcsfWriter
     from wasmscope.guard.policy import Policy
+    from wasmscope.runtime.host_calls import AuditSettings
     from wasmscope.runtime.options import RunOptions
     from wasmscope.runtime.record import InvocationRecord
     from wasmscope.telemetry import Telemetry
@@ -41,6 +42,7 @@ __all__ = ["MODES", "AuditFile", "GuardConfig", "GuardSession", "GuardStats", "o
 log = logging.getLogger("wasmscope.guard")
 
 MODES = ("monitor", "enforce", "kill")
+MIN_RING = 64  # records: the smallest ring a session asks for
 
 
 class AuditFile:
@@ -138,6 +140,12 @@ class GuardSession:
         self.stats = GuardStats()
         self._lock = threading.Lock()
         self._static: dict[str, list[Finding]] = {}
+        # The ring of the next run, in records: sized from the most calls one run made
+        # (twice that, at least MIN_RING), the full ring after a run that dropped
+        # records. A request that makes 20 calls then costs a 25 KiB ring, not 1.5 MiB.
+        self._ring: int | None = None
+        self._most_calls = 0
+        self._settings_cache: dict[tuple[object, ...], AuditSettings] = {}
         self._pending_advisories: list[Finding] | None = None
         if config.advisories:
             from wasmscope.guard.advisories import advisories_for, installed_wasmtime_version
@@ -173,16 +181,34 @@ class GuardSession:
     def prepare(self, options: RunOptions) -> tuple[RunOptions, list[Finding]]:
         """``options`` cut to the policy (enforce and kill) with the audit asked, and the
         findings of the shaping (what was outside the policy)."""
+        policy = self.config.policy
+        findings: list[Finding] = []
+        if policy is None:
+            shaped = options
+        else:
+            shaped, findings = policy.shape(options, self.mode)
+        settings = self._settings(shaped)
+        return replace(shaped, audit=settings), findings
+
+    def _settings(self, shaped: RunOptions) -> AuditSettings:
+        """The audit settings of a run with ``shaped``'s dirs, made once per dirs and
+        ring size: the same object each time, so the audit's tables are cached too."""
         from wasmscope.runtime.host_calls import AuditSettings
 
+        key = (tuple(shaped.dirs), self._ring)
+        found = self._settings_cache.get(key)
+        if found is not None:
+            return found
         policy = self.config.policy
-        if policy is None:
-            return replace(options, audit=AuditSettings(record=self.config.record)), []
-        shaped, findings = policy.shape(options, self.mode)
-        settings = policy.audit_settings(self.mode, shaped)
-        if settings.record != self.config.record:
-            settings = replace(settings, record=self.config.record)
-        return replace(shaped, audit=settings), findings
+        settings = AuditSettings() if policy is None else policy.audit_settings(self.mode, shaped)
+        ring = min(self._ring or settings.ring_records, settings.ring_records)
+        if settings.record != self.config.record or ring != settings.ring_records:
+            settings = replace(settings, record=self.config.record, ring_records=ring)
+        with self._lock:
+            if len(self._settings_cache) > 64:
+                self._settings_cache.clear()
+            self._settings_cache[key] = settings
+        return settings
 
     # -- after the run ---------------------------------------------------------------
     def judge(
@@ -217,8 +243,16 @@ class GuardSession:
             self.stats.findings.update(f.name for f in findings)
             if audit is not None:
                 self.stats.dropped += audit.dropped
+                self._size_ring(audit)
         self._emit(rec, audit, findings, traceparent)
         return findings
+
+    def _size_ring(self, audit: AuditLog) -> None:
+        if audit.dropped:
+            self._ring = None  # the full ring again
+            return
+        self._most_calls = max(self._most_calls, audit.total)
+        self._ring = max(MIN_RING, 1 << (2 * self._most_calls - 1).bit_length())
 
     def _baseline(
         self, rec: InvocationRecord, audit: AuditLog | None, options: RunOptions | None, function: str

@@ -36,7 +36,7 @@ import hashlib
 import logging
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,6 +150,26 @@ def audit_plan_for(
     return plan
 
 
+# (layout, the actions mapping) -> its table bytes, or None when all ALLOW. Both are
+# kept in the value so that their ids stay theirs while cached; a guard session
+# passes the same mapping to every run.
+_TABLES: dict[tuple[int, int], tuple[AuditLayout, Mapping[str, Action], bytes | None]] = {}
+_TABLES_MAX = 256
+
+
+def _action_table(layout: AuditLayout, actions: Mapping[str, Action]) -> bytes | None:
+    key = (id(layout), id(actions))
+    found = _TABLES.get(key)
+    if found is not None and found[0] is layout and found[1] is actions:
+        return found[2]
+    table = bytes(int(actions.get(f.name, Action.ALLOW)) for f in layout.funcs)
+    value = table if any(table) else None
+    if len(_TABLES) >= _TABLES_MAX:
+        _TABLES.clear()
+    _TABLES[key] = (layout, actions, value)
+    return value
+
+
 def check_settings(settings: AuditSettings) -> None:
     """Refuse settings the thunks cannot apply (before anything runs)."""
     ring = settings.ring_records
@@ -226,23 +246,22 @@ class AuditRun(InvocationObserver):
 
     # -- the invocation's hooks ------------------------------------------------------------------
     def after_instantiate(self, inv: Invocation, instance: Any) -> None:
-        import wasmtime
+        from wasmscope.runtime import _wasmtime_internals as internals
+        from wasmscope.runtime.memory import exported_memories
 
         store = inv.store
-        exports = instance.exports(store)
-        mem = exports.get(L.AUDIT_EXPORT)
-        if not isinstance(mem, wasmtime.Memory):
-            raise RuntimeError(f"the audited module exports no {L.AUDIT_EXPORT!r} memory")
         lay, s = self.layout, self.settings
         ring = s.ring_records if s.record else 1
-        while ring > 1 and lay.ring_bytes(ring) > mem.data_len(store):
-            try:
-                mem.grow(store, -(-(lay.ring_bytes(ring) - mem.data_len(store)) // PAGE))
-            except wasmtime.WasmtimeError:  # over the memory limit: a smaller ring
-                ring //= 2
-        size = mem.data_len(store)
+        # The raw lookups cost a few µs; Instance.exports() builds every export (~40).
+        ctx = internals.store_context(store)
+        raw = exported_memories(store, instance, [L.AUDIT_EXPORT])
+        if not raw:
+            raise RuntimeError(f"the audited module exports no {L.AUDIT_EXPORT!r} memory")
+        address, size = internals.memory_data(ctx, raw[0])
+        if ring > 1 and lay.ring_bytes(ring) > size:
+            ring = self._grow(store, instance, ring)
+            address, size = internals.memory_data(ctx, raw[0])
         self.own_bytes = size
-        address = ctypes.cast(mem.data_ptr(store), ctypes.c_void_p).value
         if not address:
             raise RuntimeError("the audit memory has no address")
         view = memoryview((ctypes.c_ubyte * size).from_address(address)).cast("B")
@@ -252,9 +271,10 @@ class AuditRun(InvocationObserver):
         mode = 0
         if s.record:
             mode |= L.MODE_RECORD
-            guest = exports.get("memory")
-            if lay.timing and isinstance(guest, wasmtime.Memory) and guest.data_len(store) >= 8:
-                mode |= L.MODE_TIMING
+            if lay.timing:
+                guest = exported_memories(store, instance, ["memory"])
+                if guest and internals.memory_data(ctx, guest[0])[1] >= 8:
+                    mode |= L.MODE_TIMING
         b = s.budgets
         limits = (
             _ALL_ONES if b.host_calls is None else b.host_calls,
@@ -266,13 +286,27 @@ class AuditRun(InvocationObserver):
             "<IIIII", view, L.MASK, self.mask, mode, s.deny_errno, int(s.over_budget), s.max_path
         )
         struct.pack_into("<QQQq", view, L.LIMITS, *limits)
-        actions = s.actions
-        table = bytes(int(actions.get(f.name, Action.ALLOW)) for f in lay.funcs)
-        view[lay.actions_offset : lay.actions_offset + len(table)] = table
-        if s.check is not None and (Action.CHECK in table or s.over_budget == Action.CHECK):
-            self._install_check(store, exports)
+        table = _action_table(lay, s.actions)
+        if table is not None:  # the memory starts zeroed: all ALLOW
+            view[lay.actions_offset : lay.actions_offset + len(table)] = table
+        if s.check is not None and ((table is not None and Action.CHECK in table) or s.over_budget == Action.CHECK):
+            self._install_check(store, instance.exports(store))
         self._chained = inv.watch.on_tick
         inv.watch.on_tick = self.tick
+
+    def _grow(self, store: Any, instance: Any, ring: int) -> int:
+        """Grows the audit memory to hold a ring of ``ring`` records, or the largest
+        ring the memory limit lets it have; the ring's size."""
+        import wasmtime
+
+        mem = instance.exports(store).get(L.AUDIT_EXPORT)
+        lay = self.layout
+        while ring > 1 and lay.ring_bytes(ring) > mem.data_len(store):
+            try:
+                mem.grow(store, -(-(lay.ring_bytes(ring) - mem.data_len(store)) // PAGE))
+            except wasmtime.WasmtimeError:  # over the memory limit: a smaller ring
+                ring //= 2
+        return ring
 
     def _install_check(self, store: Any, exports: Any) -> None:
         import wasmtime
@@ -307,8 +341,8 @@ class AuditRun(InvocationObserver):
         dropped, killed = h[2], h[8]
         calls_total, random_b, output_b, open_peak = h[9], h[10], h[11], h[13]
         counts: dict[str, int] = {}
-        for k, f in enumerate(lay.funcs):
-            n = _U64.unpack_from(view, lay.counters_offset + 8 * k)[0]
+        funcs = lay.funcs
+        for f, n in zip(funcs, struct.unpack_from(f"<{len(funcs)}Q", view, lay.counters_offset), strict=True):
             if n:
                 counts[f.name] = counts.get(f.name, 0) + n
         rec.audit = AuditLog(

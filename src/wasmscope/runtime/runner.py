@@ -62,6 +62,8 @@ from wasmscope.runtime.wasi import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import wasmtime
 
 __all__ = ["RunOptions", "Runtime", "TelemetrySink", "run"]
@@ -173,6 +175,7 @@ class Runtime:
         self.disk = DiskCache(cache_dir) if cache else None
         self.compiled = CompiledCache(self.disk, capacity=capacity)
         self.sources = SourceCache()
+        self._audit_dir: Path | None = None  # where audited modules are cached (made once)
         self._pres: OrderedDict[tuple[str, str], _Prepared] = OrderedDict()
         self._pre_lock = threading.Lock()
         self._capacity = capacity
@@ -405,7 +408,9 @@ class Runtime:
         from wasmscope.errors import DecodeError
 
         t0 = time.perf_counter()
-        cache_dir = Path(self.disk.root) / "instrumented" if self.disk is not None else None
+        cache_dir = self._audit_dir
+        if cache_dir is None and self.disk is not None:
+            cache_dir = self._audit_dir = Path(self.disk.root) / "instrumented"
         try:
             plan = audit_plan_for(source, cache_dir, settings, counted)
         except (DecodeError, UsageError) as exc:
