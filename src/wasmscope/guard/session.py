@@ -22,6 +22,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wasmscope.errors import UsageError
@@ -163,7 +164,7 @@ class GuardSession:
 
         from wasmscope.guard.check import check_imports
 
-        data = module if isinstance(module, bytes) else open(module, "rb").read()  # noqa: SIM115
+        data = module if isinstance(module, bytes) else Path(module).read_bytes()
         key = sha256(data).hexdigest()
         with self._lock:
             cached = self._static.get(key)
