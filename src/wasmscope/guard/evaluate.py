@@ -297,10 +297,13 @@ class _Run:
 
     def exfiltration(self, rec: InvocationRecord) -> None:
         env: Mapping[str, str] = (self.options.env or {}) if self.options is not None else {}
+        outside = [
+            (n, v) for n, v in env.items() if len(v) >= EXFIL_MIN_CHARS and not self.policy.env_allowed(n)
+        ]
+        if not outside or not (rec.stdout or rec.stderr):
+            return
         output = rec.stdout + b"\n" + rec.stderr
-        for name, value in env.items():
-            if self.policy.env_allowed(name) or len(value) < EXFIL_MIN_CHARS:
-                continue
+        for name, value in outside:
             if value.encode() in output:
                 self.out.add(breach(
                     "env.exfiltration", "environment",
