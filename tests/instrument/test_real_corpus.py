@@ -16,6 +16,7 @@ import pytest
 import wasmscope.instrument.shadow_stack as pass_module
 from tests.corpus import real_modules
 from tests.instrument.support import wasm_tools
+from tests.runtime.conftest import kept_dir
 from wasmscope.instrument import BOOKS_EXPORT, Instrumented, instrument_cached
 
 wasmtime = pytest.importorskip("wasmtime")
@@ -27,7 +28,7 @@ MUL_V = "module mul(input [47:0] a, input [47:0] b, output [95:0] p); assign p =
 def _cache_dir(request: pytest.FixtureRequest, what: str) -> Path:
     # keyed by the pass's own source too, so editing the pass never reuses a stale entry
     src = hashlib.sha256(Path(pass_module.__file__).read_bytes()).hexdigest()[:12]
-    return Path(request.config.cache.mkdir(f"wasmscope-{what}-{src}"))
+    return kept_dir(request, f"wasmscope-{what}-{src}")
 
 
 def _instrumented(request: pytest.FixtureRequest, data: bytes) -> Instrumented:
