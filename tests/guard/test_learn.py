@@ -257,6 +257,7 @@ def test_globs_at_the_root_and_in_a_relative_preopen() -> None:
 
 def test_negative_numbers_are_values_not_flags() -> None:
     """A real sorter of numbers: each negative number seen was learned as a flag of
-    its own (a list of hundreds), and one not seen was then a violation."""
+    its own (a list of hundreds), and one not seen would be a violation where no
+    "*" covered it."""
     usages = [Usage(argv=[str(n), str(-n), str(-3 * n), "-v", "--mode=fast"]) for n in range(1, 40)]
     assert learn(usages).arguments == ("*", "--mode=fast", "-v")
