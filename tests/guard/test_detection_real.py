@@ -57,6 +57,7 @@ VARIANT_RUNS = 5  # per variant, on the first judged inputs of its module
 LEARN_SEED, JUDGE_SEED = 1301, 1302
 FUEL = 10**10  # meters fuel; no guest comes near it
 MAX_FALSE_POSITIVE_RATE = 0.01
+TIME_RULES = frozenset({"anomaly.duration", "anomaly.cpu"})
 
 
 @dataclass(frozen=True)
@@ -275,13 +276,40 @@ def _summary(runs: list[list[Finding]]) -> Counter[str]:
 
 
 def test_benign_runs_raise_no_alert(results: Results) -> None:
-    """200 judged runs of each of the five modules: not one alert-level finding."""
+    """200 judged runs of each of the five modules: not one alert-level finding, but
+    for the clocks: the duration and the CPU time are the only figures the host's
+    load moves (the guard never alerts within 20 ms of their median, and none was
+    seen, also with two busy loops on this 2-core machine); the issue allows 1% of
+    false positives, and a stall of a loaded host may use it, nothing else."""
     assert len(results.benign) == 5
     for name, judged in results.benign.items():
         assert len(judged.runs) == JUDGED
         assert judged.static == [], name
         alerts = _summary(judged.runs)
-        assert not alerts, f"{name}: {alerts}"
+        clocks = [fs for fs in judged.runs if any(f.rule in TIME_RULES for f in fs)]
+        assert len(clocks) <= MAX_FALSE_POSITIVE_RATE * JUDGED, f"{name}: {alerts}"
+        others = +Counter({k: n for k, n in alerts.items() if k.split()[0] not in TIME_RULES})
+        assert not others, f"{name}: {alerts}"
+
+
+def test_the_learned_policies_grant_what_the_guests_used(results: Results) -> None:
+    """Least privilege from 50 runs: one read-only dir and its files for wordcount, the
+    one file sorter writes, GREETING for greet, nothing else; budgets with headroom."""
+    p = {name: judged.policy for name, judged in results.benign.items()}
+    wc, so = p["wordcount"], p["sorter"]
+    assert wc is not None and so is not None
+    assert [d.text for d in wc.filesystem.dirs] == ["/data:ro"] and wc.filesystem.read == (
+        "/data/*",
+    )
+    assert wc.arguments == ("*.txt",)
+    assert [d.text for d in so.filesystem.dirs] == ["/out:rw"]
+    assert so.filesystem.write == ("/out/sorted.txt",) and so.arguments == ("*",)
+    for name, policy in p.items():
+        assert policy is not None
+        assert policy.environment == (("GREETING",) if name == "greet" else ()), name
+        assert policy.clocks is None and policy.random is None and policy.exit_codes == (0,)
+        assert policy.budgets.output_bytes == 4096
+    assert p["checksum"].arguments == ()  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"v{v.number}-{v.guest}")
