@@ -13,13 +13,16 @@ variant (another build, another sha256) is judged against its benign module's no
 
 Input classes: one per module (``""``). Each module's inputs are drawn from one range
 (a few hundred bytes to 20 KB, numbers up to 200,000...), and fuel, memory and the
-call counts spread over that range without tails, so one class holds them; the
-variants' extra work (at least a million fuel units) is far outside it. A module whose
-inputs span orders of magnitude would need a class per size bucket, with the warm-up's
-30 learned runs in each. The learning inputs are stratified over the range (run i
-draws from the i-th of 50 slices), so that what 50 runs learn covers it: the host-call
-sequence of a file read in k chunks is its own n-gram for k below the window, and a
-sequence never learned is news to stide, rightly.
+call counts spread over that range without tails, so one class holds them, and the
+fuel variant is checksum's, whose extra work (2 M fuel units) is three times the
+spread of its inputs (1.9 to 2.5 M). Sieve's fuel grows six-fold over its inputs: there, doubling the work of a
+small input costs what a large input does, and only a class per size bucket (with the
+warm-up's 30 learned runs in each) finds it; the last test shows both.
+
+The learning inputs are stratified over the range (run i draws from the i-th of 50
+slices), so that what 50 runs learn covers it: the host-call sequence of a file read
+in k chunks is its own n-gram for k below the window, and a sequence never learned is
+news to stide, rightly.
 
 Seeds are fixed; the learned and the judged inputs never overlap (other seeds, other
 file names). Nothing asserts a time: the duration and CPU figures are judged, as the
@@ -221,54 +224,59 @@ def wasm(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     built = {
         g.name: _build(clang, GUESTS / f"{g.name}.c", out / f"{g.name}.wasm") for g in GUESTS_BENIGN
     }
-    for v in VARIANTS:
-        name = f"{v.guest}-v{v.number}"
+    for guest, number in [(v.guest, v.number) for v in VARIANTS] + [("sieve", 3)]:
+        name = f"{guest}-v{number}"
         built[name] = _build(
-            clang, GUESTS / f"{v.guest}.c", out / f"{name}.wasm", f"-DVARIANT={v.number}"
+            clang, GUESTS / f"{guest}.c", out / f"{name}.wasm", f"-DVARIANT={number}"
         )
     return built
 
 
 @pytest.fixture(scope="module")
-def results(wasm: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Results]:
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     work = tmp_path_factory.mktemp("work")
     for d in ("data", "out"):
         (work / d).mkdir()
     (work / "data" / "extra.txt").write_text("never opened by a normal run\n")
     (work / "data" / "in.txt").write_text("the file variant 10 opens through ..\n")
     with Runtime(cache_dir=work / "cache") as rt, Baseline.open(work / "guard.db") as baseline:
-        h = Harness(rt, baseline, work)
-        benign: dict[str, Judged] = {}
-        variants: dict[int, Judged] = {}
-        for guest in GUESTS_BENIGN:
-            learner = GuardSession(
-                GuardConfig(baseline=baseline, learn=True, baseline_key="name", advisories=False),
-                name=guest.name,
+        yield Harness(rt, baseline, work)
+
+
+@pytest.fixture(scope="module")
+def results(wasm: dict[str, Path], harness: Harness) -> Results:
+    h, baseline = harness, harness.baseline
+    benign: dict[str, Judged] = {}
+    variants: dict[int, Judged] = {}
+    for guest in GUESTS_BENIGN:
+        learner = GuardSession(
+            GuardConfig(baseline=baseline, learn=True, baseline_key="name", advisories=False),
+            name=guest.name,
+        )
+        for inp in h.inputs(guest, LEARN_SEED, LEARNED, "learned", stratified=True):
+            assert h.run(learner, wasm[guest.name], guest, inp) == []
+        usages = [Usage.from_json(u) for u in baseline.usages(guest.name)]
+        assert len(usages) == LEARNED
+        policy = learn(usages)
+        judge = GuardSession(
+            GuardConfig(
+                policy, mode="monitor", baseline=baseline, baseline_key="name", advisories=False
+            ),
+            name=guest.name,
+        )
+        judged = h.inputs(guest, JUDGE_SEED, JUDGED, "judged", stratified=False)
+        benign[guest.name] = Judged(
+            judge.check(wasm[guest.name]),
+            [h.run(judge, wasm[guest.name], guest, inp) for inp in judged],
+            policy,
+        )
+        for v in (v for v in VARIANTS if v.guest == guest.name):
+            module = wasm[f"{v.guest}-v{v.number}"]
+            variants[v.number] = Judged(
+                judge.check(module),
+                [h.run(judge, module, guest, inp) for inp in judged[:VARIANT_RUNS]],
             )
-            for inp in h.inputs(guest, LEARN_SEED, LEARNED, "learned", stratified=True):
-                assert h.run(learner, wasm[guest.name], guest, inp) == []
-            usages = [Usage.from_json(u) for u in baseline.usages(guest.name)]
-            assert len(usages) == LEARNED
-            policy = learn(usages)
-            judge = GuardSession(
-                GuardConfig(
-                    policy, mode="monitor", baseline=baseline, baseline_key="name", advisories=False
-                ),
-                name=guest.name,
-            )
-            judged = h.inputs(guest, JUDGE_SEED, JUDGED, "judged", stratified=False)
-            benign[guest.name] = Judged(
-                judge.check(wasm[guest.name]),
-                [h.run(judge, wasm[guest.name], guest, inp) for inp in judged],
-                policy,
-            )
-            for v in (v for v in VARIANTS if v.guest == guest.name):
-                module = wasm[f"{v.guest}-v{v.number}"]
-                variants[v.number] = Judged(
-                    judge.check(module),
-                    [h.run(judge, module, guest, inp) for inp in judged[:VARIANT_RUNS]],
-                )
-        yield Results(benign, variants)
+    return Results(benign, variants)
 
 
 def _summary(runs: list[list[Finding]]) -> Counter[str]:
@@ -324,3 +332,50 @@ def test_each_variant_is_found_by_its_rule(results: Results, variant: Variant) -
     assert not missed, (
         f"{variant.behaviour}: runs {missed} without {variant.rule}: {_summary(judged.runs)}"
     )
+
+
+def _fuel_found(
+    h: Harness, wasm: dict[str, Path], learned: list[tuple[str, str]], small: list[str]
+) -> list[bool]:
+    """Learns sieve from ``learned`` (class, n), then judges its variant 3 on each of
+    ``small`` in the class "small": whether anomaly.fuel found it."""
+    guest = next(g for g in GUESTS_BENIGN if g.name == "sieve")
+
+    def session(input_class: str, learning: bool) -> GuardSession:
+        config = GuardConfig(
+            baseline=h.baseline, learn=learning, baseline_key="name", input_class=input_class,
+            advisories=False,
+        )  # fmt: skip
+        return GuardSession(config, name="sieve")
+
+    for c, n in learned:
+        assert h.run(session(c, True), wasm["sieve"], guest, Input([n])) == []
+    judge = session("small", False)
+    for n in small:
+        assert h.run(judge, wasm["sieve"], guest, Input([n])) == []
+    return [
+        "anomaly.fuel" in {f.rule for f in h.run(judge, wasm["sieve-v3"], guest, Input([n]))}
+        for n in small
+    ]
+
+
+def test_input_classes_keep_apart_inputs_that_cost_differently(
+    wasm: dict[str, Path], harness: Harness, tmp_path: Path
+) -> None:
+    """Why input classes: sieve's fuel grows six-fold over its inputs, and its variant 3
+    (the fixed work doubled, 1.4 M fuel more) on a small input costs what a large input
+    does. Learned in one class from small and large inputs, the variant's fuel is
+    within normal; learned with a class per size bucket (30 runs each, the warm-up),
+    the small inputs' class finds it."""
+    rng = random.Random(1303)
+    buckets = {"small": (1_000, 20_000), "large": (100_000, 200_000)}
+    learned = [(c, str(rng.randint(*buckets[c]))) for _ in range(30) for c in buckets]
+    small = [str(rng.randint(*buckets["small"])) for _ in range(VARIANT_RUNS)]
+    found = {}
+    for classed in (False, True):
+        with Baseline.open(tmp_path / f"classed-{classed}.db") as baseline:
+            runs = learned if classed else [("small", n) for _, n in learned]
+            found[classed] = _fuel_found(
+                Harness(harness.rt, baseline, harness.work), wasm, runs, small
+            )
+    assert found == {False: [False] * VARIANT_RUNS, True: [True] * VARIANT_RUNS}
