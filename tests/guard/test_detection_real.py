@@ -72,8 +72,8 @@ class Input:
 
 @dataclass(frozen=True)
 class Guest:
-    """A benign module: its preopens and how one random input of it is made (``slice``
-    in [0, 1): where in the input range; ``tag`` names the files of the input set)."""
+    """A benign module: its preopens and how one random input of it is made (``where``
+    in [0, 1): the place in the input range; ``tag`` names the files of the set)."""
 
     name: str
     dirs: tuple[tuple[str, str, bool], ...]  # (host dir under the work dir, guest, read-only)
@@ -142,17 +142,17 @@ class Variant:
 
 
 VARIANTS = [
-    Variant(1, "sieve", "reads a variable", "anomaly.sequence"),  # environ_sizes_get, never seen
-    Variant(
-        2, "wordcount", "opens a file it never opened", "anomaly.sequence"
-    ),  # /data/* allows it
+    # environ_sizes_get, a call sieve never made (the environment is empty: nothing to read)
+    Variant(1, "sieve", "reads a variable", "anomaly.sequence"),
+    # three files learned in /data make /data/*, which allows it: stide finds it
+    Variant(2, "wordcount", "opens a file it never opened", "anomaly.sequence"),
     Variant(3, "checksum", "twice the work", "anomaly.fuel"),
     Variant(4, "sorter", "four times the memory", "anomaly.memory"),
     Variant(5, "greet", "an output burst", "anomaly.output"),
     Variant(6, "wordcount", "asks the clock in a loop", "clocks.call"),
     Variant(7, "checksum", "random bytes", "random.call"),
     Variant(8, "sorter", "writes another file", "fs.write"),
-    Variant(9, "greet", "sleeps", "clocks.call"),  # poll_oneoff
+    Variant(9, "greet", "sleeps", "clocks.call"),  # poll_oneoff; anomaly.duration too
     Variant(10, "wordcount", "opens its file through ..", "fs.traversal"),
     Variant(11, "sieve", "exits with 3", "exit.code"),
 ]
