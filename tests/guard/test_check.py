@@ -15,6 +15,7 @@ from wasmscope.errors import DecodeError, UsageError
 from wasmscope.guard.check import check_imports, import_verdicts, refuses
 from wasmscope.guard.findings import EventName, Outcome
 from wasmscope.guard.policy import Policy, parse_policy
+from wasmscope.guard.session import GuardConfig, GuardSession
 
 HOST_IMPORT_WAT = """
 (module
@@ -159,6 +160,19 @@ def test_bad_input() -> None:
         check_imports(b"\0asm\x02\0\0\0", policy())
     with pytest.raises(UsageError, match="no such file"):
         check_imports("/nonexistent/x.wasm", policy())
+
+
+def test_a_session_checks_a_module_file_once_and_closes_it(tmp_path: Path) -> None:
+    """GuardSession.check reads the file (closed again: a leaked file is an error
+    here), caches its findings by sha256, and a missing file is a UsageError."""
+    path = tmp_path / "host.wasm"
+    path.write_bytes(wasmtime.wat2wasm(HOST_IMPORT_WAT))
+    session = GuardSession(GuardConfig(policy(), advisories=False))
+    found = session.check(path)
+    assert found == check_imports(path, policy()) and found
+    assert session.check(path.read_bytes()) is found
+    with pytest.raises(UsageError, match="cannot read the module"):
+        session.check(tmp_path / "missing.wasm")
 
 
 def yosys() -> Path:

@@ -241,6 +241,27 @@ def test_budgets_crossed(policy: Policy, options: RunOptions) -> None:
     )  # the call that crossed it was refused
 
 
+def test_a_call_over_the_host_calls_budget_is_not_over_its_own(
+    policy: Policy, options: RunOptions
+) -> None:
+    """A real clock loop crossed the 100 calls; the fd_write and random_get after it
+    were over budget, and were reported as over the output and random budgets, which
+    they were far below (or which the policy did not set)."""
+    calls = [call("clock_time_get", id=1, precision=0) for _ in range(100)]
+    calls += [call("fd_write", fd=1, nbytes=20, result=20, over_budget=True)]
+    calls += [call("random_get", buf=0, buf_len=8, nbytes=8, over_budget=True)]
+    findings = policy.evaluate(record(), log_of(*calls, host_calls=102, output_bytes=20), options)
+    budgets = {f.rule: f.details["count"] for f in findings if f.rule.startswith("budget.")}
+    assert budgets == {"budget.host_calls": 3}  # two calls and the total
+    bare = parse_policy({"budgets": {"host_calls": 1}}, "bare")
+    over = [
+        call("fd_write", fd=1, nbytes=5, result=5),
+        call("random_get", buf=0, buf_len=8, nbytes=8, over_budget=True),
+    ]
+    rules = {f.rule for f in bare.evaluate(record(), log_of(*over), None)}
+    assert "budget.random_bytes" not in rules and "budget.host_calls" in rules
+
+
 def test_the_same_breach_is_reported_once_with_a_count(policy: Policy, options: RunOptions) -> None:
     findings = policy.evaluate(
         record(), log_of(*[open_call("passwd", fd=3) for _ in range(50)]), options

@@ -253,3 +253,11 @@ def test_globs_at_the_root_and_in_a_relative_preopen() -> None:
     policy = learn(rel)
     assert policy.filesystem.read == ("*",) and policy.filesystem.write == ("out.log",)
     assert parse_policy(tomllib.loads(policy.to_toml()), "rel") == policy
+
+
+def test_negative_numbers_are_values_not_flags() -> None:
+    """A real sorter of numbers: each negative number seen was learned as a flag of
+    its own (a list of hundreds), and one not seen would be a violation where no
+    "*" covered it."""
+    usages = [Usage(argv=[str(n), str(-n), str(-3 * n), "-v", "--mode=fast"]) for n in range(1, 40)]
+    assert learn(usages).arguments == ("*", "--mode=fast", "-v")

@@ -17,6 +17,7 @@ from wasmscope.guard.resources import (
     HOST_CALLS,
     MEMORY,
     OUTPUT,
+    TIME_MIN_EXCESS,
     Direction,
     Ewma,
     MetricRule,
@@ -30,7 +31,7 @@ from wasmscope.guard.resources import (
     validate_figures,
 )
 from wasmscope.runtime.host_calls import AuditLog
-from wasmscope.runtime.record import InvocationRecord, ModuleIdentity
+from wasmscope.runtime.record import InvocationRecord, ModuleIdentity, Phase
 
 SETTINGS = ResourceSettings()
 
@@ -239,3 +240,36 @@ def test_the_figures_of_a_run_record() -> None:
     bare = InvocationRecord(invocation_id="j", module=rec.module, entry="_start")
     assert figures_from_record(bare) == {DURATION: 0.0, OUTPUT: 0.0}
     assert figures_from_record(bare, AuditLog())[HOST_CALLS] == 0.0
+
+
+def test_a_time_is_news_only_20_ms_past_the_median() -> None:
+    """Real runs of a greeting guest: CPU 0.1 ms with a MAD of 3.5 µs, so a run that
+    took 0.2 ms had a z-score of 29 and alerted on the host's noise alone. A time is
+    never news within TIME_MIN_EXCESS of the median; a 50 ms sleep still is."""
+    ref = Reference.of(_uniform(50, 0.000100, 0.000115))
+    for metric in (CPU, DURATION):
+        assert outlier_finding(metric, 0.000259, ref, SETTINGS) is None
+        assert outlier_finding(metric, 0.000100 + TIME_MIN_EXCESS, ref, SETTINGS) is None
+        assert outlier_finding(metric, 0.050, ref, SETTINGS) is not None
+    assert outlier_finding(OUTPUT, 0.000259, ref, SETTINGS) is not None  # other metrics: no floor
+    ewma = Ewma(0.000200, count=100)
+    assert drift_finding(CPU, ewma, ref, SETTINGS) is None
+
+
+def test_the_duration_figure_is_the_guests_time() -> None:
+    """Loading and compiling are the host's (a cold start took 70 ms of a 71 ms run of
+    a guest that runs in 1 ms): the duration is instantiate + execute."""
+    rec = InvocationRecord(
+        invocation_id="i",
+        module=ModuleIdentity(sha256="ab" * 32, name="m.wasm", size=10),
+        entry="_start",
+        start_ns=0,
+        end_ns=71_000_000,
+        phases=[
+            Phase("load", 0, 1_000_000),
+            Phase("compile", 1_000_000, 70_000_000),
+            Phase("instantiate", 70_000_000, 70_200_000),
+            Phase("execute", 70_200_000, 71_000_000),
+        ],
+    )
+    assert figures_from_record(rec)[DURATION] == pytest.approx(0.001)

@@ -72,6 +72,7 @@ class _Run:
         self.out = _Findings()
         self.table = FdTable(policy.preopens(options))
         self.clock_calls: Counter[str] = Counter()
+        self.sums = {"output_bytes": 0, "random_bytes": 0}  # as the thunks keep them
 
     # -- calls ------------------------------------------------------------------------
     def calls(self, calls: Iterable[HostCall]) -> None:
@@ -90,6 +91,7 @@ class _Run:
                 self.random(call)
             if call.over_budget:
                 self.budget_call(call)
+            self.add_to_sums(call)
             section = p1.SECTION.get(call.func, p1.ALWAYS)
             if section in ("clocks", "random", "sockets") and not self.policy.granted(section):
                 self.ungranted(call.func, section, 1, call)
@@ -194,14 +196,34 @@ class _Run:
         ))  # fmt: skip
 
     def budget_call(self, call: HostCall) -> None:
+        """The budget a call crossed: its own (bytes, descriptors) when this call takes
+        that sum over its limit, else the host-call count (a clock loop's fd_write
+        after the 100th call is over the calls' budget, not the output's)."""
         name = _BUDGET_OF.get(call.func, "host_calls")
         if call.func in ("fd_write", "fd_pwrite") and p1.arg(call, "fd") not in (1, 2):
             name = "host_calls"
+        if name in self.sums:
+            limit = self.budget_of(name)
+            if limit is None or self.sums[name] + (call.nbytes or 0) <= limit:
+                name = "host_calls"
         self.limit(name, None, call)
 
+    def add_to_sums(self, call: HostCall) -> None:
+        if call.errno != 0 or call.nbytes is None:
+            return
+        if call.func == "random_get":
+            self.sums["random_bytes"] += call.nbytes
+        elif call.func in ("fd_write", "fd_pwrite") and p1.arg(call, "fd") in (1, 2):
+            self.sums["output_bytes"] += call.result if call.result is not None else call.nbytes
+
+    def budget_of(self, name: str) -> int | None:
+        if name == "random_bytes":
+            return self.policy.random.max_bytes if self.policy.random else None
+        limit: int | None = getattr(self.policy.budgets, name, None)
+        return limit
+
     def limit(self, name: str, used: int | None, call: HostCall | None = None) -> None:
-        limit = getattr(self.policy.budgets, name, None) if name != "random_bytes" else (
-            self.policy.random.max_bytes if self.policy.random else None)  # fmt: skip
+        limit = self.budget_of(name)
         section, key = ("random", "max_bytes") if name == "random_bytes" else ("budgets", name)
         used_text = f" ({used})" if used is not None else ""
         refused = call is not None and (call.denied or call.killed)

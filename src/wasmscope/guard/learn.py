@@ -9,7 +9,8 @@ How a policy is learned from :class:`~wasmscope.guard.usage.Usage` values:
 * ``environment``: every variable present when a run read its environment;
 * ``arguments``: flags as seen (``--name=value`` with several values becomes
   ``--name=*``); other values with the same extension, ``GLOB_MIN`` or more,
-  become ``*.ext`` (``*`` without an extension);
+  become ``*.ext`` (``*`` without an extension); a negative number is a value,
+  not a flag;
 * ``clocks``: the clocks read (``monotonic`` when a run only slept);
   ``max_calls`` and ``max_sleep`` with headroom;
 * ``random``: granted when a run asked for random bytes, ``max_bytes`` with headroom;
@@ -26,6 +27,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import posixpath
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -85,11 +87,14 @@ def _globbed(paths: Iterable[str], glob_min: int) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+_NUMBER = re.compile(r"-\d+(\.\d*)?([eE][-+]?\d+)?")
+
+
 def _argument_globs(values: Iterable[str], glob_min: int) -> tuple[str, ...]:
     flags: dict[str, set[str]] = defaultdict(set)
     others: dict[str, set[str]] = defaultdict(set)
     for v in values:
-        if v.startswith("-"):
+        if v.startswith("-") and not _NUMBER.fullmatch(v):
             name, eq, value = v.partition("=")
             flags[name + eq].add(value)
         else:

@@ -7,7 +7,10 @@ is a metric too). Against the normal runs of the same function and input class:
 - **Outliers**: the modified z-score ``0.6745 * (x - median) / MAD`` (Iglewicz and
   Hoaglin), over ``threshold`` (3.5; 6 for ``duration`` and ``cpu``, whose tail the
   host's load makes long). Resources alert upwards only, except fuel, which alerts
-  both ways.
+  both ways. A metric's ``min_excess`` is how far from the median (in its own unit) a
+  value must be before it can be news at all: 20 ms for ``duration`` and ``cpu``,
+  since a busy host's scheduler delays a thread by a time slice or more, and the CPU
+  time of a sub-millisecond run varies by as much as it lasts.
   The MAD used is never less than half the interquartile range (the same for normal
   data; with many ties, as call counts have, the MAD alone collapses). A value that
   a learned run had is never an outlier: learning trusts its runs (learn from runs
@@ -51,6 +54,7 @@ __all__ = [
     "HOST_CALLS",
     "MEMORY",
     "OUTPUT",
+    "TIME_MIN_EXCESS",
     "Direction",
     "Ewma",
     "MetricRule",
@@ -85,24 +89,30 @@ class Direction(StrEnum):
 @dataclass(frozen=True, slots=True)
 class MetricRule:
     """``tolerance`` is relative to the median (at least 1 unit) and only applies to
-    exact metrics; ``threshold`` overrides the settings' one for this metric."""
+    exact metrics; ``threshold`` overrides the settings' one for this metric;
+    ``min_excess``: no value closer than this to the median is news (absolute, in
+    the metric's unit)."""
 
     direction: Direction = Direction.HIGH
     tolerance: float = 0.0
     threshold: float | None = None
+    min_excess: float = 0.0
 
 
 # Time depends on the host's load as much as on the guest, so its tail is long; fuel
 # measures the guest's work exactly, and time only has to catch what fuel cannot
-# (sleeps, waits on the host), which is large: a higher threshold for the clocks.
+# (sleeps, waits on the host), which is large: a higher threshold for the clocks,
+# and a floor under which no time is news (a run of 1 ms with a MAD of 10 µs would
+# otherwise alert on any preemption; CFS's latency target alone is 6 ms).
 TIME_THRESHOLD = 6.0
+TIME_MIN_EXCESS = 0.020  # seconds
 
 DEFAULT_RULES: Mapping[str, MetricRule] = MappingProxyType(
     {
         FUEL: MetricRule(Direction.BOTH, tolerance=1e-6),
         MEMORY: MetricRule(tolerance=0.10),
-        DURATION: MetricRule(threshold=TIME_THRESHOLD),
-        CPU: MetricRule(threshold=TIME_THRESHOLD),
+        DURATION: MetricRule(threshold=TIME_THRESHOLD, min_excess=TIME_MIN_EXCESS),
+        CPU: MetricRule(threshold=TIME_THRESHOLD, min_excess=TIME_MIN_EXCESS),
     }
 )
 
@@ -212,6 +222,8 @@ def _is_outlier(metric: str, value: float, ref: Reference, settings: ResourceSet
         z = modified_z(value, ref)
         above = z > settings.threshold_of(metric) and value > ref.high
         below = -z > settings.threshold_of(metric) and value < ref.low
+    if abs(value - ref.median) <= rule.min_excess:
+        return False
     return above or (below and rule.direction is Direction.BOTH)
 
 
@@ -294,6 +306,7 @@ def drift_finding(
     limit = settings.drift_limit * SIGMA_PER_MAD * ref.scale * spread
     shift = ewma.value - ref.median
     rule = settings.rule(metric)
+    limit = max(limit, rule.min_excess)
     if not (shift > limit or (rule.direction is Direction.BOTH and -shift > limit)):
         return None
     side = "up" if shift > 0 else "down"
@@ -363,11 +376,17 @@ def validate_figures(figures: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
+_GUEST_PHASES = ("instantiate", "execute")
+
+
 def figures_from_record(rec: InvocationRecord, audit: AuditLog | None = None) -> dict[str, float]:
     """The figures of one run: what the record measured (a figure it lacks is left
-    out) and, with an audit log, the host calls in all and per function."""
+    out) and, with an audit log, the host calls in all and per function. The
+    ``duration`` is the guest's (instantiate and execute) when the record has those
+    phases: loading and compiling are the host's, and a cold start is not news."""
+    guest = [p.seconds for p in rec.phases if p.name in _GUEST_PHASES]
     figures: dict[str, float] = {
-        DURATION: rec.duration_seconds,
+        DURATION: sum(guest) if guest else rec.duration_seconds,
         OUTPUT: float(rec.stdout_bytes + rec.stderr_bytes),
     }
     if rec.fuel_consumed is not None:

@@ -164,7 +164,13 @@ class GuardSession:
 
         from wasmscope.guard.check import check_imports
 
-        data = module if isinstance(module, bytes) else Path(module).read_bytes()
+        if isinstance(module, bytes):
+            data = module
+        else:
+            try:
+                data = Path(module).read_bytes()
+            except OSError as exc:
+                raise UsageError(f"cannot read the module {os.fspath(module)}: {exc.strerror or exc}") from None
         key = sha256(data).hexdigest()
         with self._lock:
             cached = self._static.get(key)
