@@ -343,16 +343,18 @@ class Policy:
         cut = chosen != "monitor"
         findings: list[Finding] = []
         env = dict(options.env or {})
-        for name in list(env):
-            if not self.env_allowed(name):
-                findings.append(breach(
-                    "env.variable", "environment",
-                    f"the environment has {name}, which the policy does not allow"
-                    + (": removed" if cut else ""),
-                    refused=cut, severity=Severity.INFO, target=name,
-                    suggestion=suggest("environment", "allow", [name]),
-                ))  # fmt: skip
-                if cut:
+        outside = [name for name in env if not self.env_allowed(name)]
+        if outside:  # one finding for them all: serve's CGI variables are a score of them
+            shown = ", ".join(outside[:8]) + (f" and {len(outside) - 8} more" if len(outside) > 8 else "")
+            findings.append(breach(
+                "env.variable", "environment",
+                f"the environment has {len(outside)} variable{'s' if len(outside) != 1 else ''} the policy does "
+                f"not allow ({shown})" + (": removed" if cut else ""),
+                refused=cut, severity=Severity.INFO, target=",".join(outside),
+                suggestion=suggest("environment", "allow", outside), details={"variables": len(outside)},
+            ))  # fmt: skip
+            if cut:
+                for name in outside:
                     del env[name]
         dirs: list[DirSpec] = []
         for d in options.dirs:

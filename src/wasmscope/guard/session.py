@@ -147,6 +147,7 @@ class GuardSession:
         self._ring: int | None = None
         self._most_calls = 0
         self._settings_cache: dict[tuple[object, ...], AuditSettings] = {}
+        self._shaping_seen: set[tuple[str, str | None, str]] = set()
         self._pending_advisories: list[Finding] | None = None
         if config.advisories:
             from wasmscope.guard.advisories import advisories_for, installed_wasmtime_version
@@ -194,8 +195,24 @@ class GuardSession:
             shaped = options
         else:
             shaped, findings = policy.shape(options, self.mode)
+            if findings:
+                findings = self._first_time(findings)
         settings = self._settings(shaped)
         return replace(shaped, audit=settings), findings
+
+    def _first_time(self, findings: list[Finding]) -> list[Finding]:
+        """The shaping's findings not reported before by this session: how the run's
+        world differs from the policy is the same for every request of a route, so it
+        is said once (a change of it is said again)."""
+        fresh = []
+        with self._lock:
+            for f in findings:
+                key = (f.rule, f.target, f.outcome)
+                if key not in self._shaping_seen:
+                    if len(self._shaping_seen) < 10_000:
+                        self._shaping_seen.add(key)
+                    fresh.append(f)
+        return fresh
 
     def _settings(self, shaped: RunOptions) -> AuditSettings:
         """The audit settings of a run with ``shaped``'s dirs, made once per dirs and
