@@ -80,6 +80,9 @@ examples:
   wasmscope run --report run.json -q app.wasm        guest output only; record to a file
   wasmscope run --otlp http://127.0.0.1:4318 app.wasm   spans, metrics and logs via OTLP
   wasmscope run --telemetry jsonl:telemetry.jsonl app.wasm
+  wasmscope run --policy app.policy.toml --dir data::/data:ro app.wasm
+                                                     under a capability policy (docs/guard.md)
+  wasmscope run --baseline guard.db --learn app.wasm   learn what normal looks like
 
 exit status:
   the guest's exit code; 1 trap, timeout, out of fuel/memory, output cap, or a
