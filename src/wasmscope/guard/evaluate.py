@@ -294,12 +294,11 @@ class _Run:
                 category="runtime", details={"dropped": log.dropped},
             ))  # fmt: skip
         if counts.get("environ_get") and self.options is not None:
-            for name in self.options.env or {}:
-                if not p.env_allowed(name):
-                    self.out.add(breach(
-                        "env.read", "environment", f"the guest read the environment, which holds {name} outside the allowlist",
-                        target=name, suggestion=suggest("environment", "allow", [name]),
-                    ))  # fmt: skip
+            for name in p.env_outside(self.options.env or {}):
+                self.out.add(breach(
+                    "env.read", "environment", f"the guest read the environment, which holds {name} outside the allowlist",
+                    target=name, suggestion=suggest("environment", "allow", [name]),
+                ))  # fmt: skip
 
     def record(self, rec: InvocationRecord) -> None:
         p = self.policy
@@ -319,9 +318,7 @@ class _Run:
 
     def exfiltration(self, rec: InvocationRecord) -> None:
         env: Mapping[str, str] = (self.options.env or {}) if self.options is not None else {}
-        outside = [
-            (n, v) for n, v in env.items() if len(v) >= EXFIL_MIN_CHARS and not self.policy.env_allowed(n)
-        ]
+        outside = [(n, env[n]) for n in self.policy.env_outside(env) if len(env[n]) >= EXFIL_MIN_CHARS]
         if not outside or not (rec.stdout or rec.stderr):
             return
         output = rec.stdout + b"\n" + rec.stderr

@@ -57,7 +57,7 @@ import functools
 import os
 import posixpath
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -175,6 +175,12 @@ def _any(globs: tuple[str, ...], text: str) -> bool:
     return any(fnmatch.fnmatchcase(text, g) for g in globs)
 
 
+@functools.lru_cache(maxsize=1024)
+def _outside(globs: tuple[str, ...], names: tuple[str, ...]) -> tuple[str, ...]:
+    # Cached per set of names: a route's requests carry the same CGI variables.
+    return tuple(n for n in names if not _any(globs, n))
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """One module's policy (see the module docstring for the TOML).
@@ -197,6 +203,10 @@ class Policy:
     # -- questions the checks ask -----------------------------------------------------
     def env_allowed(self, name: str) -> bool:
         return _any(self.environment, name)
+
+    def env_outside(self, names: Iterable[str]) -> tuple[str, ...]:
+        """The names the environment allowlist does not allow, in order."""
+        return _outside(self.environment, tuple(names))
 
     def arg_allowed(self, value: str) -> bool:
         return self.arguments is None or _any(self.arguments, value)
@@ -343,7 +353,7 @@ class Policy:
         cut = chosen != "monitor"
         findings: list[Finding] = []
         env = dict(options.env or {})
-        outside = [name for name in env if not self.env_allowed(name)]
+        outside = self.env_outside(env)
         if outside:  # one finding for them all: serve's CGI variables are a score of them
             shown = ", ".join(outside[:8]) + (f" and {len(outside) - 8} more" if len(outside) > 8 else "")
             findings.append(breach(

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from wasmscope.errors import UsageError
 from wasmscope.guard.findings import EventName, Finding
+from wasmscope.guard.sanitize import sanitize_output
 from wasmscope.runtime.host_calls import AuditLog
 
 if TYPE_CHECKING:
@@ -247,8 +248,6 @@ class GuardSession:
         """Every finding of one run (the shaping's ``early`` ones first), emitted to the
         sinks; the run's usage learned or its behaviour judged against the baseline.
         ``function`` keys the baseline (default: the record's entry)."""
-        from wasmscope.guard.sanitize import sanitize_output
-
         cfg = self.config
         audit = rec.audit
         findings = list(early)
