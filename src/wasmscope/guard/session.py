@@ -197,6 +197,7 @@ class GuardSession:
         """Every finding of one run (the shaping's ``early`` ones first), emitted to the
         sinks; the run's usage learned or its behaviour judged against the baseline.
         ``function`` keys the baseline (default: the record's entry)."""
+        from wasmscope.guard.limits import limit_findings
         from wasmscope.guard.sanitize import sanitize_output
 
         cfg = self.config
@@ -206,6 +207,7 @@ class GuardSession:
             findings += cfg.policy.evaluate(rec, audit, options)
         elif audit is not None and audit.dropped:
             findings.append(_dropped(audit.dropped))
+        findings += limit_findings(rec)
         findings += sanitize_output(rec)
         if cfg.baseline is not None:
             findings += self._baseline(rec, audit, options, function or rec.entry)
