@@ -155,7 +155,11 @@ class GuardSession:
 
         from wasmscope.guard.check import check_imports
 
-        data = module if isinstance(module, bytes) else open(module, "rb").read()  # noqa: SIM115
+        if isinstance(module, bytes | bytearray | memoryview):
+            data = bytes(module)
+        else:
+            with open(module, "rb") as f:  # closed at once (no ResourceWarning per route build)
+                data = f.read()
         key = sha256(data).hexdigest()
         with self._lock:
             cached = self._static.get(key)
