@@ -56,6 +56,11 @@ class _Findings:
             finding.outcome == Outcome.KILLED and self._by_key[key].outcome != Outcome.KILLED
         ):
             self._by_key[key] = finding
+        elif "used" in finding.details and "used" not in self._by_key[key].details:
+            # a budget crossed by a call, then its total: the suggestion must cover the total
+            kept = self._by_key[key]
+            self._by_key[key] = replace(kept, message=finding.message, suggestion=finding.suggestion,
+                                        details={**kept.details, **finding.details})  # fmt: skip
         self._counts[key] += count
 
     def done(self) -> list[Finding]:
