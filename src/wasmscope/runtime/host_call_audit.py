@@ -335,9 +335,14 @@ class AuditRun(InvocationObserver):
             name = lay.funcs[killed - 1].name
             last = next((c for c in reversed(self.calls) if c.killed), None)
             what = f"{name}({last.path!r})" if last is not None and last.path is not None else name
+            why = (
+                "over a budget of the policy"
+                if last is not None and last.over_budget
+                else "which the policy does not allow"
+            )
             rec.trap = TrapInfo(
                 "policy_kill",
-                f"killed by the host-call policy: the guest called {what}, which the policy does not allow",
+                f"killed by the host-call policy: the guest called {what}, {why}",
                 rec.trap.frames if rec.trap is not None else [],
                 rec.trap.frames_truncated if rec.trap is not None else False,
             )
