@@ -8,6 +8,7 @@ every hostile request. No test asserts a wall-clock time."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -647,3 +648,44 @@ def test_the_host_serves_on_through_every_attack(served: tuple[Any, Any, Path, P
     assert {"limit.memory", "limit.fuel", "limit.timeout", "fs.traversal", "fs.escape", "fs.write",
             "env.exfiltration", "clocks.loop", "random.huge", "budget.open_fds", "exit.code",
             "output.control"} <= rules  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["monitor", "kill"])
+def test_run_policy_from_the_command_line(
+    hostile: Path, world: Path, tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``wasmscope run --policy --guard-mode --audit --ocsf``: the same guard, its files."""
+    from wasmscope.cli import main
+
+    policy = tmp_path / "p.toml"
+    policy.write_text('[filesystem]\ndirs = ["/data:ro"]\nread = ["/data/in.txt"]\n')
+    audit, ocsf = tmp_path / "audit.jsonl", tmp_path / "events.ocsf.jsonl"
+    argv = ["run", "--policy", str(policy), "--guard-mode", mode, "--audit", str(audit), "--ocsf", str(ocsf),
+            "--dir", f"{world / 'data'}::/data:ro", "--json", str(hostile), "traversal"]  # fmt: skip
+    main(argv)
+    doc = json.loads(capsys.readouterr().out)
+    rules = [f["rule"] for f in doc["guard"]["findings"]]
+    events = [json.loads(line) for line in ocsf.read_text().splitlines()]
+    assert [e["unmapped"]["wasm"]["rule_id"] for e in events] == rules and "fs.traversal" in rules
+    calls = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert any(c["func"] == "path_open" and c.get("path") == "../etc/passwd" for c in calls)
+    if mode == "kill":
+        assert doc["outcome"] == "trap" and doc["trap"]["kind"] == "policy_kill"
+        assert any(c.get("killed") for c in calls)
+    else:
+        assert doc["outcome"] == "ok" and not any(c.get("killed") for c in calls)
+
+
+def test_a_module_that_can_sleep_never_runs_on_the_event_loop(
+    hostile: Path, wat: dict[str, Path]
+) -> None:
+    """A sleep waits in the host call, where neither the epoch nor serve's inline budget
+    reaches it: run on the event loop's thread, one request would stall every other."""
+    from wasmscope.runtime.identity import ModuleSource
+
+    def source(path: Path) -> ModuleSource:
+        data = path.read_bytes()
+        return ModuleSource(data, hashlib.sha256(data).hexdigest(), str(path))
+
+    assert source(hostile).may_block  # it imports poll_oneoff
+    assert not source(wat["spin"]).may_block and not source(wat["bigmem"]).may_block

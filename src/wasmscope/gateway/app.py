@@ -380,6 +380,8 @@ class Gateway:
         budget = self.inline_budget
         if budget is None or source is None or source.kind != "module" or route.dirs:
             return False
+        if source.may_block:  # a sleep would hold the event loop, out of the budget's reach
+            return False
         timeout = route.settings.timeout
         if timeout is not None and timeout <= budget:
             return False
