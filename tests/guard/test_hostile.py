@@ -554,7 +554,7 @@ ROUTES: list[tuple[str, str, str]] = [
         'module = "{hostile}"\nargv = ["exit", "3"]\n[route.policy]',
         "wasm.policy.violation",
     ),
-    ("/import", 'module = "{import_}"\n[route.policy]\nmode = "enforce"', ""),
+    ("/import", 'module = "{import_}"\n[route.policy]\nmode = "enforce"', "wasm.policy.denied"),
 ]
 
 
@@ -647,7 +647,7 @@ def test_the_host_serves_on_through_every_attack(served: tuple[Any, Any, Path, P
     rules = {e["unmapped"]["wasm"]["rule_id"] for e in events}
     assert {"limit.memory", "limit.fuel", "limit.timeout", "fs.traversal", "fs.escape", "fs.write",
             "env.exfiltration", "clocks.loop", "random.huge", "budget.open_fds", "exit.code",
-            "output.control"} <= rules  # fmt: skip
+            "output.control", "import.denied"} <= rules  # fmt: skip
 
 
 @pytest.mark.parametrize("mode", ["monitor", "kill"])

@@ -417,6 +417,10 @@ class Gateway:
             refusal = self.guards.refusal(guard, route, source)
             if refusal is not None:
                 log.warning("route %s: %s", route.path, refusal)
+                try:
+                    self.guards.report_refusal(guard, route, source, options, traceparent)
+                except Exception as exc:  # the guard never fails a request
+                    log.warning("serve: the guard failed for route %s: %s", route.path, exc)
                 return _error(500, refusal)
             options, early = guard.prepare(options)
         rec = self.runtime.run(source if source is not None else str(route.module), args, options)
