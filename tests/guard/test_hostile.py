@@ -689,3 +689,18 @@ def test_a_module_that_can_sleep_never_runs_on_the_event_loop(
 
     assert source(hostile).may_block  # it imports poll_oneoff
     assert not source(wat["spin"]).may_block and not source(wat["bigmem"]).may_block
+
+
+def test_run_reports_a_refused_import_to_the_sinks(
+    wat: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wasmscope.cli import main
+
+    policy, ocsf = tmp_path / "p.toml", tmp_path / "events.ocsf.jsonl"
+    policy.write_text('mode = "enforce"\n')
+    assert main(["run", "--policy", str(policy), "--ocsf", str(ocsf), str(wat["import"])]) == 1
+    assert "env.host_log" in capsys.readouterr().err
+    (event,) = [json.loads(line) for line in ocsf.read_text().splitlines()]
+    wasm = event["unmapped"]["wasm"]
+    assert wasm["rule_id"] == "import.denied" and wasm["target"] == "env.host_log"
+    assert event["class_uid"] == 6003 and event["disposition"] == "Blocked"
