@@ -322,12 +322,31 @@ def _guard_before(session: GuardSession, file: str, options: Any) -> tuple[Any, 
     except WasmscopeError as exc:
         raise CommandError(str(exc), 1) from None
     if session.refuses(static):
-        lines = [f"  {f.target}: {f.message}" for f in static if f.rule == "import.denied"]
+        denied = [f for f in static if f.rule == "import.denied"]
+        _report_refusal(session, file, options, denied)
+        lines = [f"  {f.target}: {f.message}" for f in denied]
         raise CommandError("the policy refuses to link the module:\n" + "\n".join(lines), 1)
     shaped, early = session.prepare(options)
     # An import outside the policy that still links is the static check's news
     # (`guard check`); the run reports what the guest did with it.
     return shaped, early
+
+
+def _report_refusal(session: GuardSession, file: str, options: Any, denied: list[Finding]) -> None:
+    """The refusal's findings to the sinks (``--ocsf``, the telemetry), on a record of
+    the run that never started."""
+    import hashlib
+
+    from wasmscope.runtime.identity import ModuleSource
+    from wasmscope.runtime.record import InvocationRecord, Outcome
+    from wasmscope.runtime.runner import new_invocation_id
+
+    with open(file, "rb") as f:
+        data = f.read()
+    source = ModuleSource(data, hashlib.sha256(data).hexdigest(), file)
+    rec = InvocationRecord(invocation_id=new_invocation_id(), module=source.identity, entry="_start",
+                           outcome=Outcome.ERROR, error="the policy refuses to link the module")  # fmt: skip
+    session.judge(rec, options, denied)
 
 
 def _report(

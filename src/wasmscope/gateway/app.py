@@ -380,6 +380,8 @@ class Gateway:
         budget = self.inline_budget
         if budget is None or source is None or source.kind != "module" or route.dirs:
             return False
+        if source.may_block:  # a sleep would hold the event loop, out of the budget's reach
+            return False
         timeout = route.settings.timeout
         if timeout is not None and timeout <= budget:
             return False
@@ -415,6 +417,10 @@ class Gateway:
             refusal = self.guards.refusal(guard, route, source)
             if refusal is not None:
                 log.warning("route %s: %s", route.path, refusal)
+                try:
+                    self.guards.report_refusal(guard, route, source, options, traceparent)
+                except Exception as exc:  # the guard never fails a request
+                    log.warning("serve: the guard failed for route %s: %s", route.path, exc)
                 return _error(500, refusal)
             options, early = guard.prepare(options)
         rec = self.runtime.run(source if source is not None else str(route.module), args, options)

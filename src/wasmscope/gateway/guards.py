@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from wasmscope.guard.findings import Finding
     from wasmscope.guard.session import GuardConfig, GuardSession
     from wasmscope.runtime.identity import ModuleSource
+    from wasmscope.runtime.options import RunOptions
 
 __all__ = ["RouteGuards"]
 
@@ -32,7 +33,7 @@ class RouteGuards:
         self.base = base
         self.telemetry = telemetry
         self._sessions: dict[str, GuardSession] = {}
-        self._refused: dict[tuple[str, str], str | None] = {}
+        self._refused: dict[tuple[str, str], tuple[str | None, list[Finding]]] = {}
         self._lock = threading.Lock()
 
     def session(self, route: Route) -> GuardSession | None:
@@ -55,9 +56,15 @@ class RouteGuards:
     def refusal(self, session: GuardSession, route: Route, source: ModuleSource | None) -> str | None:
         """Why the policy refuses to link the route's module (None: it links). Checked
         once per module build."""
+        return self._static(session, route, source)[0]
+
+    def _static(
+        self, session: GuardSession, route: Route, source: ModuleSource | None
+    ) -> tuple[str | None, list[Finding]]:
         key = (route.path, source.sha256 if source is not None else str(route.module))
-        if key in self._refused:
-            return self._refused[key]
+        found = self._refused.get(key)
+        if found is not None:
+            return found
         data = source.read_bytes() if source is not None else str(route.module)
         findings: list[Finding] = session.check(data)
         reason = None
@@ -65,8 +72,25 @@ class RouteGuards:
             denied = [f.target or f.rule for f in findings if f.rule == "import.denied"]
             reason = f"the route's policy refuses to link its module (imports {', '.join(map(str, denied))})"
         with self._lock:
-            self._refused[key] = reason
-        return reason
+            self._refused[key] = (reason, findings)
+        return reason, findings
+
+    def report_refusal(
+        self, session: GuardSession, route: Route, source: ModuleSource | None, options: RunOptions,
+        traceparent: str | None,
+    ) -> None:  # fmt: skip
+        """Emit the static findings of a request whose module the policy refuses (each
+        request that tried), on a record of the run that never started."""
+        from wasmscope.runtime.record import InvocationRecord, ModuleIdentity, Outcome
+        from wasmscope.runtime.runner import new_invocation_id
+
+        reason, findings = self._static(session, route, source)
+        identity = source.identity if source is not None else ModuleIdentity("", route.module.name, 0)
+        rec = InvocationRecord(
+            invocation_id=new_invocation_id(), module=identity, entry="_start", outcome=Outcome.ERROR,
+            error=reason, attributes=dict(options.attributes or {}),
+        )  # fmt: skip
+        session.judge(rec, options, [f for f in findings if f.rule == "import.denied"], traceparent=traceparent)
 
     def close(self) -> None:
         """Closes the file sinks that every session shares (the base's)."""

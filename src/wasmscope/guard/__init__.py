@@ -5,6 +5,7 @@ Modules, one concept each: ``findings`` (what every check reports), ``policy``
 (least-privilege policy from observed runs), ``baseline`` (what normal looks like,
 persisted), ``sequences`` (host-call n-grams), ``resources`` (robust outliers),
 ``advisories`` (published wasmtime advisories), ``sanitize`` (guest output),
+``limits`` (runs that a runtime limit stopped),
 ``events`` (findings as OpenTelemetry log records), ``ocsf`` (findings as OCSF).
 The audit itself runs in the module (``wasmscope.instrument.wasi_audit``) and in
 ``wasmscope.runtime`` (the ring reader); its records are ``runtime.host_calls``.

@@ -56,6 +56,11 @@ class _Findings:
             finding.outcome == Outcome.KILLED and self._by_key[key].outcome != Outcome.KILLED
         ):
             self._by_key[key] = finding
+        elif "used" in finding.details and "used" not in self._by_key[key].details:
+            # a budget crossed by a call, then its total: the suggestion must cover the total
+            kept = self._by_key[key]
+            self._by_key[key] = replace(kept, message=finding.message, suggestion=finding.suggestion,
+                                        details={**kept.details, **finding.details})  # fmt: skip
         self._counts[key] += count
 
     def done(self) -> list[Finding]:
@@ -300,9 +305,13 @@ class _Run:
                     target=name, suggestion=suggest("environment", "allow", [name]),
                 ))  # fmt: skip
 
-    def record(self, rec: InvocationRecord) -> None:
+    def record(self, rec: InvocationRecord, log: AuditLog | None) -> None:
         p = self.policy
-        code = rec.exit_code if rec.exit_code is not None else (0 if rec.outcome == "ok" else None)
+        code = (
+            rec.exit_code
+            if rec.exit_code is not None
+            else (0 if rec.outcome == "ok" else _exit_asked(log))
+        )
         if code is not None and code not in p.exit_codes:
             self.out.add(breach(
                 "exit.code", "process-exit", f"the guest exited with {code}; the policy expects {', '.join(map(str, p.exit_codes))}",
@@ -341,5 +350,14 @@ def evaluate(
     if log is not None:
         run.calls(log.calls)
         run.totals(log, rec)
-    run.record(rec)
+    run.record(rec, log)
     return run.out.done()
+
+
+def _exit_asked(log: AuditLog | None) -> int | None:
+    """The code of the guest's last ``proc_exit``: the runtime refuses some codes (126 and
+    over) with a trap, and the record then has none, but the guest did ask for it."""
+    for call in reversed(log.calls if log is not None else ()):
+        if call.func == "proc_exit":
+            return p1.arg(call, "rval")
+    return None

@@ -314,7 +314,12 @@ class Policy:
                 actions[func] = Action.CHECK
             check = self.path_checker(self.preopens(options))
         return AuditSettings(
-            record=True, actions=actions, budgets=budgets, over_budget=refuse, check=check
+            record=True,
+            actions=actions,
+            budgets=budgets,
+            over_budget=refuse,
+            check=check,
+            check_refused=refuse,
         )
 
     def preopens(self, options: RunOptions | None) -> list[Preopen]:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from wasmscope.errors import UsageError
 from wasmscope.guard.findings import EventName, Finding
+from wasmscope.guard.limits import limit_findings
 from wasmscope.guard.sanitize import sanitize_output
 from wasmscope.runtime.host_calls import AuditLog
 
@@ -166,8 +167,8 @@ class GuardSession:
 
         from wasmscope.guard.check import check_imports
 
-        if isinstance(module, bytes):
-            data = module
+        if isinstance(module, bytes | bytearray | memoryview):
+            data = bytes(module)
         else:
             try:
                 data = Path(module).read_bytes()
@@ -255,6 +256,7 @@ class GuardSession:
             findings += cfg.policy.evaluate(rec, audit, options)
         elif audit is not None and audit.dropped:
             findings.append(_dropped(audit.dropped))
+        findings += limit_findings(rec)
         findings += sanitize_output(rec)
         if cfg.baseline is not None:
             findings += self._baseline(rec, audit, options, function or rec.entry)

@@ -37,7 +37,8 @@ What a thunk does (``f`` is its audited function, a small index):
    every argument, the iovec byte sum (or random_get's length), and the path
    bytes, copied with ``memory.copy`` from the guest memory, up to ``max_path``.
    A CHECK call that the ring does not take is written to a scratch record;
-5. CHECK: ``call_indirect`` of the host's function with the record (0: deny);
+5. CHECK: ``call_indirect`` of the host's function with the record, which
+   answers the action (ALLOW, DENY or KILL);
    KILL: ``killed = f + 1``, then ``unreachable``; DENY: return ``deny_errno``
    without calling (functions that return nothing just return);
 6. else call the import; on errno 0 the sums and the open descriptors move, and
@@ -109,7 +110,7 @@ from wasmscope.instrument.wasi_preview1 import MODULES, PREVIEW1, WasiFunc
 
 __all__ = ["AUDIT_PASS_VERSION", "Audited", "audit"]
 
-AUDIT_PASS_VERSION = 2
+AUDIT_PASS_VERSION = 3
 """Bumped whenever the pass's output for a given input changes (cache key)."""
 
 PAGE = 65536
@@ -468,13 +469,13 @@ class _Thunk:
             ],
             [*self.slot(), *self.fill()],
         )
-        # CHECK: ask the host (0: deny)
+        # CHECK: ask the host, whose answer is the action
         out += self.if_(
             [(op.LOCAL_GET, self.act), (op.I32_CONST, 3), (op.I32_EQ,)],
             [
                 (op.LOCAL_GET, self.rec), (op.I32_CONST, k), (op.I32_CONST, 0),
                 (op.CALL_INDIRECT, self.check_type, self.check_table),
-                (op.I32_EQZ,), (op.LOCAL_SET, self.act),  # 1 (DENY) when refused, else 0 (ALLOW)
+                (op.LOCAL_SET, self.act),  # the host's answer: 0 (ALLOW), 1 (DENY) or 2 (KILL)
             ],
         )  # fmt: skip
         # KILL

@@ -182,6 +182,8 @@ def check_settings(settings: AuditSettings) -> None:
     )
     if uses_check and settings.check is None:
         raise UsageError("an action is CHECK but AuditSettings.check is not set")
+    if settings.check_refused not in (Action.DENY, Action.KILL):
+        raise UsageError(f"check_refused must be DENY or KILL, not {settings.check_refused!r}")
     if not 0 <= settings.deny_errno < 1 << 16:
         raise UsageError(f"deny_errno must be a WASI errno (0..65535), not {settings.deny_errno!r}")
 
@@ -314,13 +316,14 @@ class AuditRun(InvocationObserver):
         check = self.settings.check
         assert check is not None and self.decoder is not None
         decoder = self.decoder
+        refused = int(self.settings.check_refused)
 
-        def ask(address: int, _k: int) -> int:
+        def ask(address: int, _k: int) -> int:  # the action the thunk takes
             try:
-                return 1 if check(decoder.decode(address)) else 0
+                return int(Action.ALLOW) if check(decoder.decode(address)) else refused
             except Exception as exc:  # a failing check denies, it never kills the guest
                 log.warning("the audit check failed, the call is denied: %s", exc)
-                return 0
+                return int(Action.DENY)
 
         i32 = wasmtime.ValType.i32()
         self._check_func = wasmtime.Func(store, wasmtime.FuncType([i32, i32], [i32]), ask)
@@ -366,9 +369,14 @@ class AuditRun(InvocationObserver):
             name = lay.funcs[killed - 1].name
             last = next((c for c in reversed(self.calls) if c.killed), None)
             what = f"{name}({last.path!r})" if last is not None and last.path is not None else name
+            why = (
+                "over a budget of the policy"
+                if last is not None and last.over_budget
+                else "which the policy does not allow"
+            )
             rec.trap = TrapInfo(
                 "policy_kill",
-                f"killed by the host-call policy: the guest called {what}, which the policy does not allow",
+                f"killed by the host-call policy: the guest called {what}, {why}",
                 rec.trap.frames if rec.trap is not None else [],
                 rec.trap.frames_truncated if rec.trap is not None else False,
             )

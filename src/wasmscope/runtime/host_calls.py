@@ -99,7 +99,8 @@ class AuditLog:
 class AuditSettings:
     """``record=False`` is count-only (no ring). ``actions`` by preview 1 function
     name (absent: ALLOW). ``check(call) -> bool`` decides CHECK calls (True: allow);
-    it gets a HostCall with ``func``, ``args`` and ``path`` filled. ``ring_records``
+    it gets a HostCall with ``func``, ``args`` and ``path`` filled; a call it refuses
+    gets ``check_refused`` (DENY, or KILL to trap the instance). ``ring_records``
     is the ring's size in records (a power of two); the host drains it while the
     guest runs, so only a burst faster than the drain drops records."""
 
@@ -109,5 +110,6 @@ class AuditSettings:
     over_budget: Action = Action.DENY
     deny_errno: int = ERRNO_NOTCAPABLE
     check: Callable[[HostCall], bool] | None = None
+    check_refused: Action = Action.DENY
     ring_records: int = 4096
     max_path: int = 256

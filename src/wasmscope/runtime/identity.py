@@ -54,6 +54,10 @@ def _module_producers(module: Module) -> Any:
     return None
 
 
+# WASI preview 1 calls that can wait in the host for as long as the guest asks.
+_BLOCKING_IMPORTS = frozenset({"poll_oneoff", "sock_accept", "sock_recv", "sock_send"})
+
+
 class ModuleSource:
     """One module or component, identified. ``data`` may be dropped after identification
     and re-read from ``path`` when needed (:meth:`read_bytes`)."""
@@ -75,6 +79,9 @@ class ModuleSource:
         # Facts read once here, so that later runs never need the bytes again:
         self.memory_count: int | None = None  # memories a module defines or imports
         self.run_export: str | None = None  # a component's wasi:cli/run@VERSION export
+        # A module that can wait in a host call (a sleep), where no epoch or budget
+        # reaches it: serve never runs it on its event loop's thread. Components: True.
+        self.may_block = True
         self.identity = self._identify(data)
 
     # -- identity ------------------------------------------------------------------------
@@ -92,6 +99,7 @@ class ModuleSource:
             else:
                 producers = _producers_of([_module_producers(decoded)])
                 self.memory_count = len(decoded.memories) + len(decoded.imported(2))
+                self.may_block = any(i.name in _BLOCKING_IMPORTS for i in decoded.imported(0))
         except DecodeError as exc:
             # wasmtime has the last word (it may still accept it); the runner reports it.
             self.decode_error = str(exc)

@@ -43,6 +43,7 @@ static int traversal(void) {
     try_open("/data/a/../../etc/passwd", O_RDONLY);
     try_open("/data/in.txt/", O_RDONLY);
     raw_open("in.txt\0/../../etc/passwd", 24);
+    raw_open("/etc/passwd", 11); /* absolute, under the preopen's descriptor */
     return 0;
 }
 
@@ -122,11 +123,16 @@ static int spin(void) {
     for (;;) x++;
 }
 
+/* Kept here, so that the compiler cannot drop the allocations (an unused malloc is
+   dead code at -O2, and the loop would spin instead). */
+static void *volatile kept;
+
 static int membomb(void) {
     for (;;) {
-        void **p = malloc(1 << 20);
+        void *p = malloc(1 << 20);
         if (!p) break;
         memset(p, 1, 1 << 20);
+        kept = p;
     }
     abort();
 }
