@@ -43,9 +43,11 @@ from typing import TYPE_CHECKING, Any
 
 from wasmscope.errors import UsageError
 from wasmscope.instrument import audit_layout as L
+from wasmscope.runtime.gil_calls import store_context
 from wasmscope.runtime.guest_counters import CountersPlan
 from wasmscope.runtime.host_calls import Action, AuditLog, AuditSettings, HostCall
 from wasmscope.runtime.invocation import Invocation, InvocationObserver
+from wasmscope.runtime.memory import exported_memories, memory_address
 from wasmscope.runtime.record import InvocationRecord, Outcome, TrapInfo
 
 if TYPE_CHECKING:
@@ -248,21 +250,18 @@ class AuditRun(InvocationObserver):
 
     # -- the invocation's hooks ------------------------------------------------------------------
     def after_instantiate(self, inv: Invocation, instance: Any) -> None:
-        from wasmscope.runtime import _wasmtime_internals as internals
-        from wasmscope.runtime.memory import exported_memories
-
         store = inv.store
         lay, s = self.layout, self.settings
         ring = s.ring_records if s.record else 1
         # The raw lookups cost a few µs; Instance.exports() builds every export (~40).
-        ctx = internals.store_context(store)
+        ctx = store_context(store)
         raw = exported_memories(store, instance, [L.AUDIT_EXPORT])
         if not raw:
             raise RuntimeError(f"the audited module exports no {L.AUDIT_EXPORT!r} memory")
-        address, size = internals.memory_data(ctx, raw[0])
+        address, size = memory_address(ctx, raw[0])
         if ring > 1 and lay.ring_bytes(ring) > size:
             ring = self._grow(store, instance, ring)
-            address, size = internals.memory_data(ctx, raw[0])
+            address, size = memory_address(ctx, raw[0])
         self.own_bytes = size
         if not address:
             raise RuntimeError("the audit memory has no address")
@@ -275,7 +274,7 @@ class AuditRun(InvocationObserver):
             mode |= L.MODE_RECORD
             if lay.timing:
                 guest = exported_memories(store, instance, ["memory"])
-                if guest and internals.memory_data(ctx, guest[0])[1] >= 8:
+                if guest and memory_address(ctx, guest[0])[1] >= 8:
                     mode |= L.MODE_TIMING
         b = s.budgets
         limits = (

@@ -356,6 +356,15 @@ def exported_memories(
     return out
 
 
+def memory_address(ctx: Any, mem: Any) -> tuple[int, int]:
+    """(address, byte size) of a raw memory, through the store context ``ctx``; the GIL
+    stays (two short C calls)."""
+    h = bindings()
+    size = int(h.memory_data_size(ctx, ctypes.byref(mem)))
+    ptr = h.memory_data(ctx, ctypes.byref(mem))
+    return int(ctypes.cast(ptr, ctypes.c_void_p).value or 0), size
+
+
 def memory_sizes(ctx: Any, mems: Sequence[Any]) -> list[int]:
     """Byte sizes of raw memories, through the store context ``ctx``."""
     size = bindings().memory_data_size  # the GIL stays (wasmscope.runtime.gil_calls)

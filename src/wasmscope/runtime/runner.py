@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from wasmscope.errors import UsageError
+from wasmscope.errors import DecodeError, UsageError
 from wasmscope.runtime.calls import RawFunc, Signature, export_func, func_signature, parse_value
 from wasmscope.runtime.command_component import run_component
 from wasmscope.runtime.compiled_cache import CacheResult, CompiledCache, DiskCache
@@ -403,13 +403,11 @@ class Runtime:
     ) -> AuditPlan | None:
         """The audited twin (timed as ``wasm.audit_seconds``); None and an ERROR record
         when the pass refuses the module."""
-        from pathlib import Path
-
-        from wasmscope.errors import DecodeError
-
         t0 = time.perf_counter()
         cache_dir = self._audit_dir
         if cache_dir is None and self.disk is not None:
+            from pathlib import Path  # once per Runtime: an import statement costs µs a run
+
             cache_dir = self._audit_dir = Path(self.disk.root) / "instrumented"
         try:
             plan = audit_plan_for(source, cache_dir, settings, counted)
