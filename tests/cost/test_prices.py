@@ -48,7 +48,15 @@ DATA = ROOT / "src" / "wasmscope" / "cost" / "data" / "prices"
 MIB = 1024 * 1024
 
 
-def costs(sheet: PriceSheet, n: int, *, wall: float = 0.0, cpu: float = 0.0, peak: float = 0.0, **kw: object) -> np.ndarray:
+def costs(
+    sheet: PriceSheet,
+    n: int,
+    *,
+    wall: float = 0.0,
+    cpu: float = 0.0,
+    peak: float = 0.0,
+    **kw: object,
+) -> np.ndarray:
     return sheet.invocation_costs(np.full(n, wall), np.full(n, cpu), np.full(n, peak), **kw)  # type: ignore[arg-type]
 
 
@@ -112,7 +120,12 @@ def test_without_numpy_the_error_says_what_to_install() -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     out = subprocess.run(
-        [sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     assert "pip install 'wasmscope[cost]'" in out
 
@@ -143,7 +156,11 @@ def test_lambda_rounds_up_to_the_millisecond() -> None:
 
 
 def test_lambda_old_100ms_rounding_as_a_users_sheet(tmp_path: Path) -> None:
-    old = load_price_sheet(user_sheet(tmp_path, HEADER + """
+    old = load_price_sheet(
+        user_sheet(
+            tmp_path,
+            HEADER
+            + """
 meter = "memory-time"
 [duration]
 rounding_ms = 100
@@ -152,7 +169,9 @@ steps_mb = { min = 128, max = 10240 }
 [price]
 gb_second = 0.0000166667
 requests_per_million = 0.20
-"""))
+""",
+        )
+    )
     usd = old.invocation_costs(np.full(4, 0.0274), 0, 0, memory_mb=1024)  # Duration 27.40 ms
     bill = old.bill(usd, monthly_invocations=60e6)
     assert bill.compute_per_month == pytest.approx(100.00, abs=0.005)
@@ -227,7 +246,9 @@ def test_workers_bills_cpu_not_wall_nor_memory() -> None:
 def test_fastly_published_rates_and_free_tier() -> None:
     sheet = load_price_sheet("fastly-compute")
     usd = costs(sheet, 3, cpu=0.001, wall=0.2)
-    assert usd[0] == pytest.approx(0.05e-6 + 0.50e-6)  # $0.05 per million vCPU ms, $0.50 per million requests
+    assert usd[0] == pytest.approx(
+        0.05e-6 + 0.50e-6
+    )  # $0.05 per million vCPU ms, $0.50 per million requests
     within = sheet.bill(usd, monthly_invocations=10e6, free_tier=True)  # 10M requests, 10M vCPU ms
     assert within.per_month == 0.0
     past = sheet.bill(usd, monthly_invocations=200e6, free_tier=True)
@@ -261,7 +282,9 @@ def test_cloud_run_free_tier() -> None:
     sheet = load_price_sheet("cloud-run")
     usd = costs(sheet, 2, wall=0.1, memory_mb=1024)
     # 1.8M requests of 100 ms: 180,000 vCPU-s and 180,000 GiB-s, all within the free tier.
-    assert sheet.bill(usd, monthly_invocations=1.8e6, free_tier=True).per_month == pytest.approx(0, abs=1e-9)
+    assert sheet.bill(usd, monthly_invocations=1.8e6, free_tier=True).per_month == pytest.approx(
+        0, abs=1e-9
+    )
     # 10M: 1M vCPU-s, 1M GiB-s, 10M requests, less the free tier.
     bill = sheet.bill(usd, monthly_invocations=10e6, free_tier=True)
     assert bill.compute_per_month == pytest.approx(
@@ -286,7 +309,9 @@ def test_azure_consumption_documented_examples() -> None:
 def test_azure_consumption_minimums_rounding_and_cap() -> None:
     sheet = load_price_sheet("azure-consumption")
     fee = 0.20e-6
-    tiny, ms, big = sheet.invocation_costs([0.010, 0.1504, 2.0], 0, [1 * MIB, 128 * MIB, 4096 * MIB]) - fee
+    tiny, ms, big = (
+        sheet.invocation_costs([0.010, 0.1504, 2.0], 0, [1 * MIB, 128 * MIB, 4096 * MIB]) - fee
+    )
     assert tiny == pytest.approx(0.1 * 0.125 * 0.000016)  # 100 ms and 128 MB minimum
     assert ms == pytest.approx(0.151 * 0.125 * 0.000016)  # rounded up to 1 ms
     assert big == pytest.approx(2.0 * 1.5 * 0.000016)  # capped at 1,536 MB
@@ -324,7 +349,10 @@ def test_azure_flex_minimum_and_rounding_of_an_activity_period() -> None:
     assert alone == pytest.approx(1.0 * 0.5 * 0.000026)  # at least 1,000 ms
     assert longer == pytest.approx(1.1 * 0.5 * 0.000026)  # then in 100 ms steps
     assert sheet.memory_steps_mb == (512, 2048, 4096)
-    with pytest.raises(UsageError, match=r"memory_mb 1024 cannot be configured \(expected one of 512, 2048, 4096 MB\)"):
+    with pytest.raises(
+        UsageError,
+        match=r"memory_mb 1024 cannot be configured \(expected one of 512, 2048, 4096 MB\)",
+    ):
         sheet.invocation_costs([1.0], 0, 0, memory_mb=1024)
 
 
@@ -390,7 +418,10 @@ def test_bill_rejects_a_bad_rate() -> None:
 
 def test_memory_time_needs_the_configured_memory() -> None:
     sheet = load_price_sheet("aws-lambda-x86")
-    with pytest.raises(UsageError, match=r"aws-lambda-x86: the memory-time meter needs memory_mb.*128 to 10240 MB in steps of 1 MB"):
+    with pytest.raises(
+        UsageError,
+        match=r"aws-lambda-x86: the memory-time meter needs memory_mb.*128 to 10240 MB in steps of 1 MB",
+    ):
         sheet.invocation_costs([0.1], 0, 0)
     with pytest.raises(UsageError, match="memory_mb 64 cannot be configured"):
         sheet.invocation_costs([0.1], 0, 0, memory_mb=64)
@@ -414,14 +445,18 @@ def test_bad_columns() -> None:
 
 
 def test_a_users_sheet_from_a_path(tmp_path: Path) -> None:
-    path = user_sheet(tmp_path, HEADER + """
+    path = user_sheet(
+        tmp_path,
+        HEADER
+        + """
 meter = "cpu-time"
 [duration]
 rounding_ms = 1
 [price]
 cpu_ms_per_million = 0.10
 requests_per_million = 1.00
-""")
+""",
+    )
     for ref in (path, str(path)):
         sheet = load_price_sheet(ref)
         assert (sheet.name, sheet.date, sheet.meter) == ("mine", "2026-12-01", "cpu-time")
@@ -435,7 +470,9 @@ def test_unknown_sheet_name() -> None:
     assert all(name in str(e.value) for name in SHEETS)
 
 
-GOOD = HEADER + """
+GOOD = (
+    HEADER
+    + """
 meter = "memory-time"
 [memory]
 steps_mb = [128, 256]
@@ -443,40 +480,100 @@ steps_mb = [128, 256]
 gb_second = 0.00001
 requests_per_million = 0.2
 """
+)
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("colour = 'red'\n" + GOOD, "unknown key `colour`: expected one of [duration]"),
-        (GOOD + "colour = 'red'\n", "unknown key `price.colour`: expected one of cpu_ms_per_million"),
-        (GOOD.replace("[price]", "[price]\nper_gb = 1"), "unknown key `price.per_gb`: expected one of cpu_ms_per_million, gb_second"),
-        (GOOD.replace("gb_second = 0.00001", "gb_second = '0.00001'"), "`price.gb_second` must be USD per GB-second, >= 0, not '0.00001'"),
-        (GOOD.replace("gb_second = 0.00001", "gb_second = -0.00001"), "`price.gb_second` = -1e-05: expected USD per GB-second, >= 0"),
-        (GOOD.replace("requests_per_million = 0.2", "requests_per_million = true"), "`price.requests_per_million` must be USD per million requests"),
-        (GOOD.replace('meter = "memory-time"', ""), "`meter` is missing: expected one of memory-time, cpu-time, observed-memory-time"),
-        (GOOD.replace('meter = "memory-time"', 'meter = "gpu-time"'), "`meter` = 'gpu-time' is unknown: expected one of memory-time"),
-        (GOOD.replace("[memory]\nsteps_mb = [128, 256]\n", ""), "`memory.steps_mb` is missing: the memory-time meter needs it"),
-        (GOOD.replace("steps_mb = [128, 256]", "steps_mb = [128, 'big']"), "`memory.steps_mb` must be a list of sizes in MB"),
-        (GOOD.replace("gb_second = 0.00001", "gb_second = 0.00001\ncpu_ms_per_million = 1"), "`price.cpu_ms_per_million` is not used by the memory-time meter"),
+        (
+            GOOD + "colour = 'red'\n",
+            "unknown key `price.colour`: expected one of cpu_ms_per_million",
+        ),
+        (
+            GOOD.replace("[price]", "[price]\nper_gb = 1"),
+            "unknown key `price.per_gb`: expected one of cpu_ms_per_million, gb_second",
+        ),
+        (
+            GOOD.replace("gb_second = 0.00001", "gb_second = '0.00001'"),
+            "`price.gb_second` must be USD per GB-second, >= 0, not '0.00001'",
+        ),
+        (
+            GOOD.replace("gb_second = 0.00001", "gb_second = -0.00001"),
+            "`price.gb_second` = -1e-05: expected USD per GB-second, >= 0",
+        ),
+        (
+            GOOD.replace("requests_per_million = 0.2", "requests_per_million = true"),
+            "`price.requests_per_million` must be USD per million requests",
+        ),
+        (
+            GOOD.replace('meter = "memory-time"', ""),
+            "`meter` is missing: expected one of memory-time, cpu-time, observed-memory-time",
+        ),
+        (
+            GOOD.replace('meter = "memory-time"', 'meter = "gpu-time"'),
+            "`meter` = 'gpu-time' is unknown: expected one of memory-time",
+        ),
+        (
+            GOOD.replace("[memory]\nsteps_mb = [128, 256]\n", ""),
+            "`memory.steps_mb` is missing: the memory-time meter needs it",
+        ),
+        (
+            GOOD.replace("steps_mb = [128, 256]", "steps_mb = [128, 'big']"),
+            "`memory.steps_mb` must be a list of sizes in MB",
+        ),
+        (
+            GOOD.replace("gb_second = 0.00001", "gb_second = 0.00001\ncpu_ms_per_million = 1"),
+            "`price.cpu_ms_per_million` is not used by the memory-time meter",
+        ),
         (GOOD.replace("requests_per_million = 0.2", ""), "`price.requests_per_million` is missing"),
-        (GOOD.replace("date = 2026-12-01", 'date = "Dec 1"'), "`date` must be a TOML date (2026-12-04, unquoted), not 'Dec 1'"),
+        (
+            GOOD.replace("date = 2026-12-01", 'date = "Dec 1"'),
+            "`date` must be a TOML date (2026-12-04, unquoted), not 'Dec 1'",
+        ),
         (GOOD.replace("date = 2026-12-01", ""), "`date` is missing"),
         (GOOD.replace('name = "mine"', "name = 7"), "`name` must be a string, not 7"),
-        (GOOD + "[duration]\nscope = 'request'\n", "`duration.scope` = 'request': expected \"invocation\" or \"instance\""),
-        (GOOD + "[duration]\nrounding_ms = -1\n", "`duration.rounding_ms` = -1: expected a number of milliseconds >= 0"),
-        (GOOD + "[free_tier]\ncpu_ms = 5\n", "`free_tier.cpu_ms` is not used by the memory-time meter"),
-        (GOOD + "[[tiers]]\nup_to_gb_seconds = 10\ngb_second = 0.00002\n[[tiers]]\ngb_second = 0.00001\n", "the first of `tiers` must have the price of `price.gb_second`"),
-        (GOOD + "[[tiers]]\ngb_second = 0.00001\n[[tiers]]\ngb_second = 0.000009\n", "`tiers` 1 lacks `up_to_gb_seconds`"),
+        (
+            GOOD + "[duration]\nscope = 'request'\n",
+            '`duration.scope` = \'request\': expected "invocation" or "instance"',
+        ),
+        (
+            GOOD + "[duration]\nrounding_ms = -1\n",
+            "`duration.rounding_ms` = -1: expected a number of milliseconds >= 0",
+        ),
+        (
+            GOOD + "[free_tier]\ncpu_ms = 5\n",
+            "`free_tier.cpu_ms` is not used by the memory-time meter",
+        ),
+        (
+            GOOD
+            + "[[tiers]]\nup_to_gb_seconds = 10\ngb_second = 0.00002\n[[tiers]]\ngb_second = 0.00001\n",
+            "the first of `tiers` must have the price of `price.gb_second`",
+        ),
+        (
+            GOOD + "[[tiers]]\ngb_second = 0.00001\n[[tiers]]\ngb_second = 0.000009\n",
+            "`tiers` 1 lacks `up_to_gb_seconds`",
+        ),
         ("tiers = 3\n" + GOOD, "`tiers` must be an array of tables"),
         ("price = 3\n" + GOOD, "not valid TOML"),  # TOML itself refuses a key defined twice
         (GOOD.replace("[price]", "[price]\ngb_second = 1"), "not valid TOML"),
         (GOOD.replace("[price]", "[price"), "not valid TOML"),
-        (HEADER + "meter = 'observed-memory-time'\n[price]\ngb_second = 1\nrequests_per_million = 0\n", "`memory.bucket_mb` is missing: the observed-memory-time meter needs it (a number of MB > 0)"),
-        (HEADER + "meter = 'memory-time'\n[memory]\nsteps_mb = [128]\n[price]\ngb_second = 1\nvcpu_second = 1\nrequests_per_million = 0\n", "`instance.vcpus` is missing"),
+        (
+            HEADER
+            + "meter = 'observed-memory-time'\n[price]\ngb_second = 1\nrequests_per_million = 0\n",
+            "`memory.bucket_mb` is missing: the observed-memory-time meter needs it (a number of MB > 0)",
+        ),
+        (
+            HEADER
+            + "meter = 'memory-time'\n[memory]\nsteps_mb = [128]\n[price]\ngb_second = 1\nvcpu_second = 1\nrequests_per_million = 0\n",
+            "`instance.vcpus` is missing",
+        ),
     ],
 )
-def test_a_bad_sheet_names_the_file_the_key_and_what_is_expected(tmp_path: Path, text: str, expected: str) -> None:
+def test_a_bad_sheet_names_the_file_the_key_and_what_is_expected(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     path = user_sheet(tmp_path, text)
     with pytest.raises(UsageError) as e:
         load_price_sheet(path)
@@ -505,7 +602,9 @@ def test_nothing_but_usage_error_escapes_a_mangled_sheet() -> None:
     import datetime as dt
 
     values.append(dt.date(2026, 1, 1))
-    paths = [(k,) for k in base] + [(s, k) for s, t in base.items() if isinstance(t, dict) for k in t]
+    paths = [(k,) for k in base] + [
+        (s, k) for s, t in base.items() if isinstance(t, dict) for k in t
+    ]
     for path in paths:
         for value in values:
             data = tomllib.loads((DATA / "aws-lambda-x86.toml").read_text())
