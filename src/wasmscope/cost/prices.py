@@ -293,6 +293,15 @@ class PriceSheet:
             )
         return memory
 
+    def memory_step_for(self, mb: float) -> int | None:
+        """The smallest memory size one can configure that holds ``mb`` MB, or None when
+        none does (or memory is not configured on this host)."""
+        steps = self.memory_steps_mb
+        if not steps or not mb <= steps[-1]:
+            return None
+        allowed = _allowed(steps)
+        return int(allowed[int(np.searchsorted(allowed, mb - 1e-9, side="left"))])
+
     # -- per month --------------------------------------------------------------------
 
     @property
