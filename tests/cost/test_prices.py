@@ -503,7 +503,7 @@ requests_per_million = 0.2
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("colour = 'red'\n" + GOOD, "unknown key `colour`: expected one of [duration]"),
+        ("colour = 'red'\n" + GOOD, "unknown key `colour`: expected one of date, meter, name, notes, provider, source, [duration]"),
         (
             GOOD + "colour = 'red'\n",
             "unknown key `price.colour`: expected one of cpu_ms_per_million",
