@@ -56,11 +56,11 @@ import fnmatch
 import functools
 import os
 import posixpath
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from wasmscope._files import read_toml
 from wasmscope.errors import UsageError
 from wasmscope.guard import _preview1 as p1
 from wasmscope.guard._paths import (
@@ -676,17 +676,5 @@ def parse_policy(doc: Mapping[str, Any], source: str = "<policy>") -> Policy:
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Read a policy file."""
     file = os.fspath(path)
-    try:
-        with open(file, "rb") as f:
-            doc = tomllib.load(f)
-    except FileNotFoundError:
-        raise UsageError(f"{file}: no such policy file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{file}: is a directory, not a policy file") from None
-    except OSError as exc:
-        raise UsageError(f"{file}: cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{file}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{file}: not valid TOML: not UTF-8 text") from None
+    doc = read_toml(file, "policy file")
     return parse_policy(doc, file)
