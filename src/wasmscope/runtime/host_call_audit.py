@@ -13,11 +13,13 @@ identified as the original. :class:`AuditRun`, an observer of the invocation:
   CHECK, puts the Python function that asks ``AuditSettings.check`` in the
   module's ``wasmscope:audit_check`` table;
 - drains the ring on every watchdog tick (the guest is paused at a safe point, on
-  its thread): each record becomes a :class:`HostCall`, the tail moves on, so only
-  a burst faster than a tick's worth of the ring drops records (counted exactly);
+  its thread): the records are copied out and the tail moves on, so only a burst
+  faster than a tick's worth of the ring drops records (counted exactly);
 - at the end drains what is left (a record the guest did not finish is a call
   that trapped or exited: ``errno`` None), reads the counters and sums, and puts the
-  :class:`AuditLog` in ``record.audit``. A trap from a KILL action is reported as
+  :class:`AuditLog` in ``record.audit``. Its records become :class:`HostCall`
+  objects when first read: a run whose calls nobody reads (a clean serve request
+  under a policy) pays for the copy only. A trap from a KILL action is reported as
   such: ``trap.kind`` ``"policy_kill"``, a message naming the call.
 
 With ``instrument=True`` too, the counters pass runs first and this one after it
