@@ -146,7 +146,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--memory-mb", metavar="N", type=float,
         help="the configured memory the sheet bills (Lambda, Cloud Run, Azure Flex; "
-        "default: the run's --max-memory when set)",
+        "default: the run's --memory-limit when set)",
     )  # fmt: skip
     g = p.add_argument_group("output")
     g.add_argument("--report", metavar="FILE", help="write the invocation record as JSON to FILE")
@@ -267,6 +267,9 @@ class PricedRun:
     memory_mb: float | None
     functions: list[FunctionCost]
     warning: str | None
+    wall_s: float = 0.0
+    startup_s: float = 0.0  # wall outside the execute phase (load, compile, instantiate)
+    cold: bool = False  # the run compiled its module
 
 
 def usd_text(x: float) -> str:
@@ -287,6 +290,12 @@ def _render_cost_lines(cost: PricedRun, style: Style) -> list[str]:
     ]
     if cost.warning:
         lines.append(f"  {style.yellow('warning')}      {cost.warning}")
+    if cost.cold and cost.wall_s > 0 and cost.startup_s > 0.5 * cost.wall_s:
+        lines.append(
+            f"  {style.yellow('warning')}      this run compiled the module: {cost.startup_s:.1f} s of its "
+            f"{cost.wall_s:.1f} s were start-up, billed and spread over the functions; "
+            "profile again (the compiled code is cached) for the warm cost"
+        )
     return lines
 
 
@@ -323,9 +332,16 @@ def _load_sheet(args: argparse.Namespace) -> Any:
     if args.memory_mb is not None and not args.memory_mb > 0:
         raise CommandError(f"--memory-mb {args.memory_mb:g}: expected a size in MB above 0", EXIT_USAGE)
     try:
-        return load_price_sheet(args.price)
+        sheet = load_price_sheet(args.price)
     except UsageError as exc:
         raise CommandError(f"--price {args.price}: {exc}", EXIT_USAGE) from None
+    if sheet.meter == "memory-time" and args.memory_mb is None and not args.memory_limit:
+        raise CommandError(
+            f"--price {args.price}: this sheet bills configured memory x time: give --memory-mb N "
+            "(the size the function is configured with, e.g. --memory-mb 128)",
+            EXIT_USAGE,
+        )
+    return sheet
 
 
 def price_run(args: argparse.Namespace, sheet: Any, rec: InvocationRecord, prof: Profile) -> PricedRun:
@@ -335,17 +351,16 @@ def price_run(args: argparse.Namespace, sheet: Any, rec: InvocationRecord, prof:
     memory_mb = args.memory_mb
     if memory_mb is None and sheet.meter == "memory-time" and rec.memory_limit:
         memory_mb = rec.memory_limit / 2**20
-    if memory_mb is None and sheet.meter == "memory-time":
-        raise CommandError(
-            f"--price {args.price}: this sheet bills configured memory x time: give --memory-mb N "
-            "(the size the function is configured with, e.g. --memory-mb 128)",
-            EXIT_USAGE,
-        )
     try:
         usd = invocation_cost(sheet, rec, memory_mb=memory_mb)
     except UsageError as exc:
         raise CommandError(f"--price {args.price}: {exc}", EXIT_USAGE) from None
-    return PricedRun(sheet.name, usd, memory_mb, function_costs(prof, usd), attribution_warning(prof))
+    wall = max(0, rec.end_ns - rec.start_ns) / 1e9
+    execute = rec.seconds("execute")
+    return PricedRun(
+        sheet.name, usd, memory_mb, function_costs(prof, usd), attribution_warning(prof),
+        wall_s=wall, startup_s=max(0.0, wall - execute) if execute is not None else 0.0, cold=rec.cold_start,
+    )  # fmt: skip
 
 
 # -- the command -------------------------------------------------------------------------------
