@@ -308,7 +308,7 @@ def test_cli_price_errors(env: dict[str, str], hot_wasm: Path, tmp_path: Path) -
 @pytest.mark.slow
 @pytest.mark.realcorpus
 def test_yosys_costs_sum_and_its_hot_function_first(
-    yosys_wasm: Path, yosys_share: Path, shared_cache: Path, tmp_path: Path
+    yosys_wasm: Path, yosys_share: Path, shared_cache: Path, tmp_path: Path  # noqa: F811  (the fixtures)
 ) -> None:
     from wasmscope.cost.prices import load_price_sheet
 

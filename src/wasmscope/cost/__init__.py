@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 from wasmscope._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from wasmscope.cost.attribution import FunctionCost, attribution_warning, function_costs, invocation_cost
+    from wasmscope.cost.attribution import (
+        FunctionCost,
+        attribution_warning,
+        function_costs,
+        invocation_cost,
+    )
     from wasmscope.cost.prices import (
         METERS,
         SHEETS,

@@ -42,11 +42,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from wasmscope.errors import UsageError
 
 if TYPE_CHECKING:
+    from wasmscope.cost.prices import PriceSheet
     from wasmscope.profile.model import Profile
     from wasmscope.runtime.record import InvocationRecord
 
@@ -67,13 +68,6 @@ known to about +-6 percentage points."""
 OUTSIDE = "[outside any function]"
 NOT_SAMPLED = "[not sampled]"
 _Z95 = 1.959964
-
-
-class _Sheet(Protocol):
-    # what this module needs of a wasmscope.cost.prices.PriceSheet
-    def invocation_costs(
-        self, wall_s: Any, cpu_s: Any, peak_memory: Any, *, memory_mb: float | None = ..., concurrency: float = ...
-    ) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +157,7 @@ def attribution_warning(profile: Profile, min_samples: int = MIN_SAMPLES) -> str
 
 
 def invocation_cost(
-    sheet: _Sheet, record: InvocationRecord, *, memory_mb: float | None = None, concurrency: float = 1.0
+    sheet: PriceSheet, record: InvocationRecord, *, memory_mb: float | None = None, concurrency: float = 1.0
 ) -> float:
     """The USD ``sheet`` bills for ``record``'s invocation: its wall time (start to end),
     CPU time and peak memory (NaN when unknown), at ``memory_mb`` configured for the
@@ -178,4 +172,11 @@ def invocation_cost(
     cpu = np.array([record.cpu_seconds if record.cpu_seconds is not None else nan], dtype=np.float64)
     peak = np.array([float(record.peak_memory) if record.peak_memory is not None else nan], dtype=np.float64)
     costs = sheet.invocation_costs(wall, cpu, peak, memory_mb=memory_mb, concurrency=concurrency)
-    return float(costs[0])
+    usd = float(costs[0])
+    if not math.isfinite(usd):
+        needs = {"cpu-time": "CPU time", "observed-memory-time": "peak memory"}.get(sheet.meter, "wall time")
+        raise UsageError(
+            f"price sheet {sheet.name}: its {sheet.meter} meter needs the invocation's {needs}, "
+            "which this run's record does not have"
+        )
+    return usd
