@@ -45,7 +45,7 @@ from wasmscope.runtime.record import InvocationRecord
 GUESTS = Path(__file__).resolve().parent / "guests"
 SVG = "{http://www.w3.org/2000/svg}"
 TOLERANCE = 0.08  # of a share: sampling noise at ~1,000 samples is about 0.03
-ROUNDS = "3000"  # hot.c rounds: ~0.4 s of work
+ROUNDS = "30000"  # hot.c rounds: about 0.4 s of work, 800 samples at 2 kHz
 CLI = "import sys; from wasmscope.cli import main; sys.exit(main())"
 
 
@@ -284,10 +284,10 @@ def test_cli_price_column_and_svg(env: dict[str, str], hot_wasm: Path, tmp_path:
     assert done.stdout == b"round\n" * (int(ROUNDS) // 500)
     assert re.search(r"  cost         \$0\.\d+ per invocation, \$\d[\d.,]* per million \(aws-lambda-x86, 128 MB;", err)
     lines = err.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("function "))
+    header = next(i for i, line in enumerate(lines) if line.strip().startswith("function "))
     assert lines[header].split() == ["function", "calls", "self", "%", "total", "%", "cost", "per", "1M"]
     first = lines[header + 1].split()
-    assert first[0] == "hot" and first[1] == "3,000" and first[-1].startswith("$")
+    assert first[0] == "hot" and first[1] == "30,000" and first[-1].startswith("$")
     assert "wrote cost.svg (flame graph, coloured by cost)" in err
     assert "colour = the function's self cost" in (tmp_path / "cost.svg").read_text()
 
