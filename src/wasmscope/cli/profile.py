@@ -111,6 +111,7 @@ exit status:
   has no profile to push.
 """
 
+REPORT_TOP = 50  # functions in the --report's cost object, as call_counts keeps 50
 EXTENSIONS = {"speedscope": ".speedscope.json", "pprof": ".pb.gz", "collapsed": ".folded"}
 
 
@@ -271,6 +272,20 @@ class PricedRun:
     startup_s: float = 0.0  # wall outside the execute phase (load, compile, instantiate)
     cold: bool = False  # the run compiled its module
 
+    def as_json(self, top: int = REPORT_TOP) -> dict[str, Any]:
+        """The ``cost`` object of ``--report``: the total and the ``top`` costliest rows."""
+        return {
+            "sheet": self.sheet,
+            "memory_mb": self.memory_mb,
+            "usd": self.usd,
+            "warning": self.warning,
+            "functions": [
+                {"name": r.name, "share": r.share, "usd": r.usd, "calls": r.calls, "self_samples": r.self_samples,
+                 "host": r.host, "share_error": r.share_error}
+                for r in self.functions[:top]
+            ],
+        }  # fmt: skip
+
 
 def usd_text(x: float) -> str:
     """USD to three significant digits, without exponents: ``$0.00000104``, ``$1.04``."""
@@ -341,6 +356,11 @@ def _load_sheet(args: argparse.Namespace) -> Any:
             "(the size the function is configured with, e.g. --memory-mb 128)",
             EXIT_USAGE,
         )
+    if args.memory_mb is not None and sheet.meter == "memory-time":
+        try:  # the sheet's own check of the size, on a zero-length invocation
+            sheet.invocation_costs(0.0, 0.0, 0.0, memory_mb=args.memory_mb)
+        except UsageError as exc:
+            raise CommandError(f"--memory-mb {args.memory_mb:g}: {exc}", EXIT_USAGE) from None
     return sheet
 
 
@@ -430,9 +450,12 @@ def run(args: argparse.Namespace) -> int:
         if s.telemetry is not None:
             s.telemetry.shutdown()
 
+    cost = price_run(args, sheet, rec, prof) if sheet is not None and rec.outcome != Outcome.ERROR else None
     doc = rec.to_json()
     if s.telemetry is not None:
         doc["telemetry"] = s.telemetry.stats.as_dict()
+    if cost is not None:
+        doc["cost"] = cost.as_json()
     if args.report:
         _write_report(args.report, doc)
     if rec.results is not None:
@@ -440,7 +463,6 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if rec.outcome == Outcome.ERROR:
         raise CommandError(rec.error or "the module could not start", 1)
-    cost = price_run(args, sheet, rec, prof) if sheet is not None else None
     written: list[str] = []
     if output and fmt:
         _write(output, prof.dumps(fmt), "--output")
