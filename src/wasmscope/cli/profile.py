@@ -341,12 +341,13 @@ def _cost_table(prof: Profile, cost: PricedRun, top: int) -> Table:
 def _load_sheet(args: argparse.Namespace) -> Any:
     """The --price sheet, before the run: a bad sheet or a missing --memory-mb is
     exit 2 at once, not after the guest ran."""
-    from wasmscope.cost.prices import load_price_sheet
     from wasmscope.errors import UsageError
 
     if args.memory_mb is not None and not args.memory_mb > 0:
         raise CommandError(f"--memory-mb {args.memory_mb:g}: expected a size in MB above 0", EXIT_USAGE)
     try:
+        from wasmscope.cost.prices import load_price_sheet  # UsageError without numpy
+
         sheet = load_price_sheet(args.price)
     except UsageError as exc:
         raise CommandError(f"--price {args.price}: {exc}", EXIT_USAGE) from None
