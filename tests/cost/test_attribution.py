@@ -302,6 +302,14 @@ def test_cli_price_column_and_svg(env: dict[str, str], hot_wasm: Path, tmp_path:
     assert math.fsum(f["usd"] for f in cost["functions"]) == pytest.approx(cost["usd"], rel=1e-9)
 
 
+def test_cli_memory_from_the_limit_and_the_few_samples_warning(env: dict[str, str], hot_wasm: Path) -> None:
+    done = _cli(env, "--price", "aws-lambda-x86", "--memory-limit", "128MiB", "--rate", "100", str(hot_wasm), "--", "1000")
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert "(aws-lambda-x86, 128 MB;" in err
+    assert re.search(r"  warning      (only \d+ samples \(fewer than 100\)|no samples)", err), err
+
+
 def test_cli_price_errors(env: dict[str, str], hot_wasm: Path, tmp_path: Path) -> None:
     assert "--memory-mb needs --price" in _one_line_error(_cli(env, "--memory-mb", "128", str(hot_wasm)))
     assert "--memory-mb" in _one_line_error(_cli(env, "--price", "aws-lambda-x86", str(hot_wasm)))
