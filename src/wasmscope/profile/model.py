@@ -400,7 +400,9 @@ class Profile:
                 f'<rect x="{x:.2f}" y="{y}" width="{max(w - 0.5, 0.1):.2f}" height="{frame_h - 1}" fill="{fill}" rx="2" ry="2"/>'
             )
             if label:
-                parts.append(f'<text x="{x + 3:.2f}" y="{y + frame_h - 5}">{escape(label)}</text>')
+                dark = cost_usd is not None and node.index is not None and heat.get(node.index, 0.0) > 0.5
+                ink = ' style="fill:#fff"' if dark else ""  # white on the deep reds
+                parts.append(f'<text x="{x + 3:.2f}" y="{y + frame_h - 5}"{ink}>{escape(label)}</text>')
             parts.append("</g>\n")
             cx = x
             for child in sorted(node.children.values(), key=lambda c: self.name(c.index if c.index is not None else LOST)):
