@@ -444,6 +444,8 @@ class AuditRun(InvocationObserver):
             },
             records=records,
         )
+        if rec.trap is not None and rec.trap.kind == "memory_out_of_bounds" and lay.stack_pointer:
+            self._stack_overflow(inv, rec)
         if rec.trap is not None:  # a frame in a thunk is the import it stands for
             by_index = {f.import_index: f for f in lay.funcs}
             for frame in rec.trap.frames:
@@ -465,6 +467,26 @@ class AuditRun(InvocationObserver):
                 rec.trap.frames if rec.trap is not None else [],
                 rec.trap.frames_truncated if rec.trap is not None else False,
             )
+
+    @staticmethod
+    def _stack_overflow(inv: Invocation, rec: InvocationRecord) -> None:
+        """A bounds trap with the C stack pointer below address 0 is the stack running
+        out (C keeps its stack in linear memory, below the data), not a stray pointer."""
+        assert rec.trap is not None
+        try:
+            sp = inv.instance.exports(inv.store)[L.STACK_POINTER_EXPORT].value(inv.store)
+        except Exception:  # the instance or the global is gone: leave the trap as it is
+            return
+        if not isinstance(sp, int) or sp >= 0:
+            return
+        rec.outcome = Outcome.STACK_OVERFLOW
+        rec.trap = TrapInfo(
+            "stack_overflow",
+            f"the guest's C stack ran out: its stack pointer went {-sp} bytes below address 0 "
+            f"(the bounds trap was the next push: {rec.trap.message})",
+            rec.trap.frames,
+            rec.trap.frames_truncated,
+        )
 
     def close(self, inv: Invocation) -> None:
         if self._check_func is not None:
