@@ -360,9 +360,8 @@ def memory_address(ctx: Any, mem: Any) -> tuple[int, int]:
     """(address, byte size) of a raw memory, through the store context ``ctx``; the GIL
     stays (two short C calls)."""
     h = bindings()
-    size = int(h.memory_data_size(ctx, ctypes.byref(mem)))
-    ptr = h.memory_data(ctx, ctypes.byref(mem))
-    return int(ctypes.cast(ptr, ctypes.c_void_p).value or 0), size
+    ref = ctypes.byref(mem)
+    return h.memory_address(ctx, ref) or 0, int(h.memory_data_size(ctx, ref))
 
 
 def memory_sizes(ctx: Any, mems: Sequence[Any]) -> list[int]:
