@@ -279,6 +279,9 @@ class _RingRecords:
             any(f & _FLAGGED for f in words[L.R_FLAGS // 4 :: step]),
         )
 
+    def flagged(self) -> bool:
+        return any(f & _FLAGGED for f in memoryview(self.data).cast("I")[L.R_FLAGS // 4 :: self.size // 4])
+
     def decode(self, indices: Iterable[int] | None = None) -> list[HostCall]:
         data, size, decode = self.data, self.size, self.decoder.decode
         if indices is None:
