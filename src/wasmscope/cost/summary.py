@@ -311,7 +311,7 @@ def summarize(
 
     functions = [
         FunctionSummary(str(g.names[i]), counts[i], int(errors[i]), stats["wall"][i], stats["cpu"][i],
-                        stats["fuel"][i], stats["peak_memory"][i], costs[i])  # fmt: skip
+                        stats["fuel"][i], stats["peak_memory"][i], costs[i])
         for i in range(len(counts))
     ]
     functions.sort(key=lambda f: (-f.invocations, f.function))
