@@ -1,14 +1,16 @@
-"""``wasmscope cost``: what each invocation and each Wasm function costs.
+"""What invocations cost on serverless hosts, per invocation, per function and per month.
 
-Modules, one concept each: :mod:`.records` (the usage table: one row per invocation,
-read from records, report files, JSON lines or the ``collect`` store), :mod:`.summary`
-(per function and in total: the distributions and the cost under a price sheet),
-:mod:`.accounting` (``serve --usage``: the cheap per-request tally). numpy is imported
-by the modules that need it, never by this package.
+``import wasmscope.cost`` is light: numpy, the one heavy dependency of this package (the
+``cost`` extra), is imported only when a name below is first used.
 
-    from wasmscope.cost import read_usage, summarize
-    from wasmscope.cost.prices import load_price_sheet
-    summary = summarize(read_usage("runs.jsonl"), load_price_sheet("aws-lambda-x86"), memory_mb=128)
+Modules, one concept each: :mod:`.prices` (price sheets: the shipped ones in
+``data/prices/*.toml`` and a user's own TOML), :mod:`.records` (the usage table: one
+row per invocation, from records, ``run --report`` files, JSON lines or the ``collect``
+store), :mod:`.summary` (per function and in total: the distributions and the cost
+under a sheet), :mod:`.accounting` (``serve --usage``: the per-request tally).
+
+    from wasmscope.cost import load_price_sheet, read_usage, summarize
+    s = summarize(read_usage("runs.jsonl"), load_price_sheet("aws-lambda-arm64"), memory_mb=128)
 """
 
 from __future__ import annotations
@@ -19,18 +21,29 @@ from wasmscope._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from wasmscope.cost.accounting import UsageAccount
+    from wasmscope.cost.prices import (
+        METERS,
+        SHEETS,
+        Bill,
+        FreeTier,
+        PriceSheet,
+        Tier,
+        load_price_sheet,
+        parse_price_sheet,
+    )
     from wasmscope.cost.records import UsageTable, read_usage
-    from wasmscope.cost.summary import FunctionSummary, Stats, Summary, summarize
+    from wasmscope.cost.summary import Cost, FunctionSummary, Stats, Summary, summarize
 
-__all__ = ["FunctionSummary", "Stats", "Summary", "UsageAccount", "UsageTable", "read_usage", "summarize"]
+_PRICES = ["METERS", "SHEETS", "Bill", "FreeTier", "PriceSheet", "Tier", "load_price_sheet", "parse_price_sheet"]
+_SUMMARY = ["Cost", "FunctionSummary", "Stats", "Summary", "summarize"]
+
+__all__ = sorted([*_PRICES, *_SUMMARY, "UsageAccount", "UsageTable", "read_usage"])
 
 _LAZY = {
+    **{name: "wasmscope.cost.prices" for name in _PRICES},
+    **{name: "wasmscope.cost.summary" for name in _SUMMARY},
     "UsageTable": "wasmscope.cost.records",
     "read_usage": "wasmscope.cost.records",
-    "FunctionSummary": "wasmscope.cost.summary",
-    "Stats": "wasmscope.cost.summary",
-    "Summary": "wasmscope.cost.summary",
-    "summarize": "wasmscope.cost.summary",
     "UsageAccount": "wasmscope.cost.accounting",
 }
 
