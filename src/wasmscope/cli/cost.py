@@ -233,8 +233,8 @@ def render_summary(summary: Summary, style: Style, *, source: str | None = None,
     rows = [*summary.functions, summary.total] if len(summary.functions) > 1 else list(summary.functions)
     lines = []
     rate = summary.observed_rate
-    head = f"{fmt_int(summary.total.invocations)} invocations of {len(summary.functions)} function" + (
-        "s" if len(summary.functions) != 1 else "")
+    n, k = summary.total.invocations, len(summary.functions)
+    head = f"{fmt_int(n)} invocation{'s' if n != 1 else ''} of {k} function{'s' if k != 1 else ''}"
     if rate is not None:
         head += f" over {duration_text(summary.seconds_observed)} ({rate:,.3g}/s)"
     lines.append(style.bold(f"{title}: ") + head + (f"  [{source}]" if source else ""))

@@ -37,7 +37,24 @@ if TYPE_CHECKING:
 _PRICES = ["METERS", "SHEETS", "Bill", "FreeTier", "PriceSheet", "Tier", "load_price_sheet", "parse_price_sheet"]
 _SUMMARY = ["Cost", "FunctionSummary", "Stats", "Summary", "summarize"]
 
-__all__ = sorted([*_PRICES, *_SUMMARY, "UsageAccount", "UsageTable", "read_usage"])
+__all__ = [
+    "METERS",
+    "SHEETS",
+    "Bill",
+    "Cost",
+    "FreeTier",
+    "FunctionSummary",
+    "PriceSheet",
+    "Stats",
+    "Summary",
+    "Tier",
+    "UsageAccount",
+    "UsageTable",
+    "load_price_sheet",
+    "parse_price_sheet",
+    "read_usage",
+    "summarize",
+]
 
 _LAZY = {
     **{name: "wasmscope.cost.prices" for name in _PRICES},

@@ -25,35 +25,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from wasmscope.cost._numpy import NDArray, np
+from wasmscope.cost.prices import PriceSheet
 from wasmscope.cost.records import UsageTable
 from wasmscope.errors import UsageError
 
-__all__ = ["METRICS", "QUANTILES", "Cost", "FunctionSummary", "PriceSheetLike", "Stats", "Summary", "summarize"]
+__all__ = ["METRICS", "QUANTILES", "Cost", "FunctionSummary", "Stats", "Summary", "summarize"]
 
 QUANTILES = (0.5, 0.95, 0.99)
 SECONDS_PER_MONTH = 30 * 86400.0
 TOTAL = "(total)"
 # (attribute of the summary, column of the table)
 METRICS = (("wall", "wall_s"), ("cpu", "cpu_s"), ("fuel", "fuel"), ("peak_memory", "peak_memory"))
-
-
-class PriceSheetLike(Protocol):
-    """What the summary needs of :class:`wasmscope.cost.prices.PriceSheet`."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def meter(self) -> str: ...
-
-    def invocation_costs(self, wall_s: Any, cpu_s: Any, peak_memory: Any, *, memory_mb: float | None = None,
-                         concurrency: float = 1.0) -> Any: ...  # fmt: skip
-
-    def bill(self, costs: Any, *, invocations: float | None = None, seconds_observed: float | None = None,
-             monthly_invocations: float | None = None, free_tier: bool = False) -> Any: ...  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +68,14 @@ class Cost:
     observed: float
     memory_mb: float | None = None  # the configured size priced (memory-time meters)
     monthly_invocations: float | None = None  # the rate per_month is at
+    unpriced: int = 0  # invocations without what the meter needs (no CPU time, say)
 
     def to_json(self) -> dict[str, float | None]:
         return {
             "per_invocation": _finite(self.per_invocation), "per_million": _finite(self.per_million),
             "per_month": _finite(self.per_month), "observed": _finite(self.observed),
             "memory_mb": self.memory_mb, "monthly_invocations": _finite(self.monthly_invocations),
+            "unpriced": self.unpriced,
         }  # fmt: skip
 
 
@@ -203,61 +190,53 @@ def _group_stats(g: _Groups, column: NDArray[np.float64]) -> list[Stats]:
 # -- cost ---------------------------------------------------------------------------------
 
 
-def _memory_mb(sheet: PriceSheetLike, memory_mb: float | None, limits: NDArray[np.float64], function: str) -> float | None:
+def _memory_mb(sheet: PriceSheet, memory_mb: float | None, limits: NDArray[np.float64], function: str) -> float | None:
     """The configured size to price a memory-time meter at: ``memory_mb``, else the
-    function's largest memory limit in the records (in MiB, rounded up)."""
-    if sheet.meter != "memory-time":
-        return memory_mb
-    if memory_mb is not None:
+    smallest size the sheet can configure that holds the function's largest memory limit
+    in the records."""
+    if sheet.meter != "memory-time" or memory_mb is not None:
         return memory_mb
     known = limits[~np.isnan(limits)]
     if len(known) == 0:
         raise UsageError(
             f"the price sheet {sheet.name} bills the configured memory and the records of {function} "
-            "have no memory limit: pass --memory-mb N"
+            "carry no memory limit: give the size (--memory-mb N)"
         )
-    return float(math.ceil(float(known.max()) / (1 << 20)))
+    need = float(known.max()) / (1 << 20)
+    steps = sheet.memory_steps_mb or ()
+    fits = [m for m in steps if m >= need - 1e-9]
+    if steps and not fits:
+        raise UsageError(
+            f"{function} has a memory limit of {need:g} MiB, more than the largest size of {sheet.name} "
+            f"({max(steps)} MB): give the size (--memory-mb N)"
+        )
+    return float(min(fits)) if fits else float(math.ceil(need))
 
 
-def _require_cpu(sheet: PriceSheetLike, table: UsageTable, g: _Groups) -> None:
-    unknown = np.isnan(table.cpu_s)
-    if not unknown.any():
-        return
-    names, codes = table.groups()
-    which = sorted({str(f) for f in names[np.unique(codes[unknown])]})
-    raise UsageError(
-        f"the price sheet {sheet.name} bills CPU time and {int(unknown.sum())} records have none "
-        f"(of {', '.join(which[:5])}{', ...' if len(which) > 5 else ''}): "
-        "records of wasmscope run and serve carry it, a collect store only when the spans had wasm.cpu.time"
-    )
-
-
-def _costs(sheet: PriceSheetLike, table: UsageTable, rows: NDArray[np.intp] | slice, memory_mb: float | None,
+def _costs(sheet: PriceSheet, table: UsageTable, rows: NDArray[np.intp] | slice, memory_mb: float | None,
            concurrency: float) -> NDArray[np.float64]:  # fmt: skip
     wall = table.wall_s[rows]
     cpu = table.cpu_s[rows]
     peak = table.peak_memory[rows]
-    # A run that never started has no peak memory: it is billed the sheet's minimum.
-    costs = sheet.invocation_costs(wall, np.nan_to_num(cpu), np.nan_to_num(peak), memory_mb=memory_mb,
-                                   concurrency=concurrency)  # fmt: skip
+    # An unknown the meter needs (CPU time for cpu-time, peak memory for observed memory)
+    # gives a NaN cost: the bill counts it as unpriced.
+    costs = sheet.invocation_costs(wall, cpu, peak, memory_mb=memory_mb, concurrency=concurrency)
     return np.asarray(costs, dtype=np.float64)
 
 
-def _cost(sheet: PriceSheetLike, costs: NDArray[np.float64], *, seconds: float | None, monthly: float | None,
+def _cost(sheet: PriceSheet, costs: NDArray[np.float64], *, seconds: float | None, monthly: float | None,
           free_tier: bool, memory_mb: float | None) -> Cost:  # fmt: skip
     bill = sheet.bill(costs, invocations=float(len(costs)), seconds_observed=seconds,
                       monthly_invocations=monthly, free_tier=free_tier)  # fmt: skip
-    per_month = getattr(bill, "per_month", None)
-    at = monthly
-    if at is None and seconds:
-        at = len(costs) / seconds * SECONDS_PER_MONTH
-    return Cost(float(bill.per_invocation), float(bill.per_million),
-                None if per_month is None else float(per_month), float(costs.sum()), memory_mb, at)  # fmt: skip
+    per_month = bill.per_month
+    at = bill.monthly_invocations
+    return Cost(float(bill.per_invocation), float(bill.per_million), None if per_month is None else float(per_month),
+                float(np.nansum(costs)), memory_mb, None if at is None else float(at), int(bill.unpriced))  # fmt: skip
 
 
 def summarize(
     table: UsageTable,
-    sheet: PriceSheetLike | None = None,
+    sheet: PriceSheet | None = None,
     *,
     memory_mb: float | None = None,
     monthly_invocations: float | None = None,
@@ -286,8 +265,6 @@ def summarize(
     costs: list[Cost | None] = [None] * len(counts)
     total_cost: Cost | None = None
     if sheet is not None and n:
-        if sheet.meter == "cpu-time":
-            _require_cpu(sheet, table, g)
         per_memory: list[float | None] = []
         if sheet.meter == "memory-time" and memory_mb is None:
             all_costs = np.empty(n, dtype=np.float64)
@@ -333,5 +310,6 @@ def _share_free_tier(costs: Sequence[Cost | None], total: Cost) -> list[Cost | N
             out.append(c)
             continue
         share = total.per_month * (m / whole) if whole > 0 else 0.0
-        out.append(Cost(c.per_invocation, c.per_million, share, c.observed, c.memory_mb, c.monthly_invocations))
+        out.append(Cost(c.per_invocation, c.per_million, share, c.observed, c.memory_mb, c.monthly_invocations,
+                        c.unpriced))  # fmt: skip
     return out
