@@ -30,7 +30,7 @@ import itertools
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -195,7 +195,7 @@ class PriceSheet:
     date: str
     source: str
     meter: Meter
-    memory_steps_mb: tuple[int, ...] | None
+    memory_steps_mb: tuple[int, ...] | None = field(repr=False)
     cpu_per_mb: float | None
     rounding_ms: float
     minimum_ms: float
@@ -276,20 +276,31 @@ class PriceSheet:
                 f"memory size ({_describe_steps(steps)})"
             )
         try:
-            memory = np.broadcast_to(np.asarray(memory_mb, dtype=np.float64), shape)
+            raw = np.asarray(memory_mb, dtype=np.float64)
+            memory = np.broadcast_to(raw, shape)
         except (TypeError, ValueError) as e:
             raise UsageError(
                 f"price sheet {self.name}: memory_mb must be a number or one per invocation ({e})"
             ) from None
-        allowed = np.asarray(steps, dtype=np.float64)
-        bad = ~np.isin(memory, allowed)
-        if np.any(bad):
-            wrong = sorted({float(m) for m in memory[bad]})[:3]
+        # Check each distinct size once: a scalar or a column of a few sizes.
+        distinct = np.unique(raw) if raw.size > 1 else raw.reshape(-1)
+        wrong = distinct[~np.isin(distinct, _allowed(steps))]
+        if wrong.size:
             raise UsageError(
-                f"price sheet {self.name}: memory_mb {', '.join(f'{m:g}' for m in wrong)} cannot "
+                f"price sheet {self.name}: memory_mb "
+                f"{', '.join(f'{m:g}' for m in wrong[:3].tolist())} cannot "
                 f"be configured (expected {_describe_steps(steps)})"
             )
         return memory
+
+    def memory_step_for(self, mb: float) -> int | None:
+        """The smallest memory size one can configure that holds ``mb`` MB, or None when
+        none does (or memory is not configured on this host)."""
+        steps = self.memory_steps_mb
+        if not steps or not mb <= steps[-1]:
+            return None
+        allowed = _allowed(steps)
+        return int(allowed[int(np.searchsorted(allowed, mb - 1e-9, side="left"))])
 
     # -- per month --------------------------------------------------------------------
 
@@ -498,7 +509,8 @@ def _check_keys(data: Mapping[str, Any], where: str) -> None:
                 raise UsageError(f"{where}: `{key}` must be {_KEYS[''][key]}, not {value!r}")
             continue
         if key not in _KEYS:
-            known = sorted([*(k for k in _KEYS[""]), *(f"[{s}]" for s in _KEYS if s)])
+            tables = [f"[[{s}]]" if s == "tiers" else f"[{s}]" for s in _KEYS if s]
+            known = [*sorted(_KEYS[""]), *tables]
             raise UsageError(f"{where}: unknown key `{key}`: expected one of {', '.join(known)}")
         tables = value if key == "tiers" else [value]
         if key == "tiers" and not isinstance(value, list):
@@ -671,6 +683,11 @@ def _tiered(units: float, tiers: tuple[Tier, ...]) -> float:
     if units > below:  # past the last tier's ceiling: at the last price
         total += (units - below) * tiers[-1].gb_second
     return total
+
+
+@cache
+def _allowed(steps: tuple[int, ...]) -> NDArray[np.float64]:
+    return np.asarray(steps, dtype=np.float64)
 
 
 def _check_number(name: str, key: str, value: float) -> None:
