@@ -21,11 +21,12 @@ costs serve.
 2. ``serve --usage`` against plain serve: the hello request in process (no HTTP, the
    serve app of ``wasmscope serve`` with its metrics, telemetry off, as
    ``benchmarks/guard.py`` part 3), batches alternating, the median of the per-batch
-   ratios; and the tap's own cost per request measured alone (a million calls), as a
+   ratios (of wall time, and of the process's CPU time, which other processes on the
+   machine disturb less); and the tap's own cost per request measured alone (a million calls), as a
    share of a request. Target: at most 1% of throughput.
 
 Usage: python benchmarks/cost_summary.py [--n N] [--repeat R] [--skip-store] [--skip-jsonl]
-                                         [--serve-batches B] [--serve-n N]
+                                         [--skip-summary] [--serve-batches B] [--serve-n N]
 """
 
 from __future__ import annotations
@@ -225,13 +226,16 @@ def serve_overhead(tmp: Path, batches: int, n: int) -> bool:
         for app in apps.values():
             _asgi_loop(app, 200)  # warm: compiled, pools started
         times: dict[str, list[float]] = {k: [] for k in apps}
+        cpu: dict[str, list[float]] = {k: [] for k in apps}
         for i in range(batches):
             order = list(apps) if i % 2 == 0 else list(reversed(apps))
             for name in order:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 _asgi_loop(apps[name], n)
                 times[name].append((time.perf_counter() - t0) / n * 1e6)
+                cpu[name].append((time.process_time() - c0) / n * 1e6)
         ratio = statistics.median(u / p for u, p in zip(times["usage"], times["plain"], strict=True))
+        cpu_ratio = statistics.median(u / p for u, p in zip(cpu["usage"], cpu["plain"], strict=True))
         tap = g2.telemetry
         assert isinstance(tap, UsageTap) and len(tap.account) >= batches * n, "the usage route did not count every request"
         # The tap alone: a million calls on one real record.
@@ -251,7 +255,9 @@ def serve_overhead(tmp: Path, batches: int, n: int) -> bool:
         print(
             f"serve hello, in process: plain {per_request:.1f} us/request, with --usage "
             f"{statistics.median(times['usage']):.1f} us/request: {(ratio - 1) * 100:+.2f}% "
-            f"(target <= {(TARGET_SERVE - 1) * 100:.0f}%: {mark(ratio <= TARGET_SERVE)}; {batches} batches of {n})"
+            f"(target <= {(TARGET_SERVE - 1) * 100:.0f}%: {mark(ratio <= TARGET_SERVE)}; {batches} batches of {n}); "
+            f"process CPU a request {statistics.median(cpu['plain']):.1f} vs {statistics.median(cpu['usage']):.1f} us: "
+            f"{(cpu_ratio - 1) * 100:+.2f}%"
         )
         print(
             f"  the tap alone: {per_call_us:.2f} us a request = {per_call_us / per_request * 100:.2f}% of a request; "
@@ -269,11 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each path, the best kept (default 3)")
     ap.add_argument("--skip-jsonl", action="store_true", help="skip path c. (writes a 1.5 GB file)")
     ap.add_argument("--skip-store", action="store_true", help="skip path d. (the collect store)")
-    ap.add_argument("--serve-batches", type=int, default=20, help="alternating batches of part 2 (default 20)")
-    ap.add_argument("--serve-n", type=int, default=500, help="requests per batch of part 2 (default 500)")
+    ap.add_argument("--skip-summary", action="store_true", help="skip part 1 (only serve --usage)")
+    ap.add_argument("--serve-batches", type=int, default=40, help="alternating batches of part 2 (default 40)")
+    ap.add_argument("--serve-n", type=int, default=250, help="requests per batch of part 2 (default 250)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        ok = summary_rates(args.n, args.repeat, args.skip_jsonl, args.skip_store, Path(tmp))
+        ok = args.skip_summary or summary_rates(args.n, args.repeat, args.skip_jsonl, args.skip_store, Path(tmp))
         serve_tmp = Path(tmp) / "serve"
         serve_tmp.mkdir()
         ok = serve_overhead(serve_tmp, args.serve_batches, args.serve_n) and ok
