@@ -142,6 +142,14 @@ def test_the_collect_store_gives_the_summary_of_the_same_records(tmp_path: Path,
     assert one.returncode == 0 and json.loads(one.stdout)["total"]["invocations"] == len(WORKLOAD)
     none = _python("-m", "wasmscope", "cost", "summary", str(data), "--function", "other")
     assert none.returncode == 2 and "no invocations of other" in none.stderr
+    # A store a collector holds (its lock taken, as `wasmscope collect` takes it) is refused
+    # with the way out; the lock is taken before chDB opens anything.
+    import fcntl
+
+    with open(data / ".wasmscope.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(["cost", "summary", str(data)]) == 2
+    assert "in use by a running `wasmscope collect`" in capsys.readouterr().err
 
 
 def test_a_folder_that_is_no_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.cost._numpy import NDArray, np
-from wasmscope.errors import UsageError, WasmscopeError
+from wasmscope.errors import StoreLockedError, UsageError, WasmscopeError
 
 if TYPE_CHECKING:
     from wasmscope.runtime.record import InvocationRecord
@@ -410,6 +410,11 @@ def read_usage(source: str | os.PathLike[str], function: str | None = None) -> U
             return _read_store_at(where, function)
         except UsageError:
             raise
+        except StoreLockedError as exc:
+            raise UsageError(
+                f"{where}: the store is in use by a running `wasmscope collect` (chDB opens a folder in one "
+                f"process): stop it first, or read a ClickHouse server store by its URL ({exc})"
+            ) from None
         except WasmscopeError as exc:
             raise UsageError(f"{where}: {exc}") from None
     if not os.path.exists(where):
