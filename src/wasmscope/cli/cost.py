@@ -89,8 +89,9 @@ def _configure_summary(sub: Any) -> None:
     s = sub.add_parser(
         "summary",
         help="usage distributions and cost per function and in total",
-        description="Per function and in total: invocations, errors, wall time, CPU time, fuel and "
-        "peak memory (min/avg/p50/p95/p99/max), and the cost under a price sheet.",
+        description="Per function and in total: invocations, errors, wall time, CPU time, fuel and\n"
+        "peak memory (min/avg/p50/p95/p99/max), and the cost under a price sheet per\n"
+        "invocation, per million and per month (at the observed or a given rate).",
         epilog="examples:\n  wasmscope cost summary run.json --price aws-lambda-x86 --memory-mb 256\n"
         "  wasmscope cost summary runs.jsonl --price cloudflare-workers --rate 100/s\n"
         "  wasmscope cost summary ~/.local/share/wasmscope/collect --price cloud-run --json",
