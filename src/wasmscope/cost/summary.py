@@ -250,10 +250,12 @@ def summarize(
         monthly_invocations = rate_per_s * SECONDS_PER_MONTH
     n = len(table)
     seconds = 0.0
-    if n:
-        ends = table.start_ns + np.rint(table.wall_s * 1e9).astype(np.int64)
-        seconds = float(ends.max() - table.start_ns.min()) / 1e9
-    window = seconds if n >= 2 and seconds > 0 else None
+    timed = table.start_ns > 0  # a record of a run that never started may carry no times
+    if timed.any():
+        starts = table.start_ns[timed]
+        ends = starts + np.rint(table.wall_s[timed] * 1e9).astype(np.int64)
+        seconds = float(ends.max() - starts.min()) / 1e9
+    window = seconds if int(timed.sum()) >= 2 and seconds > 0 else None
     g = _Groups.of(table)
     stats = {attr: _group_stats(g, getattr(table, col)) for attr, col in METRICS}
     totals = {attr: _stats_of(getattr(table, col)) for attr, col in METRICS}
