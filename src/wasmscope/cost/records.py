@@ -394,7 +394,7 @@ def read_store(store: Any, function: str | None = None) -> UsageTable:
 
 def is_store(source: str | os.PathLike[str]) -> bool:
     """Whether ``source`` names a collect store (a folder or a server URL), not a file."""
-    where = os.fspath(source)
+    where = os.path.expanduser(os.fspath(source))
     return where.startswith(_URL_SCHEMES) or os.path.isdir(where)
 
 
@@ -404,7 +404,7 @@ def open_store(source: str | os.PathLike[str]) -> Iterator[Any]:
     reading and closed after; its failures as :class:`UsageError` naming it."""
     from wasmscope.collect.store import Store
 
-    where = os.fspath(source)
+    where = os.path.expanduser(os.fspath(source))
     try:
         if where.startswith(_URL_SCHEMES):
             store = Store.open(url=where)
