@@ -24,8 +24,10 @@ costs serve.
 2. ``serve --usage`` against plain serve: the hello request in process (no HTTP, the
    serve app of ``wasmscope serve`` with its metrics, telemetry off, as
    ``benchmarks/guard.py`` part 3), batches alternating, the median of the per-batch
-   ratios (of wall time, and of the process's CPU time, which other processes on the
-   machine disturb less); and the tap's own cost per request measured alone (a million calls), as a
+   ratios: first the one ``--usage`` app with its tap taken out and put back every 20
+   requests (the same gateway, pools and caches; the ratio of the sums: the target's
+   figure), then two apps,
+   plain and ``--usage`` (wall and the process's CPU time); and the tap's own cost per request measured alone (a million calls), as a
    share of a request. Target: at most 1% of throughput.
 
 Usage: python benchmarks/cost_summary.py [--n N] [--repeat R] [--skip-store] [--skip-jsonl]
@@ -231,12 +233,28 @@ def serve_overhead(tmp: Path, batches: int, n: int) -> bool:
     from wasmscope.cost.accounting import UsageAccount, UsageTap
 
     build_hello(tmp)
+    # Two apps (plain, --usage), and the --usage app with its tap taken out and put back
+    # between batches: the same gateway, pools and caches, only the tap differs.
     plain, g1 = _serve_app(tmp, "plain", False)
     counted, g2 = _serve_app(tmp, "usage", True)
+    tap = g2.telemetry
+    assert isinstance(tap, UsageTap)
     try:
-        apps = {"plain": plain, "usage": counted}
-        for app in apps.values():
+        for app in (plain, counted):
             _asgi_loop(app, 200)  # warm: compiled, pools started
+        # Short turns (20 requests each), many of them: whatever else the machine runs
+        # falls on both sides alike; the ratio of the sums.
+        toggled: dict[str, list[float]] = {"plain": [], "usage": []}
+        turns = max(1, batches * n // 20)
+        for i in range(turns):
+            for name in (("plain", "usage") if i % 2 == 0 else ("usage", "plain")):
+                g2.telemetry = tap if name == "usage" else tap._inner
+                t0 = time.perf_counter()
+                _asgi_loop(counted, 20)
+                toggled[name].append((time.perf_counter() - t0) / 20 * 1e6)
+        g2.telemetry = tap
+        same_app = sum(toggled["usage"]) / sum(toggled["plain"])
+        apps = {"plain": plain, "usage": counted}
         times: dict[str, list[float]] = {k: [] for k in apps}
         cpu: dict[str, list[float]] = {k: [] for k in apps}
         for i in range(batches):
@@ -248,8 +266,7 @@ def serve_overhead(tmp: Path, batches: int, n: int) -> bool:
                 cpu[name].append((time.process_time() - c0) / n * 1e6)
         ratio = statistics.median(u / p for u, p in zip(times["usage"], times["plain"], strict=True))
         cpu_ratio = statistics.median(u / p for u, p in zip(cpu["usage"], cpu["plain"], strict=True))
-        tap = g2.telemetry
-        assert isinstance(tap, UsageTap) and len(tap.account) >= batches * n, "the usage route did not count every request"
+        assert len(tap.account) >= batches * n + turns * 20, "the usage route did not count every request"
         # The tap alone: a million calls on one real record.
         one = tmp / "one"
         one.mkdir()
@@ -272,10 +289,16 @@ def serve_overhead(tmp: Path, batches: int, n: int) -> bool:
             f"{(cpu_ratio - 1) * 100:+.2f}%"
         )
         print(
+            f"  the same app, its usage tap taken out and put back every 20 requests ({turns} turns each): "
+            f"{(same_app - 1) * 100:+.2f}% (plain {statistics.mean(toggled['plain']):.1f}, with the tap "
+            f"{statistics.mean(toggled['usage']):.1f} us/request; target <= {(TARGET_SERVE - 1) * 100:.0f}%: "
+            f"{mark(same_app <= TARGET_SERVE)})"
+        )
+        print(
             f"  the tap alone: {per_call_us:.2f} us a request = {per_call_us / per_request * 100:.2f}% of a request; "
             f"the summary at shutdown of {summary.total.invocations:,} requests: {at_exit * 1e3:.0f} ms"
         )
-        return ratio <= TARGET_SERVE
+        return same_app <= TARGET_SERVE
     finally:
         g1.close()
         g2.close()
