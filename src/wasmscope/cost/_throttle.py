@@ -19,6 +19,7 @@ tried: the kernel updates another process's CPU clock only at scheduler ticks,
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -94,10 +95,8 @@ class CpuShare:
         try:
             procs = (self.path / "cgroup.procs").read_text().split()
             for p in procs:
-                try:
+                with contextlib.suppress(OSError):
                     (self.path.parent / "cgroup.procs").write_text(p)
-                except OSError:
-                    pass
             self.path.rmdir()
         except OSError:
             pass

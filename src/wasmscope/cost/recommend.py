@@ -267,9 +267,10 @@ def recommend_function(
 
     # The configured size: the records' memory limit (the largest), else the caller's.
     limit_bytes = float(limits.max()) if limits.size else None
+    configured: int | None
     if limit_bytes is not None:
         cfg = _step_at_least(steps, limit_bytes / MIB)
-        configured = cfg if cfg is not None else int(math.ceil(limit_bytes / MIB))
+        configured = cfg if cfg is not None else math.ceil(limit_bytes / MIB)
     else:
         configured = configured_mb
 
@@ -285,7 +286,7 @@ def recommend_function(
     memory_mb: int | None = None
     if need is not None:
         want = need * (1.0 + headroom)
-        memory_limit = max(PAGE, int(math.ceil(want / PAGE)) * PAGE)
+        memory_limit = max(PAGE, math.ceil(want / PAGE) * PAGE)
         floor = _step_at_least(steps, memory_limit / MIB)
         if floor is None:
             assert steps is not None
@@ -302,7 +303,7 @@ def recommend_function(
     chosen_cost: float | None = None
     chosen_wall: float | None = None
     if memory_mb is not None and _memory_metered(sheet):
-        knee = [] if cpu_per_mb is None else [int(math.ceil(1.0 / cpu_per_mb))]
+        knee = [] if cpu_per_mb is None else [math.ceil(1.0 / cpu_per_mb)]
         extra = knee + ([configured] if configured is not None else [])
         priced: dict[int, tuple[float, float]] = {}
         for m in _candidates(steps, memory_mb, extra):
@@ -389,7 +390,7 @@ def recommend_function(
     # Fuel: the largest observed, with headroom.
     fuels = _finite(fuel)
     fuel_max = float(fuels.max()) if fuels.size else None
-    fuel_limit = None if fuel_max is None else int(math.ceil(fuel_max * (1.0 + headroom)))
+    fuel_limit = None if fuel_max is None else math.ceil(fuel_max * (1.0 + headroom))
     fuel_inputs = int(np.unique(fuels).size)
     if oof:
         risks.append(
