@@ -3,8 +3,14 @@
 ``import wasmscope.cost`` is light: numpy, the one heavy dependency of this package (the
 ``cost`` extra), is imported only when a name below is first used.
 
-Modules: :mod:`.prices` (price sheets: the shipped ones in ``data/prices/*.toml`` and a
-user's own TOML).
+Modules, one concept each: :mod:`.prices` (price sheets: the shipped ones in
+``data/prices/*.toml`` and a user's own TOML), :mod:`.records` (the usage table: one
+row per invocation, from records, ``run --report`` files, JSON lines or the ``collect``
+store), :mod:`.summary` (per function and in total: the distributions and the cost
+under a sheet), :mod:`.accounting` (``serve --usage``: the per-request tally).
+
+    from wasmscope.cost import load_price_sheet, read_usage, summarize
+    s = summarize(read_usage("runs.jsonl"), load_price_sheet("aws-lambda-arm64"), memory_mb=128)
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import TYPE_CHECKING
 from wasmscope._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from wasmscope.cost.accounting import UsageAccount
     from wasmscope.cost.prices import (
         METERS,
         SHEETS,
@@ -24,18 +31,37 @@ if TYPE_CHECKING:
         load_price_sheet,
         parse_price_sheet,
     )
+    from wasmscope.cost.records import UsageTable, read_usage
+    from wasmscope.cost.summary import Cost, FunctionSummary, Stats, Summary, summarize
+
+_PRICES = ["METERS", "SHEETS", "Bill", "FreeTier", "PriceSheet", "Tier", "load_price_sheet", "parse_price_sheet"]
+_SUMMARY = ["Cost", "FunctionSummary", "Stats", "Summary", "summarize"]
 
 __all__ = [
     "METERS",
     "SHEETS",
     "Bill",
+    "Cost",
     "FreeTier",
+    "FunctionSummary",
     "PriceSheet",
+    "Stats",
+    "Summary",
     "Tier",
+    "UsageAccount",
+    "UsageTable",
     "load_price_sheet",
     "parse_price_sheet",
+    "read_usage",
+    "summarize",
 ]
 
-_LAZY = {name: "wasmscope.cost.prices" for name in __all__}
+_LAZY = {
+    **{name: "wasmscope.cost.prices" for name in _PRICES},
+    **{name: "wasmscope.cost.summary" for name in _SUMMARY},
+    "UsageTable": "wasmscope.cost.records",
+    "read_usage": "wasmscope.cost.records",
+    "UsageAccount": "wasmscope.cost.accounting",
+}
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
