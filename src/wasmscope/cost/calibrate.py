@@ -29,7 +29,7 @@ that of a partial run).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from wasmscope.errors import UsageError
@@ -67,6 +67,7 @@ class Calibration:
     residual_rel: float | None  # residual std / mean CPU time
     fuel_min: float | None
     fuel_max: float | None
+    functions: tuple[str, ...] = ()  # the functions of the module seen in the records
 
     @property
     def poor(self) -> bool:
@@ -86,6 +87,7 @@ class Calibration:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["terms"] = list(self.terms)
+        out["functions"] = list(self.functions)
         out["poor"] = self.poor
         out["seconds_per_gigafuel"] = self.seconds_per_gigafuel
         return out
@@ -145,8 +147,8 @@ def fit_module(
     if r2 < POOR_R2:
         status = "poor"
         verdict = (
-            f"poor fit: R² {r2:.2f} < {POOR_R2} over {n} invocations; fuel"
-            f"{' and host calls' if use_calls else ''} do not explain this module's CPU time "
+            f"poor fit: R² {r2:.2f} < {POOR_R2} over {n} invocations; "
+            f"{'fuel and host calls do' if use_calls else 'fuel does'} not explain this module's CPU time "
             "(work outside the guest, or a noisy machine): do not use fuel as its cost unit"
         )
     else:
@@ -177,6 +179,7 @@ def calibrate(table: UsageTable) -> list[Calibration]:
     if len(table) == 0:
         raise UsageError("no invocations to calibrate from")
     modules = np.asarray(table.module).astype(str)
+    functions = np.asarray(table.function).astype(str)
     outcome = np.asarray(table.outcome).astype(str)
     finished = (outcome == "ok") | (outcome == "exit")
     cpu = np.asarray(table.cpu_s, dtype=np.float64)
@@ -185,5 +188,7 @@ def calibrate(table: UsageTable) -> list[Calibration]:
     out = []
     for module in sorted(set(modules.tolist())):
         rows = (modules == module) & finished
-        out.append(fit_module(module, cpu[rows], fuel[rows], calls[rows]))
+        fit = fit_module(module, cpu[rows], fuel[rows], calls[rows])
+        names = sorted(set(functions[modules == module].tolist()))
+        out.append(replace(fit, functions=tuple(names)))
     return out
