@@ -276,17 +276,19 @@ class PriceSheet:
                 f"memory size ({_describe_steps(steps)})"
             )
         try:
-            memory = np.broadcast_to(np.asarray(memory_mb, dtype=np.float64), shape)
+            raw = np.asarray(memory_mb, dtype=np.float64)
+            memory = np.broadcast_to(raw, shape)
         except (TypeError, ValueError) as e:
             raise UsageError(
                 f"price sheet {self.name}: memory_mb must be a number or one per invocation ({e})"
             ) from None
-        allowed = np.asarray(steps, dtype=np.float64)
-        bad = ~np.isin(memory, allowed)
-        if np.any(bad):
-            wrong = sorted({float(m) for m in memory[bad]})[:3]
+        # Check each distinct size once: a scalar or a column of a few sizes.
+        distinct = np.unique(raw) if raw.size > 1 else raw.reshape(-1)
+        wrong = distinct[~np.isin(distinct, _allowed(steps))]
+        if wrong.size:
             raise UsageError(
-                f"price sheet {self.name}: memory_mb {', '.join(f'{m:g}' for m in wrong)} cannot "
+                f"price sheet {self.name}: memory_mb "
+                f"{', '.join(f'{m:g}' for m in wrong[:3].tolist())} cannot "
                 f"be configured (expected {_describe_steps(steps)})"
             )
         return memory
@@ -671,6 +673,11 @@ def _tiered(units: float, tiers: tuple[Tier, ...]) -> float:
     if units > below:  # past the last tier's ceiling: at the last price
         total += (units - below) * tiers[-1].gb_second
     return total
+
+
+@cache
+def _allowed(steps: tuple[int, ...]) -> NDArray[np.float64]:
+    return np.asarray(steps, dtype=np.float64)
 
 
 def _check_number(name: str, key: str, value: float) -> None:
