@@ -68,6 +68,8 @@ class Measurer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     def _read(self) -> dict[str, Any]:
         assert self._proc.stdout is not None

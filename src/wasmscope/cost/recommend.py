@@ -9,8 +9,8 @@
 From a :class:`~wasmscope.cost.records.UsageTable` and a price sheet, per function:
 
 - **memory**: the largest observed peak (linear memory, all invocations) with
-  ``headroom``, rounded up to the host's memory steps (``memory_mb``) and to Wasm
-  pages (``memory_limit``, for ``wasmscope run --memory-limit``). Never below an
+  ``headroom``, rounded up to a MiB (``memory_limit``, for ``wasmscope run
+  --memory-limit``) and to the host's memory steps (``memory_mb``). Never below an
   observed peak. A larger size is recommended only where it is predicted to be
   cheaper by more than :data:`TIE` (CPU that grows with memory can make it so).
   The memory is the guest's: a host that counts its own runtime's memory against the
@@ -24,8 +24,9 @@ From a :class:`~wasmscope.cost.records.UsageTable` and a price sheet, per functi
 Each comes with Compute Optimizer's finding for memory, with the numbers behind it:
 ``MemoryUnderprovisioned`` (an invocation ran out of memory, or the peak with headroom
 does not fit the configured limit), ``MemoryOverprovisioned`` (the recommended size is
-below the configured one; the saving per million requests is given), ``Optimized``
-(neither), or ``Unavailable`` (no configured limit in the records and none given).
+at least 10% below the configured one; the saving per million requests is given), ``Optimized``
+(neither: a size within :data:`OVER_MARGIN`, 10%, of the configured one counts as
+right), or ``Unavailable`` (no configured limit in the records and none given).
 
 Duration at other memory sizes, for hosts where CPU grows with memory
 (``sheet.cpu_per_mb``; Lambda: one vCPU at 1,769 MB). The model, per invocation::
@@ -66,6 +67,7 @@ __all__ = [
     "CURVE_MB",
     "FINDINGS",
     "MIB",
+    "OVER_MARGIN",
     "PAGE",
     "TIE",
     "Recommendation",
@@ -79,6 +81,7 @@ __all__ = [
 MIB: Final = 1024 * 1024  # hosts' "MB" are binary (as in prices.py)
 PAGE: Final = 65536  # a Wasm page
 TIE: Final = 0.01  # a larger size must be predicted this much cheaper to be recommended
+OVER_MARGIN: Final = 0.1  # over-provisioned: the recommended size is this much below the configured
 CURVE_MB: Final = (128, 256, 512, 1024, 1536, 1769, 2048, 3008, 4096, 10240)
 FINDINGS: Final = ("Optimized", "MemoryOverprovisioned", "MemoryUnderprovisioned", "Unavailable")
 _CANDIDATES: Final = 96  # sizes priced when a host has more steps than that
@@ -286,7 +289,7 @@ def recommend_function(
     memory_mb: int | None = None
     if need is not None:
         want = need * (1.0 + headroom)
-        memory_limit = max(PAGE, math.ceil(want / PAGE) * PAGE)
+        memory_limit = max(MIB, math.ceil(want / MIB - 1e-9) * MIB)
         floor = _step_at_least(steps, memory_limit / MIB)
         if floor is None:
             assert steps is not None
@@ -371,7 +374,7 @@ def recommend_function(
                 f"peak {_mb(peak_max)} is {peak_max / cfg_bytes:.0%} of the {_mb(cfg_bytes)} limit: less "
                 f"than {headroom:.0%} headroom",
             )
-        elif memory_mb is not None and memory_mb < configured:
+        elif memory_mb is not None and memory_mb <= configured * (1.0 - OVER_MARGIN):
             finding = "MemoryOverprovisioned"
             tail = ""
             if saving is not None:
