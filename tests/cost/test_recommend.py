@@ -15,8 +15,8 @@ from tests.cost._guests import BuildUnavailable, build_guests
 from wasmscope.cli import main
 from wasmscope.cost import _throttle
 from wasmscope.cost.prices import load_price_sheet
-from wasmscope.cost.records import UsageTable
 from wasmscope.cost.recommend import MIB, predict_wall, recommend, recommend_function, vcpu_share
+from wasmscope.cost.records import UsageTable
 from wasmscope.errors import UsageError
 from wasmscope.runtime import Limits, RunOptions, Runtime
 from wasmscope.runtime.host_calls import AuditSettings

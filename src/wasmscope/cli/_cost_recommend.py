@@ -167,8 +167,8 @@ def run_recommend(args: argparse.Namespace) -> int:
     sizes = _sizes(args.sweep_mb) if args.sweep_mb else None
     try:
         from wasmscope.cost.prices import load_price_sheet
-        from wasmscope.cost.records import read_usage
         from wasmscope.cost.recommend import recommend
+        from wasmscope.cost.records import read_usage
 
         sheet = load_price_sheet(args.price)
         table = read_usage(args.source, function=args.function)

@@ -7,7 +7,7 @@
     for p in result.points:
         p.memory_mb, p.wall_s, p.wall_s_predicted, p.usd_per_million, p.outcome
 
-Each size is run ``repeat`` times (the median is kept) with the guest's memory limit
+Each size is run ``repeat`` times, round robin over the sizes (the median is kept), with the guest's memory limit
 at that size and, where the sheet's CPU grows with memory (``cpu_per_mb``), at that
 size's vCPU share by a CPU quota (:mod:`wasmscope.cost._throttle`, which needs a
 writable cgroup: root). Where no quota can be had, ``emulated`` is False: the runs are
@@ -77,9 +77,11 @@ class SweepResult:
     def runs(self) -> int:
         return sum(p.runs for p in self.points)
 
-    def cheapest(self) -> SweepPoint | None:
-        """The cheapest size whose runs finished."""
+    def cheapest(self, among: Sequence[int] | None = None) -> SweepPoint | None:
+        """The cheapest size whose runs finished (of the sizes ``among``, or all)."""
         good = [p for p in self.points if p.outcome in ("ok", "exit") and math.isfinite(p.usd_per_million)]
+        if among is not None:
+            good = [p for p in good if p.memory_mb in among]
         return min(good, key=lambda p: (p.usd_per_million, p.memory_mb)) if good else None
 
     def to_json(self) -> dict[str, Any]:
@@ -125,30 +127,37 @@ def sweep(
             raise UsageError(f"sweep size {mb} MB cannot be configured on {sheet.name}")
     own = measurer is None
     m = Measurer() if measurer is None else measurer
+    sizes = sorted(set(sizes_mb))
+    shares = {mb: float(vcpu_share(mb, sheet.cpu_per_mb)) for mb in sizes}
+    recs: dict[int, list[dict[str, Any]]] = {mb: [] for mb in sizes}
     try:
-        points = []
-        for mb in sorted(set(sizes_mb)):
-            share = float(vcpu_share(mb, sheet.cpu_per_mb))
-            recs = [m.run(path, args, memory_limit=mb * MIB, share=share) for _ in range(repeat)]
-            bad = [r["outcome"] for r in recs if r["outcome"] not in ("ok", "exit")]
-            wall = statistics.median(float(r["duration_seconds"]) for r in recs)
-            cpu = statistics.median(float(r.get("cpu_seconds") or 0.0) for r in recs)
-            peak = max(float(r.get("peak_memory") or 0.0) for r in recs)
-            pred_wall = pred_usd = None
-            if base is not None and len(base):
-                bw = np.asarray(base.wall_s, dtype=np.float64)
-                bc = np.asarray(base.cpu_s, dtype=np.float64)
-                bp = np.asarray(base.peak_memory, dtype=np.float64)
-                w = predict_wall(bw, bc, mb, sheet.cpu_per_mb, measured_share=measured_share)
-                pred_wall = float(np.nanmean(w))
-                memory = mb if sheet.meter == "memory-time" else None
-                pred_usd = float(np.nanmean(sheet.invocation_costs(w, bc, bp, memory_mb=memory))) * 1e6
-            points.append(
-                SweepPoint(mb, share, repeat, bad[0] if bad else "ok", wall, cpu, peak,
-                           _price(sheet, wall, cpu, peak, mb), pred_wall, pred_usd)  # fmt: skip
-            )
+        # Round robin over the sizes, so that a machine's load drifting during the
+        # sweep falls on every size alike.
+        for _ in range(repeat):
+            for mb in sizes:
+                recs[mb].append(m.run(path, args, memory_limit=mb * MIB, share=shares[mb]))
         emulated = m.emulated
     finally:
         if own:
             m.close()
+    points = []
+    for mb in sizes:
+        runs = recs[mb]
+        bad = [r["outcome"] for r in runs if r["outcome"] not in ("ok", "exit")]
+        wall = statistics.median(float(r["duration_seconds"]) for r in runs)
+        cpu = statistics.median(float(r.get("cpu_seconds") or 0.0) for r in runs)
+        peak = max(float(r.get("peak_memory") or 0.0) for r in runs)
+        pred_wall = pred_usd = None
+        if base is not None and len(base):
+            bw = np.asarray(base.wall_s, dtype=np.float64)
+            bc = np.asarray(base.cpu_s, dtype=np.float64)
+            bp = np.asarray(base.peak_memory, dtype=np.float64)
+            w = predict_wall(bw, bc, mb, sheet.cpu_per_mb, measured_share=measured_share)
+            pred_wall = float(np.nanmean(w))
+            memory = mb if sheet.meter == "memory-time" else None
+            pred_usd = float(np.nanmean(sheet.invocation_costs(w, bc, bp, memory_mb=memory))) * 1e6
+        points.append(
+            SweepPoint(mb, shares[mb], repeat, bad[0] if bad else "ok", wall, cpu, peak,
+                       _price(sheet, wall, cpu, peak, mb), pred_wall, pred_usd)
+        )  # fmt: skip
     return SweepResult(str(path), tuple(args), sheet.name, emulated, tuple(points))
