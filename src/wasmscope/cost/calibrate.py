@@ -154,7 +154,7 @@ def fit_module(
     else:
         status = "good"
         verdict = (
-            f"good fit: R² {r2:.3f} over {n} invocations, {b * 1e9:.3g} CPU s per 10^9 fuel, "
+            f"good fit: R² {r2:.4f} over {n} invocations, {b * 1e9:.3g} CPU s per 10^9 fuel, "
             f"residuals {std * 1e3:.3g} ms ({(rel or 0.0):.0%} of the mean CPU time)"
         )
     return Calibration(
