@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -72,6 +73,7 @@ def main() -> int:
     if not _throttle.available():
         print("note: no CPU quota can be had here (needs root and a cgroup cpu controller): the sizes' CPU shares are "
               "not applied, so Power Tuning's measurements do not show the host's behaviour", file=sys.stderr)  # fmt: skip
+    load_start = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="wasmscope-cost-bench-"))
     wasm = build_guests(tmp / "guests", names=sorted({g for _, g, _ in WORKLOAD}))
     rows: list[dict[str, Any]] = []
@@ -121,8 +123,10 @@ def main() -> int:
     theirs = sum(r["power_tuning_usd_per_million"] for r in rows)
     ratio = ours / theirs
 
+    load = os.getloadavg()
     print(f"cost right-sizing, {dt.date.today().isoformat()}, sheet {sheet.name}, {args.repeat} runs per size, "
-          f"CPU share {'applied by a CPU quota' if emulated else 'NOT applied (no quota here)'}")  # fmt: skip
+          f"CPU share {'applied by a CPU quota' if emulated else 'NOT applied (no quota here)'}, "
+          f"load average at start {load_start[0]:.2f}, at end {load[0]:.2f} ({os.cpu_count()} CPUs)")  # fmt: skip
     print()
     print(f"{'function':<8} {'peak':>9} {'cpu':>8}   {'Power Tuning':>22}   {'wasmscope':>22}  {'pred.':>8}  ratio")
     for r in rows:
@@ -144,6 +148,7 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({
             "date": dt.date.today().isoformat(), "sheet": sheet.name, "repeat": args.repeat, "emulated": emulated,
+            "load_average": [load_start[0], load[0]],
             "wasmscope_usd_per_million": ours, "power_tuning_usd_per_million": theirs, "ratio": ratio,
             "wasmscope_runs": recorded_runs, "power_tuning_runs": tuning_runs, "grading_runs": grading_runs,
             "functions": rows,
