@@ -69,9 +69,10 @@ def configure_recommend(sub: Any) -> None:
     r = sub.add_parser(
         "recommend",
         help="right-sizing: memory, fuel limit and timeout per function, with findings and savings",
-        description="Per function: the memory (peak with headroom, rounded up to the host's sizes), "
-        "the fuel limit and the timeout to run with, Compute Optimizer's finding with the numbers "
-        "behind it, the saving per million requests, and the predicted duration and cost at other sizes.",
+        description="Per function: the memory (peak with headroom, rounded up to the host's\n"
+        "sizes), the fuel limit and the timeout to run with, Compute Optimizer's finding\n"
+        "with the numbers behind it, the saving per million requests, and the predicted\n"
+        "duration and cost at other sizes.",
         epilog=RECOMMEND_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -97,9 +98,9 @@ def configure_calibrate(sub: Any) -> None:
     c = sub.add_parser(
         "calibrate",
         help="per module, the fit of CPU time against fuel and host calls (R², residuals)",
-        description="Per module: the least-squares fit cpu = a + b*fuel + c*host_calls over its "
-        "invocations, with R² and the residuals' spread, so that fuel serves as a portable cost unit; "
-        "a poor fit (R² < 0.9) is said to be poor.",
+        description="Per module: the least-squares fit cpu = a + b*fuel + c*host_calls over its\n"
+        "invocations, with R² and the residuals' spread, so that fuel serves as a portable\n"
+        "cost unit; a poor fit (R² < 0.9) is said to be poor.",
         epilog=CALIBRATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
