@@ -223,6 +223,23 @@ def test_lambda_cpu_grows_with_memory() -> None:
         assert steps is not None and steps[0] == 128 and steps[-1] == 10240 and len(steps) == 10113
 
 
+def test_memory_steps_round_a_size_up() -> None:
+    lam = load_price_sheet("aws-lambda-x86")
+    assert lam.memory_step_for(0) == 128
+    assert lam.memory_step_for(1000.2) == 1001
+    assert lam.memory_step_for(1024) == 1024
+    assert lam.memory_step_for(20000) is None
+    flex = load_price_sheet("azure-flex")
+    assert [flex.memory_step_for(m) for m in (100, 512, 513, 4096, 5000)] == [
+        512,
+        512,
+        2048,
+        4096,
+        None,
+    ]
+    assert load_price_sheet("cloudflare-workers").memory_step_for(64) is None
+
+
 # -- Cloudflare Workers, Fastly ----------------------------------------------------------
 
 
@@ -486,7 +503,7 @@ requests_per_million = 0.2
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("colour = 'red'\n" + GOOD, "unknown key `colour`: expected one of [duration]"),
+        ("colour = 'red'\n" + GOOD, "unknown key `colour`: expected one of date, meter, name, notes, provider, source, [duration]"),
         (
             GOOD + "colour = 'red'\n",
             "unknown key `price.colour`: expected one of cpu_ms_per_million",

@@ -30,7 +30,7 @@ import itertools
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -195,7 +195,7 @@ class PriceSheet:
     date: str
     source: str
     meter: Meter
-    memory_steps_mb: tuple[int, ...] | None
+    memory_steps_mb: tuple[int, ...] | None = field(repr=False)
     cpu_per_mb: float | None
     rounding_ms: float
     minimum_ms: float
@@ -292,6 +292,15 @@ class PriceSheet:
                 f"be configured (expected {_describe_steps(steps)})"
             )
         return memory
+
+    def memory_step_for(self, mb: float) -> int | None:
+        """The smallest memory size one can configure that holds ``mb`` MB, or None when
+        none does (or memory is not configured on this host)."""
+        steps = self.memory_steps_mb
+        if not steps or not mb <= steps[-1]:
+            return None
+        allowed = _allowed(steps)
+        return int(allowed[int(np.searchsorted(allowed, mb - 1e-9, side="left"))])
 
     # -- per month --------------------------------------------------------------------
 
@@ -500,7 +509,8 @@ def _check_keys(data: Mapping[str, Any], where: str) -> None:
                 raise UsageError(f"{where}: `{key}` must be {_KEYS[''][key]}, not {value!r}")
             continue
         if key not in _KEYS:
-            known = sorted([*(k for k in _KEYS[""]), *(f"[{s}]" for s in _KEYS if s)])
+            tables = [f"[[{s}]]" if s == "tiers" else f"[{s}]" for s in _KEYS if s]
+            known = [*sorted(_KEYS[""]), *tables]
             raise UsageError(f"{where}: unknown key `{key}`: expected one of {', '.join(known)}")
         tables = value if key == "tiers" else [value]
         if key == "tiers" and not isinstance(value, list):

@@ -303,47 +303,66 @@ def _read_json_file(path: str) -> UsageTable:
 
 
 def _store_sql(source: str, function: bool) -> str:
+    """The typed columns as they are (LowCardinality strings as Arrow dictionaries): the
+    conversions are numpy's, where they cost a few ms, not string copies in the store."""
     where = "Function = {function:String}" if function else "1"
     return f"""
-SELECT Function AS function,
-       if(ModuleSha256 != '', ModuleSha256, ModuleName) AS module,
-       Duration / 1e9 AS wall_s,
-       if(CpuTime > 0, CpuTime, nan) AS cpu_s,
-       if(Fuel > 0 OR FuelLimit > 0, toFloat64(Fuel), nan) AS fuel,
-       if(MemoryPeak > 0, toFloat64(MemoryPeak), nan) AS peak_memory,
-       if(MemoryLimit > 0, toFloat64(MemoryLimit), nan) AS memory_limit,
-       Outcome AS outcome,
-       toUnixTimestamp64Nano(Timestamp) AS start_ns
+SELECT Function, ModuleSha256, ModuleName, Outcome, Timestamp, Duration, CpuTime, Fuel, FuelLimit,
+       MemoryPeak, MemoryLimit
 FROM {source}
-WHERE {where}"""
+WHERE {where}
+SETTINGS output_format_arrow_low_cardinality_as_dictionary = 1"""
 
 
 def _strings(column: Any) -> tuple[NDArray[np.object_], NDArray[np.intp]]:
-    """An Arrow string column as (distinct values, codes): a hash in Arrow, not a sort."""
-    encoded = column.combine_chunks().dictionary_encode() if hasattr(column, "combine_chunks") else column.dictionary_encode()
-    names = np.empty(len(encoded.dictionary), dtype=object)
-    names[:] = encoded.dictionary.to_pylist()
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    """An Arrow string column as (distinct values, codes): the store's dictionaries made
+    one, or a hash in Arrow; never a sort."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column.type):
+        chunks = column.unify_dictionaries().chunks if column.num_chunks else []
+        dictionary = chunks[0].dictionary if chunks else pa.array([], pa.string())
+        indices = [c.indices.to_numpy(zero_copy_only=False) for c in chunks]
+        codes = np.concatenate(indices).astype(np.intp) if indices else np.empty(0, dtype=np.intp)
+    else:
+        encoded = column.combine_chunks().dictionary_encode()
+        dictionary, codes = encoded.dictionary, encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    names = np.empty(len(dictionary), dtype=object)
+    names[:] = dictionary.to_pylist()
     return names, codes
 
 
+def _numbers(data: Any, name: str, dtype: Any = np.float64) -> NDArray[Any]:
+    import pyarrow as pa
+
+    column = data.column(name)
+    if pa.types.is_timestamp(column.type):  # DateTime64(9): int64 nanoseconds
+        column = column.cast(pa.int64())
+    return np.asarray(column.to_numpy(), dtype=dtype)
+
+
 def table_from_arrow(data: Any) -> UsageTable:
-    """The usage table of an Arrow table with the columns of :func:`_store_sql`."""
+    """The usage table of an Arrow table with the columns of :func:`_store_sql` (a zero
+    where the span had no such attribute: NaN here, as the dashboard reads them)."""
     if data.num_rows == 0:
         return UsageTable.empty()
-    fn_names, fn_codes = _strings(data.column("function"))
-    mod_names, mod_codes = _strings(data.column("module"))
-    out_names, out_codes = _strings(data.column("outcome"))
-
-    def floats(name: str) -> NDArray[np.float64]:
-        return np.asarray(data.column(name).to_numpy(), dtype=np.float64)
-
+    fn_names, fn_codes = _strings(data.column("Function"))
+    sha_names, sha_codes = _strings(data.column("ModuleSha256"))
+    mod_names, mod_codes = _strings(data.column("ModuleName"))
+    out_names, out_codes = _strings(data.column("Outcome"))
+    module = sha_names[sha_codes]
+    no_sha = (sha_names == "")[sha_codes]
+    if no_sha.any():
+        module[no_sha] = mod_names[mod_codes[no_sha]]
+    nan = np.nan
+    fuel, fuel_limit = _numbers(data, "Fuel"), _numbers(data, "FuelLimit")
+    cpu, peak, limit = _numbers(data, "CpuTime"), _numbers(data, "MemoryPeak"), _numbers(data, "MemoryLimit")
     return UsageTable(
-        function=fn_names[fn_codes], module=mod_names[mod_codes], wall_s=floats("wall_s"),
-        cpu_s=floats("cpu_s"), fuel=floats("fuel"), peak_memory=floats("peak_memory"),
-        memory_limit=floats("memory_limit"), host_calls=np.full(data.num_rows, np.nan),
-        outcome=out_names[out_codes], start_ns=np.asarray(data.column("start_ns").to_numpy(), dtype=np.int64),
-        function_names=fn_names, function_codes=fn_codes,
+        function=fn_names[fn_codes], module=module, wall_s=_numbers(data, "Duration") / 1e9,
+        cpu_s=np.where(cpu > 0, cpu, nan), fuel=np.where((fuel > 0) | (fuel_limit > 0), fuel, nan),
+        peak_memory=np.where(peak > 0, peak, nan), memory_limit=np.where(limit > 0, limit, nan),
+        host_calls=np.full(data.num_rows, nan), outcome=out_names[out_codes],
+        start_ns=_numbers(data, "Timestamp", np.int64), function_names=fn_names, function_codes=fn_codes,
     )  # fmt: skip
 
 

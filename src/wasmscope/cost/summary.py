@@ -203,14 +203,13 @@ def _memory_mb(sheet: PriceSheet, memory_mb: float | None, limits: NDArray[np.fl
             "carry no memory limit: give the size (--memory-mb N)"
         )
     need = float(known.max()) / (1 << 20)
-    steps = sheet.memory_steps_mb or ()
-    fits = [m for m in steps if m >= need - 1e-9]
-    if steps and not fits:
+    size = sheet.memory_step_for(need)
+    if size is None:
         raise UsageError(
-            f"{function} has a memory limit of {need:g} MiB, more than the largest size of {sheet.name} "
-            f"({max(steps)} MB): give the size (--memory-mb N)"
+            f"{function} has a memory limit of {need:g} MiB, which no size of {sheet.name} holds "
+            "(see docs/cost.md): give the size (--memory-mb N)"
         )
-    return float(min(fits)) if fits else float(math.ceil(need))
+    return float(size)
 
 
 def _costs(sheet: PriceSheet, table: UsageTable, rows: NDArray[np.intp] | slice, memory_mb: float | None,
