@@ -119,11 +119,20 @@ def _python(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 
-def test_the_collect_store_gives_the_summary_of_the_same_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture(scope="module")
+def filled_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(a collect store folder, the JSON lines of the same runs), made by another process."""
     pytest.importorskip("chdb")
-    data, runs = tmp_path / "store", tmp_path / "runs.jsonl"
+    folder = tmp_path_factory.mktemp("store")
+    data, runs = folder / "store", folder / "runs.jsonl"
     filled = _python("-m", "tests.cost._fill_store", str(data), str(runs))
     assert filled.returncode == 0, filled.stderr
+    return data, runs
+
+
+def test_the_collect_store_gives_the_summary_of_the_same_records(filled_store: tuple[Path, Path],
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    data, runs = filled_store
     out = _python("-m", "wasmscope", "cost", "summary", str(data), "--price", "fastly-compute", "--json")
     assert out.returncode == 0, out.stderr
     from_store = json.loads(out.stdout)
@@ -142,6 +151,41 @@ def test_the_collect_store_gives_the_summary_of_the_same_records(tmp_path: Path,
     assert one.returncode == 0 and json.loads(one.stdout)["total"]["invocations"] == len(WORKLOAD)
     none = _python("-m", "wasmscope", "cost", "summary", str(data), "--function", "other")
     assert none.returncode == 2 and "no invocations of other" in none.stderr
+    # A store a collector holds (its lock taken, as `wasmscope collect` takes it) is refused
+    # with the way out; the lock is taken before chDB opens anything.
+    import fcntl
+
+    with open(data / ".wasmscope.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(["cost", "summary", str(data)]) == 2
+    assert "in use by a running `wasmscope collect`" in capsys.readouterr().err
+
+
+def test_the_store_aggregates_as_numpy_does_on_the_rows(filled_store: tuple[Path, Path]) -> None:
+    """Each sheet's meter, the monthly options, the free tier and --function: the summary
+    aggregated in the store equals numpy's over the rows read out of it."""
+    out = _python("-m", "tests.cost._fill_store", "--compare", str(filled_store[0]))
+    assert out.returncode == 0, out.stderr
+    docs = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(docs) == 6
+
+    def same(a: object, b: object, where: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            assert a.keys() == b.keys(), where
+            for k in a:
+                same(a[k], b[k], f"{where}.{k}")
+        elif isinstance(a, list) and isinstance(b, list):
+            assert len(a) == len(b), where
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                same(x, y, f"{where}[{i}]")
+        elif isinstance(a, float) and isinstance(b, float):
+            assert a == pytest.approx(b, rel=1e-9), where
+        else:
+            assert a == b, where
+
+    for doc in docs:
+        same(doc["store"], doc["numpy"], doc["sheet"])
+        assert doc["store"]["total"]["cost"]["per_invocation"] > 0
 
 
 def test_a_folder_that_is_no_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

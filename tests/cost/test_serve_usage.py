@@ -39,7 +39,7 @@ def _manifest(folder: Path) -> Path:
     return manifest
 
 
-def _get(app: Any, paths: list[str]) -> list[int]:
+def _get(app: Any, paths: list[str], bodies: list[bytes] | None = None) -> list[int]:
     async def run() -> list[int]:
         statuses = []
         for path in paths:
@@ -57,6 +57,8 @@ def _get(app: Any, paths: list[str]) -> list[int]:
                      "server": ("127.0.0.1", 80)}  # fmt: skip
             await app(scope, receive, send)
             statuses.append(int(sent[0]["status"]))
+            if bodies is not None:
+                bodies.append(b"".join(m.get("body", b"") for m in sent[1:]))
         return statuses
 
     return asyncio.run(run())
@@ -79,8 +81,10 @@ def test_the_tap_accounts_every_handler_run_by_route(tmp_path: Path) -> None:
         assert s.functions[1].fuel.known == 3 and s.functions[0].fuel.known == 0  # only /b is metered
         assert s.total.peak_memory.max == 2 * 65536  # hello's two pages
         # the metrics still see every run, through the tap behind ours
-        metrics = _get(asgi, ["/metrics"])
-        assert metrics == [200]
+        bodies: list[bytes] = []
+        assert _get(asgi, ["/metrics"], bodies) == [200]
+        assert b'wasmscope_memory_peak_bytes_count{route="/a"} 5.0' in bodies[0]
+        assert b'wasmscope_fuel_consumed_total{route="/b/..."}' in bodies[0]
     finally:
         gateway.close()
 

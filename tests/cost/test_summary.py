@@ -112,3 +112,13 @@ def test_the_rate_and_the_monthly_volume_exclude_each_other() -> None:
 def test_an_empty_table_summarises_to_nothing() -> None:
     s = summarize(UsageTable.empty(), load_price_sheet("cloud-run"))
     assert s.functions == () and s.total.invocations == 0 and s.total.cost is None
+
+
+def test_records_without_times_stay_out_of_the_window() -> None:
+    t = _table(3, 0.01, seconds=2.0)
+    start = t.start_ns.copy()
+    start[0] = 0  # as a record of a run refused before it started
+    t2 = UsageTable(t.function, t.module, t.wall_s, t.cpu_s, t.fuel, t.peak_memory, t.memory_limit, t.host_calls,
+                    t.outcome, start)  # fmt: skip
+    s = summarize(t2)
+    assert s.seconds_observed == pytest.approx((t.start_ns[2] - t.start_ns[1]) / 1e9 + 0.01)

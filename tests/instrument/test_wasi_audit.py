@@ -210,3 +210,15 @@ def test_a_c_program_validates_and_keeps_its_imports(tmp_path: Path) -> None:
     assert {"fd_write", "path_open", "environ_get", "environ_sizes_get"} <= names
     assert Module(out.wasm).imported(ExternKind.FUNC) == Module(data).imported(ExternKind.FUNC)
     wasmtime.Module(wasmtime.Engine(), out.wasm)
+    # wasm-ld's __stack_pointer, re-exported for the host's look after a bounds trap
+    assert out.layout.stack_pointer
+    export = next(e for e in Module(out.wasm).exports if e.name == L.STACK_POINTER_EXPORT)
+    assert export.kind == ExternKind.GLOBAL
+    stripped = compile_c(src, tmp_path / "s.wasm", "-O2", "-s")  # no name section: the first global
+    assert audit(stripped.read_bytes()).layout.stack_pointer  # type: ignore[union-attr]
+
+
+def test_no_stack_pointer_without_a_mutable_i32_global() -> None:
+    out = audit(wat(GUEST))
+    assert out.layout is not None and not out.layout.stack_pointer
+    assert all(e.name != L.STACK_POINTER_EXPORT for e in Module(out.wasm).exports)

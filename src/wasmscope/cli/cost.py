@@ -97,8 +97,9 @@ def _configure_summary(sub: Any) -> None:
     s = sub.add_parser(
         "summary",
         help="usage distributions and cost per function and in total",
-        description="Per function and in total: invocations, errors, wall time, CPU time, fuel and "
-        "peak memory (min/avg/p50/p95/p99/max), and the cost under a price sheet.",
+        description="Per function and in total: invocations, errors, wall time, CPU time, fuel and\n"
+        "peak memory (min/avg/p50/p95/p99/max), and the cost under a price sheet per\n"
+        "invocation, per million and per month (at the observed or a given rate).",
         epilog="examples:\n  wasmscope cost summary run.json --price aws-lambda-x86 --memory-mb 256\n"
         "  wasmscope cost summary runs.jsonl --price cloudflare-workers --rate 100/s\n"
         "  wasmscope cost summary ~/.local/share/wasmscope/collect --price cloud-run --json",
@@ -157,18 +158,24 @@ def _run_summary(args: argparse.Namespace) -> int:
     if not args.concurrency >= 1:
         raise CommandError(f"--concurrency {args.concurrency:g}: expected 1 or more", EXIT_USAGE)
     try:
-        from wasmscope.cost.records import read_usage
+        from wasmscope.cost.records import is_store, open_store, read_usage
         from wasmscope.cost.summary import summarize
 
         sheet = load_sheet(args.price) if args.price is not None else None
-        table = read_usage(args.source, function=args.function)
-        if len(table) == 0:
-            what = f"no invocations of {args.function}" if args.function else "no invocations"
-            raise CommandError(f"{args.source}: {what}", EXIT_USAGE)
-        summary = summarize(table, sheet, memory_mb=args.memory_mb, monthly_invocations=monthly,
-                            rate_per_s=rate, free_tier=args.free_tier, concurrency=args.concurrency)  # fmt: skip
+        options: dict[str, Any] = {"memory_mb": args.memory_mb, "monthly_invocations": monthly, "rate_per_s": rate,
+                                   "free_tier": args.free_tier, "concurrency": args.concurrency}  # fmt: skip
+        if is_store(args.source):  # aggregated where the invocations are
+            from wasmscope.cost.store_summary import summarize_store
+
+            with open_store(args.source) as store:
+                summary = summarize_store(store, sheet, function=args.function, **options)
+        else:
+            summary = summarize(read_usage(args.source, function=args.function), sheet, **options)
     except WasmscopeError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
+    if summary.total.invocations == 0:
+        what = f"no invocations of {args.function}" if args.function else "no invocations"
+        raise CommandError(f"{args.source}: {what}", EXIT_USAGE)
     if args.json:
         json.dump(summary.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")

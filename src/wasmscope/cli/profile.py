@@ -16,7 +16,9 @@ written; 130 when interrupted).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +32,8 @@ from wasmscope.cli._options import (
 from wasmscope.cli.inspect import add_push_options
 
 if TYPE_CHECKING:
-    from wasmscope.cli.render import Style
+    from wasmscope.cli.render import Style, Table
+    from wasmscope.cost.attribution import FunctionCost
     from wasmscope.profile.model import Profile
     from wasmscope.runtime.record import Frame, InvocationRecord
     from wasmscope.telemetry.pipeline import Telemetry
@@ -53,6 +56,13 @@ and writes the profile: --format speedscope (open in https://speedscope.app),
 pprof (go tool pprof; the format OpenTelemetry's profiling signal builds on) or
 collapsed (flamegraph.pl), and --svg a flame graph to open in a browser.
 
+With --price SHEET (a price sheet of `wasmscope cost`), each function's share
+of the samples becomes its share of the invocation's cost under that sheet:
+the table gets a cost column (USD per million invocations) and --svg is
+coloured by cost. Self time is charged: a host call to its import's row (the
+thread sampler sees inside it), the request fee and start-up spread in
+proportion; with fewer than 100 samples a warning says the shares are rough.
+
 Span mode (--spans-threshold MS): calls inferred to last at least that long
 become OpenTelemetry spans under the invocation's execute span (with
 --telemetry/--otlp). They are inferred from consecutive samples, so their start
@@ -72,6 +82,13 @@ examples:
   wasmscope profile --format pprof app.wasm          writes app.pb.gz
   wasmscope profile --format collapsed app.wasm      writes app.folded (flamegraph.pl)
   wasmscope profile --rate 5000 --top 50 app.wasm
+  wasmscope profile --price aws-lambda-arm64 --memory-mb 512 app.wasm
+      which function costs money: a "cost per 1M" column (USD per million
+      invocations) beside each function, its self share of the run's cost
+      under that price sheet (the run's wall time, CPU time, peak memory)
+  wasmscope profile --price cloudflare-workers --svg cost.svg app.wasm
+      and a flame graph coloured by each function's cost (pale: none, deep
+      red: the costliest)
   wasmscope profile --spans-threshold 10 --otlp http://127.0.0.1:4318 app.wasm
   wasmscope profile --push http://127.0.0.1:4318 app.wasm
       also send the profile to `wasmscope collect` (or any OTLP/HTTP
@@ -94,6 +111,7 @@ exit status:
   has no profile to push.
 """
 
+REPORT_TOP = 50  # functions in the --report's cost object, as call_counts keeps 50
 EXTENSIONS = {"speedscope": ".speedscope.json", "pprof": ".pb.gz", "collapsed": ".folded"}
 
 
@@ -119,6 +137,17 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--spans-threshold", metavar="MS", type=float,
         help="span mode: calls lasting at least MS milliseconds become spans under the execute span",
+    )  # fmt: skip
+    g = p.add_argument_group("cost")
+    g.add_argument(
+        "--price", metavar="SHEET",
+        help="a price sheet (aws-lambda-x86, cloudflare-workers, ... or FILE.toml): "
+        "a cost column per function in the table, and --svg coloured by cost",
+    )  # fmt: skip
+    g.add_argument(
+        "--memory-mb", metavar="N", type=float,
+        help="the configured memory the sheet bills (Lambda, Cloud Run, Azure Flex; "
+        "default: the run's --memory-limit when set)",
     )  # fmt: skip
     g = p.add_argument_group("output")
     g.add_argument("--report", metavar="FILE", help="write the invocation record as JSON to FILE")
@@ -158,7 +187,9 @@ def render_frames(frames: list[Frame], style: Style, *, truncated: bool = False)
     return lines
 
 
-def render_summary(rec: InvocationRecord, prof: Profile, style: Style, top: int) -> str:
+def render_summary(
+    rec: InvocationRecord, prof: Profile, style: Style, top: int, cost: PricedRun | None = None
+) -> str:
     from wasmscope.cli.render import Column, Table, fmt_int, human_bytes
     from wasmscope.cli.run import _ms
     from wasmscope.runtime.record import Outcome
@@ -203,6 +234,12 @@ def render_summary(rec: InvocationRecord, prof: Profile, style: Style, top: int)
         lines.extend(render_frames(rec.trap.frames, style, truncated=rec.trap.frames_truncated))
     if rec.error:
         lines.append(f"  {style.red('error')}        {rec.error}")
+    if cost is not None:
+        lines.extend(_render_cost_lines(cost, style))
+        if top > 0:
+            lines.append("")
+            lines.extend(_cost_table(prof, cost, top).render(style))
+        return "\n".join(lines) + "\n"
     rows = prof.top(top) if top > 0 else []
     if rows:
         t = Table([Column("function", max_width=60), Column("calls", ">"), Column("self %", ">"), Column("total %", ">")])
@@ -217,6 +254,134 @@ def render_summary(rec: InvocationRecord, prof: Profile, style: Style, top: int)
         lines.append("")
         lines.extend(t.render(style))
     return "\n".join(lines) + "\n"
+
+
+# -- cost ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PricedRun:
+    """The run's cost under a price sheet, and its functions' parts."""
+
+    sheet: str
+    usd: float
+    memory_mb: float | None
+    functions: list[FunctionCost]
+    warning: str | None
+    wall_s: float = 0.0
+    startup_s: float = 0.0  # wall outside the execute phase (load, compile, instantiate)
+    cold: bool = False  # the run compiled its module
+
+    def as_json(self, top: int = REPORT_TOP) -> dict[str, Any]:
+        """The ``cost`` object of ``--report``: the total and the ``top`` costliest rows."""
+        return {
+            "sheet": self.sheet,
+            "memory_mb": self.memory_mb,
+            "usd": self.usd,
+            "warning": self.warning,
+            "functions": [
+                {"name": r.name, "share": r.share, "usd": r.usd, "calls": r.calls, "self_samples": r.self_samples,
+                 "host": r.host, "share_error": r.share_error}
+                for r in self.functions[:top]
+            ],
+        }  # fmt: skip
+
+
+def usd_text(x: float) -> str:
+    """USD to three significant digits, without exponents: ``$0.00000104``, ``$1.04``."""
+    if x == 0:
+        return "$0"
+    if abs(x) >= 1:
+        return f"${x:,.2f}"
+    digits = max(2, 2 - math.floor(math.log10(abs(x))))
+    return f"${x:.{digits}f}"
+
+
+def _render_cost_lines(cost: PricedRun, style: Style) -> list[str]:
+    memory = f", {cost.memory_mb:g} MB" if cost.memory_mb is not None else ""
+    lines = [
+        f"  cost         {usd_text(cost.usd)} per invocation, {usd_text(cost.usd * 1e6)} per million "
+        f"({cost.sheet}{memory}; this instrumented run's wall, CPU and peak memory)"
+    ]
+    if cost.warning:
+        lines.append(f"  {style.yellow('warning')}      {cost.warning}")
+    if cost.cold and cost.wall_s > 0 and cost.startup_s > 0.5 * cost.wall_s:
+        lines.append(
+            f"  {style.yellow('warning')}      this run compiled the module: {cost.startup_s:.1f} s of its "
+            f"{cost.wall_s:.1f} s were start-up, billed and spread over the functions; "
+            "profile again (the compiled code is cached) for the warm cost"
+        )
+    return lines
+
+
+def _cost_table(prof: Profile, cost: PricedRun, top: int) -> Table:
+    """The top table ordered by cost, with a column of USD per million invocations;
+    self % is the share of the billed samples (the buckets included), so it sums to
+    100 with the buckets' rows."""
+    from wasmscope.cli.render import Column, Table, fmt_int
+
+    totals = prof.total_samples_by_function()
+    billed = prof.total_samples
+    t = Table(
+        [Column("function", max_width=60), Column("calls", ">"), Column("self %", ">"),
+         Column("total %", ">"), Column("cost per 1M", ">")]
+    )  # fmt: skip
+    for r in cost.functions[:top]:
+        total = f"{100.0 * totals.get(r.index, 0) / billed:.1f}" if r.index is not None and billed else "-"
+        t.add(
+            r.name,
+            fmt_int(r.calls) if r.calls else "-",
+            f"{100.0 * r.share:.1f}" if billed else "-",
+            total,
+            usd_text(r.usd * 1e6),
+        )
+    return t
+
+
+def _load_sheet(args: argparse.Namespace) -> Any:
+    """The --price sheet, before the run: a bad sheet or a missing --memory-mb is
+    exit 2 at once, not after the guest ran."""
+    from wasmscope.errors import UsageError
+
+    if args.memory_mb is not None and not args.memory_mb > 0:
+        raise CommandError(f"--memory-mb {args.memory_mb:g}: expected a size in MB above 0", EXIT_USAGE)
+    try:
+        from wasmscope.cost.prices import load_price_sheet  # UsageError without numpy
+
+        sheet = load_price_sheet(args.price)
+    except UsageError as exc:
+        raise CommandError(f"--price {args.price}: {exc}", EXIT_USAGE) from None
+    if sheet.meter == "memory-time" and args.memory_mb is None and not args.memory_limit:
+        raise CommandError(
+            f"--price {args.price}: this sheet bills configured memory x time: give --memory-mb N "
+            "(the size the function is configured with, e.g. --memory-mb 128)",
+            EXIT_USAGE,
+        )
+    if args.memory_mb is not None and sheet.meter == "memory-time":
+        try:  # the sheet's own check of the size, on a zero-length invocation
+            sheet.invocation_costs(0.0, 0.0, 0.0, memory_mb=args.memory_mb)
+        except UsageError as exc:
+            raise CommandError(f"--memory-mb {args.memory_mb:g}: {exc}", EXIT_USAGE) from None
+    return sheet
+
+
+def price_run(args: argparse.Namespace, sheet: Any, rec: InvocationRecord, prof: Profile) -> PricedRun:
+    from wasmscope.cost.attribution import attribution_warning, function_costs, invocation_cost
+    from wasmscope.errors import UsageError
+
+    memory_mb = args.memory_mb
+    if memory_mb is None and sheet.meter == "memory-time" and rec.memory_limit:
+        memory_mb = rec.memory_limit / 2**20
+    try:
+        usd = invocation_cost(sheet, rec, memory_mb=memory_mb)
+    except UsageError as exc:
+        raise CommandError(f"--price {args.price}: {exc}", EXIT_USAGE) from None
+    wall = max(0, rec.end_ns - rec.start_ns) / 1e9
+    execute = rec.seconds("execute")
+    return PricedRun(
+        sheet.name, usd, memory_mb, function_costs(prof, usd), attribution_warning(prof),
+        wall_s=wall, startup_s=max(0.0, wall - execute) if execute is not None else 0.0, cold=rec.cold_start,
+    )  # fmt: skip
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -257,6 +422,9 @@ def run(args: argparse.Namespace) -> int:
         fmt = next((f for f, ext in EXTENSIONS.items() if args.output.endswith(ext)), "speedscope")
     output = args.output or (_default_output(args.file, fmt) if fmt else None)
     target = push_target(args)
+    if args.memory_mb is not None and args.price is None:
+        raise CommandError("--memory-mb needs --price SHEET (the sheet that bills it)", EXIT_USAGE)
+    sheet = _load_sheet(args) if args.price is not None else None
 
     s = setup(args)
     from wasmscope.profile.api import profile
@@ -283,9 +451,12 @@ def run(args: argparse.Namespace) -> int:
         if s.telemetry is not None:
             s.telemetry.shutdown()
 
+    cost = price_run(args, sheet, rec, prof) if sheet is not None and rec.outcome != Outcome.ERROR else None
     doc = rec.to_json()
     if s.telemetry is not None:
         doc["telemetry"] = s.telemetry.stats.as_dict()
+    if cost is not None:
+        doc["cost"] = cost.as_json()
     if args.report:
         _write_report(args.report, doc)
     if rec.results is not None:
@@ -298,10 +469,10 @@ def run(args: argparse.Namespace) -> int:
         _write(output, prof.dumps(fmt), "--output")
         written.append(f"{output} ({fmt})")
     if args.svg:
-        _write(args.svg, prof.to_svg().encode(), "--svg")
-        written.append(f"{args.svg} (flame graph)")
+        _write(args.svg, prof.to_svg(cost_usd=cost.usd if cost else None).encode(), "--svg")
+        written.append(f"{args.svg} (flame graph" + (", coloured by cost)" if cost else ")"))
     style = Style.for_stream(sys.stderr)
-    text = "" if args.quiet else render_summary(rec, prof, style, args.top)
+    text = "" if args.quiet else render_summary(rec, prof, style, args.top, cost)
     if prof.spans:
         text += f"  spans        {_count_spans(prof.spans)} calls of {args.spans_threshold:g} ms or more"
         text += " sent as spans\n" if s.telemetry is not None else " (no telemetry: use --telemetry or --otlp)\n"

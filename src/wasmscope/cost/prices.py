@@ -36,6 +36,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from wasmscope._files import read_file
 from wasmscope.errors import UsageError
 
 try:
@@ -399,15 +400,7 @@ def load_price_sheet(name_or_path: str | Path) -> PriceSheet:
             f"unknown price sheet {str(name_or_path)!r}: expected one of {', '.join(SHEETS)} "
             "or the path of a .toml price sheet"
         )
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such price sheet") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, not a price sheet") from None
-    except OSError as e:
-        raise UsageError(f"{path}: cannot read: {e.strerror or e}") from None
-    return _parse_bytes(raw, str(path))
+    return _parse_bytes(read_file(path, "price sheet"), str(path))
 
 
 @cache

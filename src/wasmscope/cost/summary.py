@@ -83,7 +83,7 @@ class Cost:
 class FunctionSummary:
     function: str
     invocations: int
-    errors: int  # outcome other than ok
+    errors: int  # outcome other than ok (an empty outcome, unknown, is not counted)
     wall: Stats  # seconds
     cpu: Stats  # seconds
     fuel: Stats  # fuel units
@@ -250,14 +250,17 @@ def summarize(
         monthly_invocations = rate_per_s * SECONDS_PER_MONTH
     n = len(table)
     seconds = 0.0
-    if n:
-        ends = table.start_ns + np.rint(table.wall_s * 1e9).astype(np.int64)
-        seconds = float(ends.max() - table.start_ns.min()) / 1e9
-    window = seconds if n >= 2 and seconds > 0 else None
+    timed = table.start_ns > 0  # a record of a run that never started may carry no times
+    if timed.any():
+        starts = table.start_ns[timed]
+        ends = starts + np.rint(table.wall_s[timed] * 1e9).astype(np.int64)
+        seconds = float(ends.max() - starts.min()) / 1e9
+    window = seconds if int(timed.sum()) >= 2 and seconds > 0 else None
     g = _Groups.of(table)
     stats = {attr: _group_stats(g, getattr(table, col)) for attr, col in METRICS}
     totals = {attr: _stats_of(getattr(table, col)) for attr, col in METRICS}
-    failed = (table.outcome != "ok")[g.order]
+    failed_rows = (table.outcome != "ok") & (table.outcome != "")  # "": the store had no outcome
+    failed = failed_rows[g.order]
     errors = np.add.reduceat(failed, g.starts).tolist() if len(g.starts) else []
     counts = (g.ends - g.starts).tolist()
 
@@ -291,7 +294,7 @@ def summarize(
         for i in range(len(counts))
     ]
     functions.sort(key=lambda f: (-f.invocations, f.function))
-    total = FunctionSummary(TOTAL, n, int(np.count_nonzero(table.outcome != "ok")), totals["wall"], totals["cpu"],
+    total = FunctionSummary(TOTAL, n, int(np.count_nonzero(failed_rows)), totals["wall"], totals["cpu"],
                             totals["fuel"], totals["peak_memory"], total_cost)  # fmt: skip
     return Summary(tuple(functions), total, seconds, sheet.name if sheet is not None else None,
                    sheet.meter if sheet is not None else None, free_tier,

@@ -409,9 +409,10 @@ class Gateway:
         # The pinned source (the version compiled at start or at the last reload); before
         # prepare() there is none and the file is read as it is.
         limits = route.limits if budget is None else self._budget_limits(route, budget)
-        options = RunOptions(argv0=argv0, env=env, dirs=route.dirs, stdin=body, limits=limits,
-                             attributes={"http.request.method": method, "http.route": route.path, "url.path": path})  # fmt: skip
         guard = self.guards.session(route)
+        options = RunOptions(argv0=argv0, env=env, dirs=route.dirs, stdin=body, limits=limits,
+                             attributes={"http.request.method": method, "http.route": route.path, "url.path": path},
+                             audit=guard.audit_settings(route.dirs) if guard is not None else None)  # fmt: skip
         early: list[Finding] = []
         if guard is not None:
             refusal = self.guards.refusal(guard, route, source)

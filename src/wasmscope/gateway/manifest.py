@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wasmscope._files import read_toml
 from wasmscope.errors import UsageError
 from wasmscope.gateway.keys import parse_hash
 from wasmscope.gateway.rates import parse_rate
@@ -401,15 +401,7 @@ def parse_manifest(doc: Mapping[str, Any], base: Path, file: str) -> Manifest:
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     """Read a TOML manifest; module and dir paths are relative to its folder."""
     file = os.fspath(path)
-    try:
-        with open(file, "rb") as f:
-            doc = tomllib.load(f)
-    except FileNotFoundError:
-        raise UsageError(f"{file}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{file}: cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{file}: not valid TOML: {exc}") from None
+    doc = read_toml(file, "file")
     return parse_manifest(doc, Path(file).resolve().parent, file)
 
 

@@ -124,6 +124,8 @@ def dir_guest(guest: str) -> str:
 
 def preopens_of(dirs: Iterable[DirSpec | str]) -> list[Preopen]:
     """A run's preopens (``RunOptions.dirs``) in descriptor order."""
+    if not dirs:
+        return []
     from wasmscope.runtime.wasi import DirSpec
 
     specs = [d if isinstance(d, DirSpec) else DirSpec.parse(d) for d in dirs]

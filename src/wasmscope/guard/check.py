@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
+from wasmscope._files import read_file
 from wasmscope.analysis.capabilities import (
     WASI_PREVIEW1_MODULES,
     classify_import,
     classify_interface,
 )
 from wasmscope.binary.component import Component, decode
-from wasmscope.errors import UsageError
 from wasmscope.guard import _preview1 as p1
 from wasmscope.guard._verdict import breach, suggest
 from wasmscope.guard.findings import EventName, Finding, Severity
@@ -115,15 +114,7 @@ def _verdict(policy: Policy, module: str, name: str, kind: str, component: bool)
 def _read(module: bytes | str | os.PathLike[str]) -> bytes:
     if isinstance(module, bytes | bytearray | memoryview):
         return bytes(module)
-    path = Path(module)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, not a .wasm file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return read_file(module, "file")
 
 
 def import_verdicts(

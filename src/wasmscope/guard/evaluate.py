@@ -258,7 +258,7 @@ class _Run:
     def totals(self, log: AuditLog, rec: InvocationRecord) -> None:
         p = self.policy
         counts = log.counts
-        if not log.calls:  # count-only: what the counts alone can tell
+        if not log.recorded:  # count-only: what the counts alone can tell
             for func, n in counts.items():
                 section = p1.SECTION.get(func, p1.ALWAYS)
                 if n and section in ("clocks", "random", "sockets") and not p.granted(section):
@@ -346,12 +346,84 @@ def evaluate(
     """Findings of one run: ``rec`` (exit code, argv, output), ``log`` (the audit; None
     when the run was not audited) and ``options`` (the options it ran with, after
     :meth:`Policy.shape`: its preopens and environment)."""
+    if log is not None and _clean(policy, rec, log, options):
+        return []
     run = _Run(policy, options)
     if log is not None:
-        run.calls(log.calls)
+        run.calls(_calls_to_judge(log))
         run.totals(log, rec)
     run.record(rec, log)
     return run.out.done()
+
+
+# Calls whose own arguments can make a finding, whatever the descriptor: paths, the
+# families a policy grants or not, and what changes the descriptor table.
+_PER_CALL = frozenset(
+    {*p1.PATH_FUNCTIONS, "fd_close", "fd_renumber"}
+    | {f for f, section in p1.SECTION.items() if section in ("clocks", "random", "sockets")}
+)
+_LOOKED_AT = _PER_CALL | p1.FD_WRITES
+_STDIO = (0, 1, 2)
+
+
+def _calls_to_judge(log: AuditLog) -> list[HostCall]:
+    """The recorded calls :meth:`_Run.calls` has something to say about, decoded (see
+    :func:`_judged`)."""
+    keep = _judged(log)
+    return log.calls if keep is None else log.calls_at(keep)
+
+
+def _judged(log: AuditLog) -> list[int] | None:
+    """The indices of the recorded calls :meth:`_Run.calls` has something to say
+    about (None: all of them). A write to stdout or an ``environ_get`` never makes a
+    finding, and most runs make only such calls. A run with a call the thunk flagged
+    (denied, killed, over a budget) is judged whole: a budget's finding needs every
+    sum before it."""
+    if not log.recorded:
+        return []
+    cols = log.columns()
+    if cols.flagged:
+        return None
+    funcs, fds = cols.func, cols.first_arg
+    if _LOOKED_AT.isdisjoint(funcs):
+        return []
+    keep = [
+        i for i, func in enumerate(funcs) if func in _PER_CALL or (func in p1.FD_WRITES and fds[i] not in _STDIO)
+    ]
+    return None if len(keep) == len(funcs) else keep
+
+
+def _clean(policy: Policy, rec: InvocationRecord, log: AuditLog, options: RunOptions | None) -> bool:
+    """Whether :func:`evaluate` would find nothing in the run, told without building
+    its state: true of most runs, and serve judges every request. False whenever a
+    check would need the whole evaluation."""
+    counts, total = log.counts, log.total
+    if log.dropped or not total or log.recorded != total:
+        return False
+    # A write to a descriptor can name a file only where the run has preopens or opens one.
+    preopens = options.dirs if options is not None else policy.filesystem.dirs
+    looked_at = _LOOKED_AT if preopens or "sock_accept" in counts else _PER_CALL
+    if not looked_at.isdisjoint(counts) or log.flagged():
+        return False
+    code = rec.exit_code if rec.exit_code is not None else (0 if rec.outcome == "ok" else None)
+    if code is None or code not in policy.exit_codes:
+        return False
+    if policy.arguments is not None and not all(map(policy.arg_allowed, rec.args)):
+        return False
+    env = options.env if options is not None else None
+    if env and policy.env_outside(env):
+        return False
+    b, totals = policy.budgets, log.totals
+    random_limit = policy.random.max_bytes if policy.random is not None else None
+    for limit, used in (
+        (b.host_calls, totals.get("host_calls", total)),
+        (b.output_bytes, totals.get("output_bytes", rec.stdout_bytes + rec.stderr_bytes)),
+        (b.open_fds, totals.get("open_fds_peak", 0)),
+        (random_limit, totals.get("random_bytes", 0)),
+    ):
+        if limit is not None and used > limit:
+            return False
+    return True
 
 
 def _exit_asked(log: AuditLog | None) -> int | None:

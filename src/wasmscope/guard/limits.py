@@ -31,7 +31,7 @@ LIMIT_RULES: dict[str, tuple[str, str, str]] = {
         "memory",
         "the guest's memory reached the memory limit",
     ),
-    RunOutcome.STACK_OVERFLOW: ("limit.stack", "stack", "the guest exhausted the Wasm stack"),
+    RunOutcome.STACK_OVERFLOW: ("limit.stack", "stack", "the guest exhausted its stack"),
     RunOutcome.OUTPUT_LIMIT: ("limit.output", "output", "the guest wrote more than the output cap"),
 }
 

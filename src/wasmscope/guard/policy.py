@@ -56,11 +56,11 @@ import fnmatch
 import functools
 import os
 import posixpath
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from wasmscope._files import read_toml
 from wasmscope.errors import UsageError
 from wasmscope.guard import _preview1 as p1
 from wasmscope.guard._paths import (
@@ -206,6 +206,8 @@ class Policy:
 
     def env_outside(self, names: Iterable[str]) -> tuple[str, ...]:
         """The names the environment allowlist does not allow, in order."""
+        if "*" in self.environment:  # what serve's routes often say: no names to match
+            return ()
         return _outside(self.environment, tuple(names))
 
     def arg_allowed(self, value: str) -> bool:
@@ -352,12 +354,10 @@ class Policy:
         """The run's WASI world cut to the policy. In ``enforce`` and ``kill``: only the
         allowed variables, only the granted dirs, read-only where the policy says so.
         In ``monitor`` nothing changes, and what lies outside the policy is reported."""
-        from wasmscope.runtime.wasi import DirSpec
-
         chosen = self._mode(mode)
         cut = chosen != "monitor"
         findings: list[Finding] = []
-        env = dict(options.env or {})
+        env = options.env or {}
         outside = self.env_outside(env)
         if outside:  # one finding for them all: serve's CGI variables are a score of them
             shown = ", ".join(outside[:8]) + (f" and {len(outside) - 8} more" if len(outside) > 8 else "")
@@ -369,9 +369,10 @@ class Policy:
                 suggestion=suggest("environment", "allow", outside), details={"variables": len(outside)},
             ))  # fmt: skip
             if cut:
-                for name in outside:
-                    del env[name]
+                env = {k: v for k, v in env.items() if k not in set(outside)}
         dirs: list[DirSpec] = []
+        if options.dirs:  # an import statement costs µs, and serve shapes every request
+            from wasmscope.runtime.wasi import DirSpec
         for d in options.dirs:
             spec = d if isinstance(d, DirSpec) else DirSpec.parse(d)
             grant = next(
@@ -406,9 +407,7 @@ class Policy:
         self, rec: InvocationRecord, log: AuditLog | None, options: RunOptions | None = None
     ) -> list[Finding]:
         """Denials and violations of one run (see :mod:`wasmscope.guard.evaluate`)."""
-        from wasmscope.guard.evaluate import evaluate
-
-        return evaluate(self, rec, log, options)
+        return _evaluate()(self, rec, log, options)
 
     def to_toml(self, comments: bool = True, notes: Mapping[str, str] | None = None) -> str:
         """The policy as TOML that :func:`parse_policy` reads back the same, with a
@@ -416,6 +415,14 @@ class Policy:
         from wasmscope.guard._toml_out import policy_toml
 
         return policy_toml(self, comments, notes)
+
+
+@functools.cache
+def _evaluate() -> Callable[..., list[Finding]]:
+    # evaluate imports this module; the import statement is paid once, not per run
+    from wasmscope.guard.evaluate import evaluate
+
+    return evaluate
 
 
 def whole_dir_glob(guest: str) -> str:
@@ -669,17 +676,5 @@ def parse_policy(doc: Mapping[str, Any], source: str = "<policy>") -> Policy:
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Read a policy file."""
     file = os.fspath(path)
-    try:
-        with open(file, "rb") as f:
-            doc = tomllib.load(f)
-    except FileNotFoundError:
-        raise UsageError(f"{file}: no such policy file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{file}: is a directory, not a policy file") from None
-    except OSError as exc:
-        raise UsageError(f"{file}: cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{file}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{file}: not valid TOML: not UTF-8 text") from None
+    doc = read_toml(file, "policy file")
     return parse_policy(doc, file)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from wasmscope.runtime.host_calls import AuditSettings
     from wasmscope.runtime.options import RunOptions
     from wasmscope.runtime.record import InvocationRecord
+    from wasmscope.runtime.wasi import DirSpec
     from wasmscope.telemetry import Telemetry
 
 __all__ = ["MODES", "AuditFile", "GuardConfig", "GuardSession", "GuardStats", "open_sinks"]
@@ -200,7 +201,20 @@ class GuardSession:
             if findings:
                 findings = self._first_time(findings)
         settings = self._settings(shaped)
+        if shaped.audit is settings:  # asked for with audit_settings() already: no copy
+            return shaped, findings
         return replace(shaped, audit=settings), findings
+
+    def audit_settings(self, dirs: Sequence[DirSpec | str] = ()) -> AuditSettings:
+        """The audit :meth:`prepare` gives a run with ``dirs`` (what a caller that builds
+        its options per run passes at once, so that prepare need not copy them)."""
+        key = (tuple(dirs), self._ring)
+        found = self._settings_cache.get(key)
+        if found is not None:
+            return found
+        from wasmscope.runtime.options import RunOptions
+
+        return self._settings(RunOptions(dirs=dirs))
 
     def _first_time(self, findings: list[Finding]) -> list[Finding]:
         """The shaping's findings not reported before by this session: how the run's
@@ -219,12 +233,12 @@ class GuardSession:
     def _settings(self, shaped: RunOptions) -> AuditSettings:
         """The audit settings of a run with ``shaped``'s dirs, made once per dirs and
         ring size: the same object each time, so the audit's tables are cached too."""
-        from wasmscope.runtime.host_calls import AuditSettings
-
         key = (tuple(shaped.dirs), self._ring)
         found = self._settings_cache.get(key)
         if found is not None:
             return found
+        from wasmscope.runtime.host_calls import AuditSettings
+
         policy = self.config.policy
         settings = AuditSettings() if policy is None else policy.audit_settings(self.mode, shaped)
         ring = min(self._ring or settings.ring_records, settings.ring_records)
@@ -265,7 +279,8 @@ class GuardSession:
                 findings += self._pending_advisories
             self._pending_advisories = None
             self.stats.runs += 1
-            self.stats.findings.update(f.name for f in findings)
+            if findings:
+                self.stats.findings.update(f.name for f in findings)
             if audit is not None:
                 self.stats.dropped += audit.dropped
                 self._size_ring(audit)
@@ -276,7 +291,10 @@ class GuardSession:
         if audit.dropped:
             self._ring = None  # the full ring again
             return
-        self._most_calls = max(self._most_calls, audit.total)
+        total = audit.total
+        if total <= self._most_calls and self._ring is not None:
+            return
+        self._most_calls = max(self._most_calls, total)
         self._ring = max(MIN_RING, 1 << (2 * self._most_calls - 1).bit_length())
 
     def _baseline(

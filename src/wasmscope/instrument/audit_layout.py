@@ -51,12 +51,16 @@ __all__ = [
     "FLAG_OVER",
     "FLAG_RESULT",
     "MAX_ARGS",
+    "STACK_POINTER_EXPORT",
     "AuditLayout",
     "AuditedFunc",
 ]
 
 AUDIT_EXPORT = "wasmscope:audit"
 CHECK_EXPORT = "wasmscope:audit_check"  # a funcref table of one: the host's CHECK function
+# The C stack pointer (wasm-ld's ``__stack_pointer``) re-exported: after a bounds trap the
+# host reads it to tell a stack that ran below address 0 from a stray pointer.
+STACK_POINTER_EXPORT = "wasmscope:stack_pointer"
 
 HEAD, TAIL, DROPPED, MASK, MODE = 0, 8, 16, 24, 28
 DENY_ERRNO, OVER_ACTION, MAX_PATH, KILLED = 32, 36, 40, 44
@@ -114,6 +118,7 @@ class AuditLayout:
     timing: bool  # the thunks can time calls (the module imports clock_time_get)
     version: int
     thunks: dict[int, int] = field(default_factory=dict)  # thunk function index -> import index
+    stack_pointer: bool = False  # STACK_POINTER_EXPORT is there
 
     @property
     def memory_export(self) -> str:

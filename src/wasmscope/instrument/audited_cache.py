@@ -12,14 +12,13 @@ layouts and the sha256 and size of the ``.wasm``).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from wasmscope.instrument.audit_layout import AuditLayout
 from wasmscope.instrument.counters_layout import CountersLayout
-from wasmscope.instrument.instrumented_cache import _write_atomic, default_cache_dir
+from wasmscope.instrument.instrumented_cache import default_cache_dir, read_entry, write_entry
 from wasmscope.instrument.shadow_stack import PASS_VERSION, instrument
 from wasmscope.instrument.wasi_audit import AUDIT_PASS_VERSION, audit
 
@@ -46,21 +45,13 @@ def audit_key(
 
 
 def _load(folder: Path, key: str) -> AuditedModule | None:
-    try:
-        meta = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
-        wasm = (folder / f"{key}.wasm").read_bytes()
-    except (OSError, ValueError):
+    entry = read_entry(folder, key)
+    if entry is None:
         return None
+    wasm, meta = entry
     try:
-        if (
-            len(wasm) != meta["wasm_size"]
-            or hashlib.sha256(wasm).hexdigest() != meta["wasm_sha256"]
-        ):
-            return None
         layout = AuditLayout.from_dict(meta["audit"]) if meta["audit"] is not None else None
-        counters = (
-            CountersLayout.from_dict(meta["counters"]) if meta["counters"] is not None else None
-        )
+        counters = CountersLayout.from_dict(meta["counters"]) if meta["counters"] is not None else None
     except (KeyError, TypeError, ValueError):
         return None
     if layout is not None and layout.version != AUDIT_PASS_VERSION:
@@ -69,15 +60,11 @@ def _load(folder: Path, key: str) -> AuditedModule | None:
 
 
 def _store(folder: Path, key: str, result: AuditedModule) -> None:
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     meta = {
         "audit": result.layout.to_dict() if result.layout is not None else None,
         "counters": result.counters.to_dict() if result.counters is not None else None,
-        "wasm_sha256": hashlib.sha256(result.wasm).hexdigest(),
-        "wasm_size": len(result.wasm),
     }
-    _write_atomic(folder / f"{key}.wasm", result.wasm)
-    _write_atomic(folder / f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+    write_entry(folder, key, result.wasm, meta)
 
 
 def audit_module(data: bytes, *, path_capacity: int = 256, counted: bool = False) -> AuditedModule:

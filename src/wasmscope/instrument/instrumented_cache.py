@@ -24,11 +24,12 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from wasmscope.instrument.counters_layout import CountersLayout
 from wasmscope.instrument.shadow_stack import PASS_VERSION, Instrumented, instrument
 
-__all__ = ["cache_key", "cached_layout", "default_cache_dir", "instrument_cached"]
+__all__ = ["cache_key", "cached_layout", "default_cache_dir", "instrument_cached", "read_entry", "write_entry"]
 
 log = logging.getLogger("wasmscope.instrument.instrumented_cache")
 
@@ -69,15 +70,33 @@ def cached_layout(
     return layout, wasm_sha256
 
 
-def _load(folder: Path, key: str) -> Instrumented | None:
+def read_entry(folder: Path, key: str) -> tuple[bytes, dict[str, Any]] | None:
+    """An entry's ``.wasm`` and ``.json`` (its metadata), or None when either is missing,
+    unreadable or the bytes are not the ones the metadata names (size and sha256)."""
     try:
         meta = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
         wasm = (folder / f"{key}.wasm").read_bytes()
-    except (OSError, ValueError):
-        return None
-    try:
         if len(wasm) != meta["wasm_size"] or hashlib.sha256(wasm).hexdigest() != meta["wasm_sha256"]:
             return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return wasm, meta
+
+
+def write_entry(folder: Path, key: str, wasm: bytes, meta: dict[str, Any]) -> None:
+    """Writes an entry (each file atomically), ``meta`` with the bytes' size and sha256."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    meta = {**meta, "wasm_sha256": hashlib.sha256(wasm).hexdigest(), "wasm_size": len(wasm)}
+    _write_atomic(folder / f"{key}.wasm", wasm)
+    _write_atomic(folder / f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+
+
+def _load(folder: Path, key: str) -> Instrumented | None:
+    entry = read_entry(folder, key)
+    if entry is None:
+        return None
+    wasm, meta = entry
+    try:
         layout = CountersLayout.from_dict(meta["layout"])
         uninstrumented = tuple(int(f) for f in meta.get("uninstrumented", ()))
     except (KeyError, TypeError, ValueError):
@@ -100,15 +119,8 @@ def _write_atomic(path: Path, payload: bytes) -> None:
 
 
 def _store(folder: Path, key: str, result: Instrumented) -> None:
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    meta = {
-        "layout": result.layout.to_dict(),
-        "uninstrumented": list(result.uninstrumented),
-        "wasm_sha256": hashlib.sha256(result.wasm).hexdigest(),
-        "wasm_size": len(result.wasm),
-    }
-    _write_atomic(folder / f"{key}.wasm", result.wasm)
-    _write_atomic(folder / f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+    meta = {"layout": result.layout.to_dict(), "uninstrumented": list(result.uninstrumented)}
+    write_entry(folder, key, result.wasm, meta)
 
 
 def instrument_cached(

@@ -79,6 +79,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wasmscope.binary import opcodes as op
+from wasmscope.binary.custom import decode_name
 from wasmscope.binary.instructions import Instruction
 from wasmscope.binary.module import FunctionBody, Module
 from wasmscope.binary.sections import Export, Table
@@ -90,6 +91,7 @@ from wasmscope.binary.types import (
     I64,
     ExternKind,
     FuncType,
+    GlobalType,
     Limits,
     MemoryType,
     RecGroup,
@@ -103,6 +105,7 @@ from wasmscope.instrument.audit_layout import (
     AUDIT_EXPORT,
     CHECK_EXPORT,
     MAX_ARGS,
+    STACK_POINTER_EXPORT,
     AuditedFunc,
     AuditLayout,
 )
@@ -110,7 +113,7 @@ from wasmscope.instrument.wasi_preview1 import MODULES, PREVIEW1, WasiFunc
 
 __all__ = ["AUDIT_PASS_VERSION", "Audited", "audit"]
 
-AUDIT_PASS_VERSION = 3
+AUDIT_PASS_VERSION = 4  # 4: the C stack pointer exported
 """Bumped whenever the pass's output for a given input changes (cache key)."""
 
 PAGE = 65536
@@ -672,6 +675,9 @@ def audit(data: bytes, *, path_capacity: int = 256) -> Audited:
     m.exports.append(Export(CHECK_EXPORT, ExternKind.TABLE, table))
     check_type = len(types)
     m.rec_groups.append(RecGroup([SubType(FuncType((I32, I32), (I32,)))]))
+    sp = _stack_pointer(m)
+    if sp is not None:
+        m.exports.append(Export(STACK_POINTER_EXPORT, ExternKind.GLOBAL, sp))
 
     thunk_of = {imp_idx: n_functions + k for imp_idx, k in order.items()}
     for body, locals_, instrs in bodies:
@@ -712,5 +718,26 @@ def audit(data: bytes, *, path_capacity: int = 256) -> Audited:
         timing=timing,
         version=AUDIT_PASS_VERSION,
         thunks={t: imp for imp, t in thunk_of.items()},
+        stack_pointer=sp is not None,
     )
     return Audited(m.encode(), layout)
+
+
+def _stack_pointer(m: Module) -> int | None:
+    """The global that holds the C stack pointer: the one the name section calls
+    ``__stack_pointer``, else the first defined global when it is a mutable i32 (where
+    wasm-ld puts it). None when neither is a mutable i32."""
+    imported = m.imported(ExternKind.GLOBAL)
+    types = [g.type for g in imported] + [g.type for g in m.globals]
+    index: int | None = len(imported) if len(types) > len(imported) else None
+    for sec in m.custom_sections("name"):
+        try:
+            names = decode_name(m.data, sec.content_start, sec.end).globals
+        except DecodeError:
+            break
+        index = next((i for i, n in names.items() if n == "__stack_pointer"), index)
+        break
+    if index is None or index >= len(types):
+        return None
+    t = types[index]
+    return index if isinstance(t, GlobalType) and t.mutable and t.valtype == I32 else None

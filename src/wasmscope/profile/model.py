@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -319,19 +320,43 @@ class Profile:
                 node = child
         return root
 
-    def to_svg(self, *, width: int = 1200, min_width: float = 0.1, title: str | None = None) -> str:
+    def to_svg(
+        self, *, width: int = 1200, min_width: float = 0.1, title: str | None = None, cost_usd: float | None = None
+    ) -> str:
         """A flame graph as a standalone SVG document: the root (``all``) at the bottom,
         callees above callers, widths by samples; hover a frame for its name, samples
         and calls. Frames narrower than ``min_width`` pixels are left out (with their
-        callees)."""
+        callees).
+
+        ``cost_usd`` (the invocation's cost): colour by cost instead of by name: each
+        frame by its function's self cost (its share of the samples, as
+        :func:`wasmscope.cost.attribution.function_costs` has it), from pale yellow
+        (nothing) to deep red (the costliest function); the tooltips add the USD of the
+        frame with its callees and of the function's self time."""
         root = self.flame_tree()
         total = root.count or 1
+        heat: dict[int, float] = {}
+        self_usd: dict[int, float] = {}
+        if cost_usd is not None:
+            billed = self.total_samples or 1  # empty samples are billed time too
+            selfs = self.self_samples()
+            self_usd = {i: k / billed * cost_usd for i, k in selfs.items()}
+            top_usd = max(self_usd.values(), default=0.0)
+            heat = {i: (u / top_usd if top_usd > 0 else 0.0) for i, u in self_usd.items()}
         frame_h, pad_top, pad_bottom, margin = 17, 36, 24, 10
         usable = width - 2 * margin
         depth = root.height()
         height = pad_top + (depth + 1) * frame_h + pad_bottom
         parts: list[str] = []
         text_title = title or f"{self.module}: {self.sampled:,} samples ({self.mode} sampler, {self.rate:g} Hz)"
+        info = "width = share of samples; exact call counts from the module's own counters"
+        if cost_usd is not None:
+            if title is None:
+                text_title += f", {_usd(cost_usd)} per invocation"
+            info = (
+                "colour = the function's self cost (pale: none, deep red: the costliest); "
+                "width = share of samples, and of the cost"
+            )
         parts.append(
             '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
             f'<svg version="1.1" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -341,7 +366,7 @@ class Profile:
             "#title{font-size:15px}#info{font-size:11px;fill:#555}</style>\n"
             f'<text id="title" x="{width / 2:.0f}" y="22" text-anchor="middle">{escape(text_title)}</text>\n'
             f'<text id="info" x="{margin}" y="{height - 8}">hover a frame for its samples and calls; '
-            f"width = share of samples; exact call counts from the module's own counters</text>\n"
+            f"{escape(info)}</text>\n"
         )
         counts = self.counts
 
@@ -361,14 +386,23 @@ class Profile:
                 tip = f"{name}: {node.count:,} samples ({pct:.2f}%)"
                 if 0 <= node.index < len(counts) and counts[node.index]:
                     tip += f", {counts[node.index]:,} calls in the run"
-            fill = _color(name, node.index, self.n_imported)
+            if cost_usd is not None:
+                billed_share = node.count / (self.total_samples or 1)
+                tip += f"; {_usd(billed_share * cost_usd)} with its callees"
+                if node.index is not None:
+                    tip += f", {_usd(self_usd.get(node.index, 0.0))} self (the whole function)"
+                fill = _heat(heat.get(node.index, 0.0)) if node.index is not None else "rgb(200,200,200)"
+            else:
+                fill = _color(name, node.index, self.n_imported)
             label = _fit(name, w)
             parts.append(
                 f'<g class="frame"><title>{escape(tip)}</title>'
                 f'<rect x="{x:.2f}" y="{y}" width="{max(w - 0.5, 0.1):.2f}" height="{frame_h - 1}" fill="{fill}" rx="2" ry="2"/>'
             )
             if label:
-                parts.append(f'<text x="{x + 3:.2f}" y="{y + frame_h - 5}">{escape(label)}</text>')
+                dark = cost_usd is not None and node.index is not None and heat.get(node.index, 0.0) > 0.5
+                ink = ' style="fill:#fff"' if dark else ""  # white on the deep reds
+                parts.append(f'<text x="{x + 3:.2f}" y="{y + frame_h - 5}"{ink}>{escape(label)}</text>')
             parts.append("</g>\n")
             cx = x
             for child in sorted(node.children.values(), key=lambda c: self.name(c.index if c.index is not None else LOST)):
@@ -435,6 +469,26 @@ def _color(name: str, index: int | None, n_imported: int) -> str:
     if index < n_imported:  # host calls: blue-ish, apart from the guest's warm colours
         return f"rgb({80 + h % 40},{140 + (h >> 8) % 50},{210 + (h >> 16) % 40})"
     return f"rgb({205 + h % 50},{(h >> 8) % 230},{(h >> 16) % 55})"
+
+
+def _heat(t: float) -> str:
+    """Pale yellow (0) to deep red (1), on a square-root scale so that small costs
+    still show."""
+    t = min(1.0, max(0.0, t)) ** 0.5
+    r = round(255 - 55 * t)
+    g = round(240 - 220 * t)
+    b = round(190 - 175 * t)
+    return f"rgb({r},{g},{b})"
+
+
+def _usd(x: float) -> str:
+    """USD to three significant digits, without exponents: ``$0.00000104``."""
+    if x == 0:
+        return "$0"
+    if abs(x) >= 1:
+        return f"${x:,.2f}"
+    digits = max(2, 2 - math.floor(math.log10(abs(x))))
+    return f"${x:.{digits}f}"
 
 
 def _version() -> str:

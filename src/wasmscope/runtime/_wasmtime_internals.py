@@ -313,9 +313,8 @@ def instance_exports(
 
 def memory_copy(item: Any) -> Any:
     """A ``wasmtime_memory_t`` copied out of a memory extern (it outlives ``item``)."""
-    copy = _ffi.wasmtime_memory_t()
-    ctypes.memmove(_byref(copy), _byref(item.of.memory), ctypes.sizeof(copy))
-    return copy
+    memory = item.of.memory
+    return type(memory).from_buffer_copy(memory)  # not ctypes.memmove: it releases the GIL
 
 
 def memory_data(ctx: Any, memory: Any) -> tuple[int, int]:

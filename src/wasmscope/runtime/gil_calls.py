@@ -55,7 +55,7 @@ class _GilCalls:
         self.epoch_deadline_callback = same("wasmtime_store_epoch_deadline_callback")
         self.instance_export_get = same("wasmtime_instance_export_get")
         self.memory_data_size = same("wasmtime_memory_data_size")
-        self.memory_data = same("wasmtime_memory_data")
+        self.memory_address = raw("wasmtime_memory_data", vp, vp, vp)  # an int: no ctypes.cast
         self.wasi_config_new = same("wasi_config_new")
         self.byte_vec_new = same("wasm_byte_vec_new")
         self.set_stdin_bytes = same("wasi_config_set_stdin_bytes")

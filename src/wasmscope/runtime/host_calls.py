@@ -15,11 +15,15 @@ The run's :class:`AuditLog` lands in ``InvocationRecord.audit``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Protocol
 
-__all__ = ["ERRNO_NOTCAPABLE", "Action", "AuditLog", "AuditSettings", "Budgets", "HostCall"]
+__all__ = [
+    "ERRNO_NOTCAPABLE", "Action", "AuditLog", "AuditSettings", "Budgets", "CallColumns", "HostCall",
+    "RecordedCalls",
+]  # fmt: skip
 
 ERRNO_NOTCAPABLE = 76
 """WASI preview 1 ``errno::notcapable``: what a denied call returns, as a missing
@@ -77,22 +81,124 @@ class HostCall:
     killed: bool = False
 
 
-@dataclass(slots=True)
+class RecordedCalls(Protocol):
+    """Recorded calls not yet decoded (the audit's copy of its ring): an
+    :class:`AuditLog` decodes them when first asked, so a run whose records nobody
+    reads pays for one copy only."""
+
+    def __len__(self) -> int: ...
+
+    def columns(self) -> CallColumns:
+        """Each record's function, flags and first argument, without decoding it."""
+        ...
+
+    def flagged(self) -> bool:
+        """Whether any record has the denied, killed or over-budget flag."""
+        ...
+
+    def decode(self, indices: Iterable[int] | None = None) -> list[HostCall]:
+        """The records at ``indices`` (None: all), in order."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallColumns:
+    """One entry per recorded call, in order: the function and its first argument (the
+    descriptor of every ``fd_*`` call); ``flagged``: whether the thunk denied, killed
+    or found over a budget any of them."""
+
+    func: list[str]
+    first_arg: Sequence[int | None]
+    flagged: bool
+
+    @classmethod
+    def of(cls, calls: Sequence[HostCall]) -> CallColumns:
+        return cls(
+            [c.func for c in calls],
+            [next(iter(c.args.values()), None) for c in calls],
+            any(c.denied or c.over_budget or c.killed for c in calls),
+        )
+
+
 class AuditLog:
     """One invocation's host calls. ``counts`` is exact for every call the thunks saw
     (``func -> calls``), ``calls`` holds the recorded ones in order (empty in
     count-only mode); ``dropped`` is how many records the ring could not keep
     (counted, never silent); ``totals`` has the budgets' running sums at the end
-    (``host_calls``, ``random_bytes``, ``output_bytes``, ``open_fds_peak``)."""
+    (``host_calls``, ``random_bytes``, ``output_bytes``, ``open_fds_peak``).
 
-    counts: dict[str, int] = field(default_factory=dict)
-    calls: list[HostCall] = field(default_factory=list)
-    dropped: int = 0
-    totals: dict[str, int] = field(default_factory=dict)
+    ``records``: the recorded calls still undecoded (what an audited run gives);
+    ``calls`` decodes them all on first use, :meth:`calls_at` only those asked for."""
+
+    __slots__ = ("_calls", "_records", "counts", "dropped", "totals")
+
+    def __init__(
+        self,
+        counts: dict[str, int] | None = None,
+        calls: list[HostCall] | None = None,
+        dropped: int = 0,
+        totals: dict[str, int] | None = None,
+        *,
+        records: RecordedCalls | None = None,
+    ) -> None:
+        self.counts: dict[str, int] = {} if counts is None else counts
+        self.dropped = dropped
+        self.totals: dict[str, int] = {} if totals is None else totals
+        self._calls = calls if calls is not None or records is not None else []
+        self._records = records
+
+    @property
+    def calls(self) -> list[HostCall]:
+        if self._calls is None:
+            assert self._records is not None
+            self._calls = self._records.decode()
+        return self._calls
+
+    @calls.setter
+    def calls(self, calls: list[HostCall]) -> None:
+        self._calls, self._records = calls, None
+
+    @property
+    def recorded(self) -> int:
+        """How many calls were recorded (without decoding them)."""
+        return len(self._calls) if self._calls is not None else len(self._records or ())
+
+    def columns(self) -> CallColumns:
+        if self._calls is None and self._records is not None:
+            return self._records.columns()
+        return CallColumns.of(self.calls)
+
+    def flagged(self) -> bool:
+        """Whether the thunks denied, killed or found over a budget any recorded call."""
+        if self._calls is None and self._records is not None:
+            return self._records.flagged()
+        return any(c.denied or c.over_budget or c.killed for c in self.calls)
+
+    def calls_at(self, indices: Sequence[int]) -> list[HostCall]:
+        """The recorded calls at ``indices`` (ascending), decoding only those."""
+        if self._calls is None and self._records is not None:
+            return self._records.decode(indices)
+        calls = self.calls
+        return [calls[i] for i in indices]
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AuditLog):
+            return NotImplemented
+        return (self.counts, self.calls, self.dropped, self.totals) == (
+            other.counts, other.calls, other.dropped, other.totals,
+        )  # fmt: skip
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"AuditLog(counts={self.counts!r}, calls={self.calls!r}, dropped={self.dropped!r}, "
+            f"totals={self.totals!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,14 +157,14 @@ class InvocationRecord:
 
 def audit_json(log: AuditLog) -> dict[str, Any]:
     """The compact JSON of an audit log: counts, totals, drops, the first calls."""
-    calls = log.calls
+    recorded = log.recorded
     out: dict[str, Any] = {
         "counts": dict(log.counts),
         "total": log.total,
         "dropped": log.dropped,
         "totals": dict(log.totals),
-        "calls": [asdict(c) for c in calls[:AUDIT_CALLS_IN_JSON]],
+        "calls": [asdict(c) for c in log.calls_at(range(min(recorded, AUDIT_CALLS_IN_JSON)))],
     }
-    if len(calls) > AUDIT_CALLS_IN_JSON:
-        out["calls_omitted"] = len(calls) - AUDIT_CALLS_IN_JSON
+    if recorded > AUDIT_CALLS_IN_JSON:
+        out["calls_omitted"] = recorded - AUDIT_CALLS_IN_JSON
     return out

@@ -160,6 +160,7 @@ int main(int argc, char **argv) {
     if (!strcmp(what, "spin")) return spin();
     if (!strcmp(what, "membomb")) return membomb();
     if (!strcmp(what, "stack")) return recurse(0);
+    if (!strcmp(what, "stray")) { printf("stray\n"); return *(volatile int *)0xfffffff0u; }
     if (!strcmp(what, "exit")) return count ? (int)count : 42;
     fprintf(stderr, "usage: hostile ATTACK [COUNT]\n");
     return 2;
