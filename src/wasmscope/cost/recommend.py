@@ -11,12 +11,11 @@ From a :class:`~wasmscope.cost.records.UsageTable` and a price sheet, per functi
 - **memory**: the largest observed peak (linear memory, all invocations) with
   ``headroom``, rounded up to a MiB (``memory_limit``, for ``wasmscope run
   --memory-limit``) and to the host's memory steps (``memory_mb``). Never below an
-  observed peak. Where CPU grows with memory, the size predicted cheapest is
-  recommended, unless a size predicted within :data:`SPEED_TIE` (5%) of its cost runs
-  at least :data:`SPEEDUP` (2x) faster: then the fastest such (the smallest of equally
-  fast ones). A CPU-bound function costs about the same at every size up to one vCPU,
-  and the model errs at small shares: the sweep measured runs under a CPU quota of
-  0.29 vCPU or less 12-16% slower than predicted, at 0.58 or more 1-3%.
+  observed peak. A larger size is recommended only where it is predicted to be
+  cheaper by more than :data:`TIE` (1%): CPU that grows with memory can make it so.
+  (A CPU-bound function costs about the same at every size up to one vCPU.) The model
+  errs at small shares: the sweep measured runs under a CPU quota of 0.29 vCPU or less
+  12-16% slower than predicted, at 0.58 or more 1-3%, on an otherwise idle machine.
   The memory is the guest's: a host that counts its own runtime's memory against the
   size needs that on top.
 - **fuel limit**: fuel is deterministic for one input, so the largest fuel observed
@@ -73,8 +72,7 @@ __all__ = [
     "MIB",
     "OVER_MARGIN",
     "PAGE",
-    "SPEEDUP",
-    "SPEED_TIE",
+    "TIE",
     "Recommendation",
     "SizeCost",
     "predict_wall",
@@ -85,8 +83,7 @@ __all__ = [
 
 MIB: Final = 1024 * 1024  # hosts' "MB" are binary (as in prices.py)
 PAGE: Final = 65536  # a Wasm page
-SPEED_TIE: Final = 0.05  # sizes predicted within this of the cheapest count as as cheap
-SPEEDUP: Final = 2.0  # ... and one of them is preferred when it is this much faster
+TIE: Final = 0.01  # a larger size must be predicted this much cheaper to be recommended
 OVER_MARGIN: Final = 0.1  # over-provisioned: the recommended size is this much below the configured
 CURVE_MB: Final = (128, 256, 512, 1024, 1536, 1769, 2048, 3008, 4096, 10240)
 FINDINGS: Final = ("Optimized", "MemoryOverprovisioned", "MemoryUnderprovisioned", "Unavailable")
@@ -318,20 +315,15 @@ def recommend_function(
         for m in _candidates(steps, memory_mb, extra):
             w = predict_wall(wall, cpu, m, cpu_per_mb, measured_share=measured_share)
             priced[m] = (_mean_cost(sheet, w, cpu, peak, m), float(np.nanmean(w)))
-        floor_mb = memory_mb
-        cheapest = min(priced, key=lambda m: (priced[m][0], m))
-        near = [m for m, (c, _) in priced.items() if c <= priced[cheapest][0] * (1.0 + SPEED_TIE)]
-        fastest = min(near, key=lambda m: (priced[m][1], m))  # then the smallest
-        choice = fastest if priced[cheapest][1] >= SPEEDUP * priced[fastest][1] else cheapest
-        if choice != floor_mb:
-            floor_cost, floor_wall = priced[floor_mb]
-            cost_change = priced[choice][0] / floor_cost - 1.0
+        floor_cost = priced[memory_mb][0]
+        best = min(priced, key=lambda m: (priced[m][0], m))
+        if priced[best][0] < floor_cost * (1.0 - TIE):
             reasons.append(
-                f"{choice} MB rather than the {floor_mb} MB its memory needs: predicted "
-                f"{floor_wall / priced[choice][1]:.1f}x faster for {abs(cost_change):.0%} "
-                f"{'less' if cost_change < 0 else 'more'} (CPU grows with memory here)"
+                f"{best} MB rather than the {memory_mb} MB its memory needs: predicted "
+                f"{1 - priced[best][0] / floor_cost:.0%} cheaper, as it runs faster with the CPU that "
+                "comes with memory"
             )
-            memory_mb = choice
+            memory_mb = best
         chosen_cost, chosen_wall = priced[memory_mb]
     elif memory_mb is not None:
         w = predict_wall(wall, cpu, memory_mb, cpu_per_mb, measured_share=measured_share)
