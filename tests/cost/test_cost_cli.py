@@ -122,9 +122,11 @@ def _python(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def filled_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(a collect store folder, the JSON lines of the same runs), made by another process."""
-    if importlib.util.find_spec("chdb") is None:  # not imported here: chDB takes wasmtime's trap signals
-        pytest.skip("chdb is not installed")
+    """(a collect store folder, the JSON lines of the same runs), made by another process.
+    chDB is not imported here: imported after wasmtime set up its signal handlers, its own
+    would replace them, and the next guest trap in this process would kill it."""
+    if importlib.util.find_spec("chdb") is None:
+        pytest.skip("the collect extra (chdb) is not installed")
     folder = tmp_path_factory.mktemp("store")
     data, runs = folder / "store", folder / "runs.jsonl"
     filled = _python("-m", "tests.cost._fill_store", str(data), str(runs))
