@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "serve": "wasmscope.cli.serve",
     "collect": "wasmscope.cli.collect",
     "guard": "wasmscope.cli.guard",
+    "cost": "wasmscope.cli.cost",
 }
 
 _DESCRIPTION = """\
@@ -61,6 +62,8 @@ commands:
             store and a dashboard made for Wasm functions
   guard     a module's imports against a capability policy (TOML) before it
             runs; the least-privilege policy learned from recorded runs
+  cost      what invocations cost: wall, CPU, fuel and memory per function
+            (min/avg/p50/p95/p99/max), priced by a provider's price sheet
 
 examples:
   wasmscope inspect app.wasm                 human-readable report
@@ -72,6 +75,7 @@ examples:
   wasmscope serve app.toml --port 8080       WAGI handlers over HTTP
   wasmscope collect                          receive OTLP, open the dashboard URL it prints
   wasmscope guard check app.wasm --policy p.toml   imports against a policy
+  wasmscope cost summary runs.jsonl --price aws-lambda-arm64   what the runs cost
 
 exit status:
   0 success, 1 not valid WebAssembly, 2 usage error (bad option, unreadable

@@ -104,6 +104,7 @@ examples:
   wasmscope serve handlers/                     every handlers/*.wasm at /<name>
   wasmscope serve app.toml --otlp http://127.0.0.1:4318   a trace per request
   wasmscope serve app.toml --workers 4          4 processes; curl .../metrics
+  wasmscope serve app.toml --usage-price aws-lambda-arm64   at Ctrl-C: usage and cost per route
   wasmscope serve app.toml --reload-interval 0.25   pick up changes faster
   wasmscope serve app.toml --no-reload          never look at the files again
   cp new.wasm api.wasm.tmp && mv api.wasm.tmp api.wasm   an atomic update
@@ -139,6 +140,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hash-key", action="store_true", help="print a [[key]] table for the key read on stdin (or a new random key, printed once on stderr) and exit")
     g.add_argument("--key-id", metavar="ID", default="key", help="the id of --hash-key's table (default: key)")
     add_telemetry_options(p)
+    g = p.add_argument_group("usage and cost")
+    g.add_argument("--usage", action="store_true",
+                   help="at shutdown, print the usage of the requests served per route: wall time, CPU time, "
+                   "fuel and peak memory (min/avg/p50/p95/p99/max) and the totals")  # fmt: skip
+    g.add_argument("--usage-price", metavar="SHEET",
+                   help="price that usage with a price sheet (aws-lambda-x86, ..., or FILE.toml); implies --usage")  # fmt: skip
+    g.add_argument("--usage-json", metavar="FILE", help="also write the usage summary as JSON to FILE; implies --usage")
     add_guard_options(p, serve=True)
     add_engine_options(p, memory_stats=False, pooling=True)
 
@@ -209,8 +217,9 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"--workers {args.workers}: expected 1 or more", EXIT_USAGE)
         if not args.reload_interval > 0 or args.reload_interval == float("inf"):
             raise CommandError(f"--reload-interval {args.reload_interval}: expected a number of seconds above 0", EXIT_USAGE)
+        usage = _usage_setup(args)
         if args.workers > 1:
-            return _run_workers(uvicorn, args, tls)
+            return _run_workers(uvicorn, args, tls, usage)
         asgi, app, telemetry = build_app(args)
     except RuntimeUnavailable as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
@@ -233,7 +242,63 @@ def run(args: argparse.Namespace) -> int:
             telemetry.shutdown()
     if not server.started:
         raise CommandError("the server did not start (see the messages above)", 1)
+    if usage is not None:
+        from wasmscope.cost.accounting import UsageTap
+
+        if isinstance(app.telemetry, UsageTap):
+            usage.report(app.telemetry.account.table())
     return 0
+
+
+_USAGE_ENV = "WASMSCOPE_SERVE_USAGE_DIR"  # where each worker of --workers N leaves its usage
+
+
+def wants_usage(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "usage", False) or getattr(args, "usage_price", None) or getattr(args, "usage_json", None))
+
+
+class _UsageReport:
+    """``--usage``: the price sheet (loaded at start: a bad one is a usage error before
+    serving), and the summary printed (and written) at shutdown."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.price: str | None = args.usage_price
+        self.json_path: str | None = args.usage_json
+        self.sheet: Any = None
+        if self.price is not None:
+            from wasmscope.cli.cost import load_sheet
+
+            self.sheet = load_sheet(self.price)
+        else:
+            from wasmscope.cost import records  # noqa: F401  (numpy missing: say so now)
+
+    def report(self, table: Any) -> None:
+        from wasmscope.cli.cost import render_summary
+        from wasmscope.cli.render import Style
+        from wasmscope.cost.summary import summarize
+        from wasmscope.errors import UsageError
+
+        if len(table) == 0:
+            sys.stderr.write("wasmscope serve: usage: no request ran a handler\n")
+            return
+        try:
+            summary = summarize(table, self.sheet)
+        except UsageError as exc:  # a memory-time sheet and a route without a memory limit
+            sys.stderr.write(f"wasmscope serve: usage not priced: {exc}\n")
+            summary = summarize(table)
+        sys.stderr.write(render_summary(summary, Style.for_stream(sys.stderr), title="wasmscope serve usage"))
+        sys.stderr.flush()
+        if self.json_path is not None:
+            try:
+                with open(self.json_path, "w", encoding="utf-8") as f:
+                    json.dump(summary.to_json(), f, indent=2)
+                    f.write("\n")
+            except OSError as exc:
+                sys.stderr.write(f"wasmscope serve: --usage-json {self.json_path}: {exc.strerror or exc}\n")
+
+
+def _usage_setup(args: argparse.Namespace) -> _UsageReport | None:
+    return _UsageReport(args) if wants_usage(args) else None
 
 
 _ARGS_ENV = "WASMSCOPE_SERVE_ARGS"  # the options, as JSON, for the workers of --workers N
@@ -275,6 +340,11 @@ def build_app(args: argparse.Namespace, metrics_dir: str | None = None) -> tuple
         asgi = MetricsMiddleware(asgi, Metrics(metrics_dir), gateway=gateway)
     except UsageError as exc:  # prometheus_client missing: serve without /metrics
         logging.getLogger("wasmscope.gateway").warning("serve: no /metrics: %s", exc)
+    if wants_usage(args):
+        from wasmscope.cost.accounting import UsageAccount, UsageTap
+
+        # In front of the metrics' tap: one more append per handler run.
+        gateway.telemetry = UsageTap(gateway.telemetry, UsageAccount())
     if telemetry is not None:
         from wasmscope.gateway.tracing import TracingMiddleware
 
@@ -287,13 +357,23 @@ def worker_app() -> Any:
     Telemetry and the metrics are made here, after the worker started)."""
     args = argparse.Namespace(**json.loads(os.environ[_ARGS_ENV]))
     _logging(args.log_level, not args.no_access_log)
-    asgi, _gateway, telemetry = build_app(args, os.environ[_METRICS_ENV])
-    if telemetry is None:
+    asgi, gateway, telemetry = build_app(args, os.environ[_METRICS_ENV])
+    usage_dir = os.environ.get(_USAGE_ENV)
+    if telemetry is None and usage_dir is None:
         return asgi
+
+    def at_shutdown() -> None:
+        if telemetry is not None:
+            telemetry.shutdown()
+        if usage_dir is not None:
+            from wasmscope.cost.accounting import UsageTap
+
+            if isinstance(gateway.telemetry, UsageTap):
+                gateway.telemetry.account.write_jsonl(os.path.join(usage_dir, f"{os.getpid()}.jsonl"))
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         """A worker process ends with os._exit (no atexit hook runs): the Telemetry is
-        flushed and shut down at the end of the lifespan."""
+        flushed and shut down, and the usage written, at the end of the lifespan."""
         if scope.get("type") != "lifespan":
             await asgi(scope, receive, send)
             return
@@ -302,7 +382,7 @@ def worker_app() -> Any:
             if message.get("type") == "lifespan.shutdown.complete":
                 import asyncio
 
-                await asyncio.to_thread(telemetry.shutdown)
+                await asyncio.to_thread(at_shutdown)
             await send(message)
 
         await asgi(scope, receive, send_then_flush)
@@ -310,9 +390,10 @@ def worker_app() -> Any:
     return app
 
 
-def _run_workers(uvicorn: Any, args: argparse.Namespace, tls: dict[str, str]) -> int:
+def _run_workers(uvicorn: Any, args: argparse.Namespace, tls: dict[str, str], usage: _UsageReport | None = None) -> int:
     """``--workers N``: N uvicorn worker processes on one socket; metrics summed over
-    them through files in a temporary folder removed at the end."""
+    them through files in a temporary folder removed at the end (and, with ``--usage``,
+    each worker's usage as JSON lines there, summed at the end)."""
     import shutil
     import tempfile
 
@@ -325,8 +406,13 @@ def _run_workers(uvicorn: Any, args: argparse.Namespace, tls: dict[str, str]) ->
     telemetry_options(args)
     require()
     metrics_dir = tempfile.mkdtemp(prefix="wasmscope-metrics-")
-    saved = {k: os.environ.get(k) for k in (_ARGS_ENV, _METRICS_ENV)}
+    saved = {k: os.environ.get(k) for k in (_ARGS_ENV, _METRICS_ENV, _USAGE_ENV)}
     os.environ[_METRICS_ENV] = metrics_dir
+    usage_dir = None
+    if usage is not None:
+        usage_dir = os.path.join(metrics_dir, "usage")
+        os.mkdir(usage_dir)
+        os.environ[_USAGE_ENV] = usage_dir
     os.environ[_ARGS_ENV] = json.dumps({k: v for k, v in vars(args).items() if v is None or isinstance(v, str | int | float | bool | list)})
     _logging(args.log_level, not args.no_access_log)
     try:
@@ -339,6 +425,8 @@ def _run_workers(uvicorn: Any, args: argparse.Namespace, tls: dict[str, str]) ->
         except SystemExit:
             return 1
         Multiprocess(config, sockets=[sock]).run()
+        if usage is not None and usage_dir is not None:
+            usage.report(_workers_usage(usage_dir))
     finally:
         for k, v in saved.items():
             if v is None:
@@ -347,6 +435,14 @@ def _run_workers(uvicorn: Any, args: argparse.Namespace, tls: dict[str, str]) ->
                 os.environ[k] = v
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _workers_usage(folder: str) -> Any:
+    """The usage the workers left in ``folder``, as one table."""
+    from wasmscope.cost.records import UsageTable, read_usage
+
+    paths = sorted(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".jsonl"))
+    return UsageTable.concat([read_usage(p) for p in paths if os.path.getsize(p) > 0])
 
 
 def _tcp_socket(sock: socket.socket) -> socket.socket:

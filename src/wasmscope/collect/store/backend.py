@@ -46,6 +46,11 @@ class Backend(Protocol):
         """Run a SELECT; raise :class:`~wasmscope.errors.StoreError` on failure."""
         ...
 
+    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pyarrow.Table:
+        """Run a SELECT and return its columns as Arrow (no Python object per value: what
+        a read of millions of rows needs); errors as :meth:`query`."""
+        ...
+
     def insert(
         self, table: str, columns: Sequence[str], data: pyarrow.Table, dedup_token: str | None = None
     ) -> None:

@@ -131,6 +131,9 @@ class ChdbBackend:
         rows = list(zip(*(_pylist(table.column(i)) for i in range(len(columns))), strict=True))
         return Result(columns, rows)
 
+    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pyarrow.Table:
+        return self._run(sql, "ArrowTable", params)
+
     def insert(
         self, table: str, columns: Sequence[str], data: pyarrow.Table, dedup_token: str | None = None
     ) -> None:

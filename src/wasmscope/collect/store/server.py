@@ -92,6 +92,9 @@ class ServerBackend:
         result = self._call("query", sql, parameters=dict(params) if params else None)
         return Result(tuple(result.column_names), [tuple(r) for r in result.result_rows])
 
+    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pyarrow.Table:
+        return self._call("query_arrow", sql, parameters=dict(params) if params else None, use_strings=True)
+
     def insert(
         self, table: str, columns: Sequence[str], data: pyarrow.Table, dedup_token: str | None = None
     ) -> None:
