@@ -38,6 +38,10 @@ subcommands:
   summary   per function and in total: invocations, errors, wall time, CPU
             time, fuel and peak memory as min/avg/p50/p95/p99/max, and the
             cost per invocation, per million and per month
+  recommend right-sizing: memory, fuel limit and timeout per function, with
+            the finding (Optimized, MemoryOverprovisioned, ...), the saving
+            per million, and duration and cost at other sizes (--sweep: measured)
+  calibrate per module, CPU time fitted to fuel and host calls, with R²
 """
 
 EPILOG = """\
@@ -48,6 +52,8 @@ examples:
   wasmscope cost summary ~/.local/share/wasmscope/collect --price cloud-run --rate 20/s
   wasmscope cost summary runs.jsonl --price my-platform.toml --free-tier --json | jq .total.cost
   wasmscope cost summary runs.jsonl --price fastly-compute --function /api/search
+  wasmscope cost recommend run.json --price aws-lambda-x86
+  wasmscope cost calibrate runs.jsonl
 
 exit status:
   0 success; 2 usage error (a bad records file names its line, a bad price
@@ -81,8 +87,10 @@ def parse_rate(text: str) -> float:
 def configure(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="cost_command", metavar="SUBCOMMAND", parser_class=type(p))
     _configure_summary(sub)
-    # `cost recommend` (right-sizing) joins here: a _configure_recommend(sub) and a
-    # _run_recommend(args) registered in _RUN.
+    from wasmscope.cli import _cost_recommend
+
+    _cost_recommend.configure_recommend(sub)
+    _cost_recommend.configure_calibrate(sub)
 
 
 def _configure_summary(sub: Any) -> None:
@@ -123,7 +131,12 @@ _RUN = {"summary": "_run_summary"}
 def run(args: argparse.Namespace) -> int:
     name = getattr(args, "cost_command", None)
     if name is None:
-        raise CommandError("missing SUBCOMMAND: summary (see 'wasmscope cost --help')", EXIT_USAGE)
+        raise CommandError("missing SUBCOMMAND: summary, recommend or calibrate (see 'wasmscope cost --help')", EXIT_USAGE)
+    if name in ("recommend", "calibrate"):
+        from wasmscope.cli import _cost_recommend
+
+        rec: int = getattr(_cost_recommend, f"run_{name}")(args)
+        return rec
     code: int = globals()[_RUN[name]](args)
     return code
 
