@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from wasmscope.cost.prices import PriceSheet
     from wasmscope.cost.records import UsageTable
 
-__all__ = ["HEADROOM", "api", "chart_spec", "page", "sampling"]
+__all__ = ["HEADROOM", "api", "chart_spec", "page", "sampling", "usd_series"]
 
 TOP_SERIES = 8  # functions charted (the rest is "(other)")
 TOP_ROWS = 50  # functions in the table
@@ -147,17 +147,26 @@ def _bounded(table: UsageTable) -> UsageTable:
     return table.where(keep)
 
 
-def chart_spec(x: list[int], rows: list[Any], series: dict[str, list[float]]) -> dict[str, Any]:
-    """Stacked bars of USD per bucket, one series per function (the most expensive
-    :data:`TOP_SERIES`), the rest as "(other)"."""
+def usd_series(x: list[int], rows: list[Any], series: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """USD per bucket, one series per function (the most expensive :data:`TOP_SERIES`),
+    the rest summed as "(other)"."""
     top = [r.function for r in rows[:TOP_SERIES]]
-    lines = [{"label": fn or "(unnamed)", "values": [round(v, 12) for v in series.get(fn, [0.0] * len(x))],
+    lines = [{"label": fn or "(unnamed)", "values": series.get(fn, [0.0] * len(x)),
               "color": PALETTE[i % len(PALETTE)]} for i, fn in enumerate(top)]  # fmt: skip
     rest = [r.function for r in rows[TOP_SERIES:]]
     if rest:
-        other = [round(sum(series.get(fn, [0.0] * len(x))[i] for fn in rest), 12) for i in range(len(x))]
+        other = [sum(series.get(fn, [0.0] * len(x))[i] for fn in rest) for i in range(len(x))]
         lines.append({"label": "(other)", "values": other, "color": OTHER})
-    return {"x": x, "unit": "USD", "kind": "bars", "stacked": True, "series": lines}
+    return lines
+
+
+def chart_spec(x: list[int], lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stacked bars of :func:`usd_series`, in micro-dollars while a bucket costs under
+    a cent (the axis then reads 0.2, not 2e-7)."""
+    peak = max((sum(v) for v in zip(*(s["values"] for s in lines), strict=True)), default=0.0) if lines else 0.0
+    scale, unit = (1e6, "µ$") if peak < 0.01 else (1.0, "$")
+    scaled = [{**s, "values": [round(v * scale, 9) for v in s["values"]]} for s in lines]
+    return {"x": x, "unit": unit, "kind": "bars", "stacked": True, "series": scaled}
 
 
 async def _data(req: Request) -> dict[str, Any]:
@@ -186,6 +195,7 @@ async def _data(req: Request) -> dict[str, Any]:
         rec["peak_histogram"] = hists.get(rec["function"], [])
         rec["hist"] = charts.log2_bars(rec["peak_histogram"], unit="bytes", limit=limit)
     rows = list(b.rows)
+    lines = usd_series(x, rows, b.series)
     return {
         "price": {"name": sheet.name, "provider": sheet.provider, "date": sheet.date, "source": sheet.source,
                   "meter": sheet.meter},
@@ -198,8 +208,8 @@ async def _data(req: Request) -> dict[str, Any]:
         "per_million": b.total / b.invocations * 1e6 if b.invocations else None,
         "functions": [dataclasses.asdict(r) for r in rows[:TOP_ROWS]],
         "more_functions": max(len(rows) - TOP_ROWS, 0),
-        "series": {"step": step, "x": x, "usd": chart_spec(x, rows, b.series)["series"]},
-        "chart": chart_spec(x, rows, b.series),
+        "series": {"step": step, "x": x, "usd": lines},
+        "chart": chart_spec(x, lines),
         "recommendations": recs,
         "headroom": HEADROOM,
         "notes": [*notes, *b.notes, *priced["notes"]],
