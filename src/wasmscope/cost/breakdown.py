@@ -19,12 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from wasmscope.cost._numpy import NDArray, np
 from wasmscope.cost.prices import PriceSheet
 from wasmscope.cost.records import UsageTable
 
-__all__ = ["DEFAULT_MEMORY_MB", "Breakdown", "CostRow", "breakdown", "memory_for"]
+__all__ = ["DEFAULT_MEMORY_MB", "Breakdown", "CostRow", "breakdown", "from_shapes", "memory_for"]
 
 #: The size a memory-time meter is priced at when a function's records carry no limit.
 DEFAULT_MEMORY_MB = 128
@@ -83,6 +84,29 @@ def memory_for(sheet: PriceSheet, limits: NDArray[np.float64], memory_mb: float 
     return (None if size is None else float(size)), "default"
 
 
+def from_shapes(data: Any) -> tuple[UsageTable, NDArray[np.float64]]:
+    """The rows of an Arrow table of billed shapes (columns ``Function``, ``T`` (bucket
+    start, seconds), ``Duration`` (ns), ``CpuTime``, ``MemoryPeak``, ``MemoryLimit``,
+    ``N``; a zero is unknown) as a usage table, and each row's count."""
+    if data.num_rows == 0:
+        return UsageTable.empty(), np.empty(0)
+    def numbers(name: str, dtype: Any = np.float64) -> NDArray[Any]:
+        return np.asarray(data.column(name).to_numpy(), dtype=dtype)
+
+    n = data.num_rows
+    function = np.empty(n, dtype=object)
+    function[:] = data.column("Function").to_pylist()  # a shape a row: far fewer than invocations
+    cpu, peak, limit = numbers("CpuTime"), numbers("MemoryPeak"), numbers("MemoryLimit")
+    blank = np.full(n, "", dtype=object)
+    table = UsageTable(
+        function=function, module=blank, wall_s=numbers("Duration") / 1e9, cpu_s=np.where(cpu > 0, cpu, np.nan),
+        fuel=np.full(n, np.nan), peak_memory=np.where(peak > 0, peak, np.nan),
+        memory_limit=np.where(limit > 0, limit, np.nan), host_calls=np.full(n, np.nan), outcome=blank,
+        start_ns=numbers("T", np.int64) * 1_000_000_000,
+    )  # fmt: skip
+    return table, numbers("N")
+
+
 def breakdown(
     table: UsageTable,
     sheet: PriceSheet,
@@ -92,18 +116,24 @@ def breakdown(
     buckets: int,
     memory_mb: float | None = None,
     counts: Mapping[tuple[str, int], int] | None = None,
+    weights: NDArray[np.float64] | None = None,
 ) -> Breakdown:
     """Each function's cost in the range and per bucket (see the module docstring).
 
     ``counts``: ``(function, bucket start in seconds) -> invocations``, counted in the
-    store; without it ``table`` is taken as every invocation of the range."""
+    store; without it ``table`` is taken as every invocation of the range. ``weights``:
+    how many invocations each row stands for (the billed shapes of :func:`from_shapes`);
+    None: one each."""
     names, codes = table.groups()
     n_fn = len(names)
+    w = np.ones(len(table)) if weights is None else np.asarray(weights, dtype=np.float64)
     costs = np.full(len(table), np.nan)
     memory: list[tuple[float | None, str]] = []
     notes: list[str] = []
+    order = np.argsort(codes, kind="stable")  # each function's rows, one slice of it
+    ends = np.cumsum(np.bincount(codes, minlength=n_fn))
     for g in range(n_fn):
-        rows = np.flatnonzero(codes == g)
+        rows = order[(ends[g - 1] if g else 0):ends[g]]
         mb, source = memory_for(sheet, table.memory_limit[rows], memory_mb)
         memory.append((mb, source))
         if not len(rows):
@@ -116,9 +146,9 @@ def breakdown(
     bucket = np.clip((table.start_ns // 1_000_000_000 - start_s) // step_s, 0, max(buckets - 1, 0)).astype(np.intp)
     cell = codes * buckets + bucket
     known = np.isfinite(costs)
-    sums = np.bincount(cell, weights=np.where(known, costs, 0.0), minlength=n_fn * buckets).reshape(n_fn, buckets)
-    sampled = np.bincount(cell, minlength=n_fn * buckets).reshape(n_fn, buckets).astype(np.float64)
-    finite = np.bincount(codes, weights=known.astype(np.float64), minlength=n_fn)
+    sums = np.bincount(cell, weights=np.where(known, costs * w, 0.0), minlength=n_fn * buckets).reshape(n_fn, buckets)
+    sampled = np.asarray(np.bincount(cell, weights=w, minlength=n_fn * buckets), dtype=np.float64).reshape(n_fn, buckets)
+    finite = np.bincount(codes, weights=known * w, minlength=n_fn)
     fn_sum = sums.sum(axis=1)
     fn_sampled = sampled.sum(axis=1)
     exact = sampled
@@ -139,10 +169,11 @@ def breakdown(
     for g in range(n_fn):
         if not fn_sampled[g] and not exact[g].any():  # a name of the store's dictionary without rows
             continue
-        k = int(finite[g])
-        mean = float(fn_sum[g] / k) if k else math.nan
+        k = round(float(finite[g]))
+        mean = float(fn_sum[g] / finite[g]) if k else math.nan
         mb, source = memory[g]
-        out.append(CostRow(str(names[g]), round(float(exact[g].sum())), int(fn_sampled[g]), int(fn_sampled[g]) - k, mb,
+        priced = round(float(fn_sampled[g]))
+        out.append(CostRow(str(names[g]), round(float(exact[g].sum())), priced, priced - k, mb,
                            source, mean, mean * 1e6, float(totals[g]),
                            float(totals[g] / grand) if grand > 0 else 0.0))  # fmt: skip
     if counts is not None:  # a function the sample missed altogether: counted, not priced
@@ -156,5 +187,5 @@ def breakdown(
     out.sort(key=lambda r: (-r.total, -r.invocations, r.function))
     series = {str(names[g]): [float(v) for v in scaled[g]] for g in range(n_fn) if fn_sampled[g] or exact[g].any()}
     invocations = sum(r.invocations for r in out)
-    return Breakdown(sheet.name, sheet.meter, tuple(out), grand, invocations, len(table), series,
+    return Breakdown(sheet.name, sheet.meter, tuple(out), grand, invocations, round(float(w.sum())), series,
                      tuple(notes))  # fmt: skip

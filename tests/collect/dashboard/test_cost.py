@@ -142,7 +142,7 @@ def test_the_table_is_the_summary_of_the_same_rows(
     doc = ok_json(c, "/api/cost" + (q(**params) if params else ""))
     sheet = load_price_sheet(price)
     summary = summarize(read_store(cost_store[0]), sheet, memory_mb=memory_mb)
-    assert doc["price"]["name"] == price and doc["sampled"] == {} and doc["notes"] == []
+    assert doc["price"]["name"] == price and doc["method"] == "rows" and doc["sampled"] == {} and doc["notes"] == []
     assert doc["invocations"] == doc["priced"] == summary.total.invocations == 44
     rows = {r["function"]: r for r in doc["functions"]}
     assert set(rows) == {f.function for f in summary.functions} == {"small.wasm", "fat.wasm", "tight.wasm"}
@@ -212,6 +212,7 @@ def test_a_large_range_is_sampled_and_says_so(cost_store: tuple[Store, list[Invo
     small = Client(Dashboard(cost_store[0], clock=clock, cost_rows=12))
     doc = ok_json(small, "/api/cost")
     exact = {r["function"]: r for r in ok_json(c, "/api/cost")["functions"]}
+    assert doc["method"] == "sample" and doc["shapes"] is None  # 44 shapes: one invocation a bucket
     assert doc["invocations"] == 44 and doc["priced"] < 44
     assert set(doc["sampled"]) == {"small.wasm", "fat.wasm", "tight.wasm"}  # 12 / 3 functions: 4 each
     for row in doc["functions"]:
@@ -226,6 +227,31 @@ def test_a_large_range_is_sampled_and_says_so(cost_store: tuple[Store, list[Invo
     page = ok_html(small, "/cost")
     assert f"Priced {doc['priced']} of the 44 invocations of the range" in page
     assert "scaled to its exact count" in page
+
+
+@pytest.mark.parametrize("price", ["aws-lambda-x86", "cloud-run", "azure-consumption"])
+def test_past_the_budget_the_billed_shapes_price_it_exactly(
+    cost_store: tuple[Store, list[InvocationRecord]], price: str
+) -> None:
+    # over 24 h the buckets are 12 minutes: ~11 runs a bucket, whose billed durations repeat
+    c = Client(Dashboard(cost_store[0], clock=clock, cost_rows=40))
+    doc = ok_json(c, "/api/cost" + q(range="24h", price=price))
+    assert doc["method"] == "shapes" and doc["shapes"] <= 40 and doc["sampled"]
+    assert doc["invocations"] == doc["priced"] == 44
+    summary = summarize(read_store(cost_store[0]), load_price_sheet(price))
+    rows = {r["function"]: r for r in doc["functions"]}
+    for fs in summary.functions:
+        assert fs.cost is not None
+        row = rows[fs.function]
+        assert (row["invocations"], row["priced"], row["memory_mb"]) == (fs.invocations, fs.invocations, fs.cost.memory_mb)
+        assert row["per_invocation"] == pytest.approx(fs.cost.per_invocation, rel=1e-12)
+        assert row["total"] == pytest.approx(fs.cost.observed, rel=1e-12)
+    # the recommendations from the sampled rows and each function's extremes
+    assert doc["recommended_from"] < 44 + 3 * 3
+    recs = {r["function"]: r["finding"] for r in doc["recommendations"]}
+    assert recs["tight.wasm"] == "MemoryUnderprovisioned" and recs["fat.wasm"] == "MemoryOverprovisioned"
+    page = ok_html(c, "/cost" + q(range="24h", price=price))
+    assert f"grouped in the store by what {price} bills" in page
 
 
 def test_the_urls_choices_are_checked(c: Client) -> None:

@@ -921,3 +921,35 @@ def cost_extremes(db: Db, f: Filters, functions: Sequence[str]) -> Any:
         + " SETTINGS output_format_arrow_low_cardinality_as_dictionary = 1",
         params,
     )
+
+
+def cost_shapes(db: Db, f: Filters, meter: str, rounding_ns: float, limit: int) -> Any | None:
+    """The invocations of the range grouped by function, bucket of ``f.step`` and what a
+    price sheet of ``meter`` bills (the wall time rounded up to whole ``rounding_ns`` as
+    the sheet rounds it, the CPU time, the peak memory, the memory limit), with their
+    count ``N``; an unknown value is 0, as the store has it. None when there are more
+    than ``limit`` such shapes (the caller then prices rows)."""
+    src = src_of(db)
+    where, params = _where(src, f)
+    if meter == "cpu-time":
+        wall, cpu, peak = "0", "CpuTime", "toUInt64(0)"
+    else:
+        wall = "Duration"
+        if rounding_ns > 0:  # as prices.py rounds: the quotient to 1e-6 first, then up
+            wall = "toUInt64(ceil(round(Duration / {c_step:Float64}, 6)) * {c_step:Float64})"
+            params["c_step"] = rounding_ns
+        cpu = "toFloat64(0)"
+        peak = "MemoryPeak" if meter == "observed-memory-time" else "toUInt64(0)"
+    data = db.query_arrow(
+        f"""
+        SELECT {src.fn} AS Function, intDiv(toUnixTimestamp(Timestamp), {{step:UInt32}}) * {{step:UInt32}} AS T,
+               {wall} AS Duration, {cpu} AS CpuTime, {peak} AS MemoryPeak, MemoryLimit, count() AS N
+        FROM {db.invocations}
+        WHERE {src.inv} AND {where}
+        GROUP BY Function, T, Duration, CpuTime, MemoryPeak, MemoryLimit
+        LIMIT {{limit:UInt32}}
+        SETTINGS output_format_arrow_low_cardinality_as_dictionary = 1
+        """,
+        {**params, "step": f.step, "limit": limit + 1},
+    )
+    return None if data.num_rows > limit else data

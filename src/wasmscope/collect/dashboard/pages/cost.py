@@ -4,8 +4,13 @@ over time, and each function's right-sizing recommendation with its evidence.
 The store counts the invocations per function and bucket and hands over the columns
 the sheet meters (one row per invocation); :mod:`wasmscope.cost.breakdown` prices them
 as ``wasmscope cost summary`` does, and :mod:`wasmscope.cost.recommend` sizes each
-function. Past ``ctx.cost_rows`` invocations a function's rows are sampled (one in k,
-the same rows each time) and its sums scaled to the exact counts; the page says so.
+function. Past ``ctx.cost_rows`` invocations, the store groups them by what the sheet
+bills (function, bucket, the wall time rounded as the sheet rounds it, CPU time, peak
+memory, memory limit) and each shape is priced once, weighted by its count: exact,
+when there are at most ``ctx.cost_rows`` shapes. Else a function's rows are sampled
+(one in k, the same rows each time) and its sums scaled to the exact counts. The
+recommendations read the rows (sampled past the budget, with each function's extremes).
+The page says which.
 numpy (the ``cost`` extra) is imported here only when the page is opened.
 """
 
@@ -91,14 +96,20 @@ def _choose(req: Request) -> tuple[PriceSheet, list[str], list[str], float | Non
     return sheet, list(choices), notes, memory_mb
 
 
-def _price(arrow: Any, extremes: Any, sheet: PriceSheet, start_s: int, step: int, buckets: int,
+def _price(arrow: Any, extremes: Any, shapes: Any, sheet: PriceSheet, start_s: int, step: int, buckets: int,
            counts: dict[tuple[str, int], int] | None, memory_mb: float | None) -> dict[str, Any]:  # fmt: skip
-    """The pricing and the recommendations (numpy: on a worker thread)."""
-    from wasmscope.cost.breakdown import breakdown
+    """The pricing (of the billed shapes when there are, else of the rows, scaled to
+    ``counts`` when they are a sample) and the recommendations (numpy: on a worker thread)."""
+    from wasmscope.cost.breakdown import breakdown, from_shapes
     from wasmscope.cost.records import UsageTable, table_from_arrow
 
     table = table_from_arrow(arrow)
-    b = breakdown(table, sheet, start_s=start_s, step_s=step, buckets=buckets, memory_mb=memory_mb, counts=counts)
+    if shapes is not None:
+        grouped, weights = from_shapes(shapes)
+        b = breakdown(grouped, sheet, start_s=start_s, step_s=step, buckets=buckets, memory_mb=memory_mb,
+                      weights=weights)  # fmt: skip
+    else:
+        b = breakdown(table, sheet, start_s=start_s, step_s=step, buckets=buckets, memory_mb=memory_mb, counts=counts)
     recs: list[dict[str, Any]] = []
     notes: list[str] = []
     try:
@@ -126,7 +137,8 @@ def _price(arrow: Any, extremes: Any, sheet: PriceSheet, start_s: int, step: int
             doc = rec.to_json()
             doc["curve"] = [dataclasses.asdict(c) for c in rec.curve]
             recs.append(doc)
-    return {"breakdown": b, "recommendations": recs, "notes": notes}
+    return {"breakdown": b, "recommendations": recs, "notes": notes, "shapes": None if shapes is None else shapes.num_rows,
+            "rows": len(table)}  # fmt: skip
 
 
 def _bounded(table: UsageTable) -> UsageTable:
@@ -182,11 +194,15 @@ async def _data(req: Request) -> dict[str, Any]:
     per_fn: dict[str, int] = {}
     for fn, _t, n in counted:
         per_fn[fn] = per_fn.get(fn, 0) + n
-    every = sampling(per_fn, req.ctx.cost_rows)
+    budget = req.ctx.cost_rows
+    every = sampling(per_fn, budget)
+    # Past the budget, the invocations grouped by what the sheet bills price the range
+    # exactly when there are few such shapes (a rounded wall time: Lambda, Cloud Run).
+    shapes = await run(queries.cost_shapes, db, f, sheet.meter, sheet.rounding_ms * 1e6, budget) if every else None
     arrow = await run(queries.cost_columns, db, f, every)
     extremes = await run(queries.cost_extremes, db, f, sorted(every)) if every else None
     counts = {(fn, t): n for fn, t, n in counted} if every else None
-    priced = await run(_price, arrow, extremes, sheet, t0, step, len(x), counts, memory_mb)
+    priced = await run(_price, arrow, extremes, shapes, sheet, t0, step, len(x), counts, memory_mb)
     b = priced["breakdown"]
     recs = priced["recommendations"]
     hists = await run(queries.peak_histograms, db, f, [r["function"] for r in recs])
@@ -203,7 +219,12 @@ async def _data(req: Request) -> dict[str, Any]:
         "memory_mb": memory_mb,
         "invocations": b.invocations,
         "priced": b.priced,
+        # how: "rows" (every invocation), "shapes" (every invocation, grouped by what the
+        # sheet bills) or "sample" (one in k of the functions in "sampled")
+        "method": "rows" if not every else "shapes" if priced["shapes"] is not None else "sample",
+        "shapes": priced["shapes"],
         "sampled": {fn: k for fn, k in sorted(every.items())},
+        "recommended_from": priced["rows"],
         "total": b.total,
         "per_million": b.total / b.invocations * 1e6 if b.invocations else None,
         "functions": [dataclasses.asdict(r) for r in rows[:TOP_ROWS]],
