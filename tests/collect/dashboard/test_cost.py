@@ -1,15 +1,16 @@
 """The Cost page over real runs: a WAT guest run under wasmscope's Runtime as three
 functions with different memory limits (one right, one at ten times too much, one too
-tight), their invocation spans made by the exporters' mapping and written to an
-embedded store. The page's per-function table is ``wasmscope cost summary``'s for the
+tight), their invocation spans made by the exporters' mapping (``_cost_runs``, in a
+process of its own) and written to an embedded store. The page's per-function table is ``wasmscope cost summary``'s for the
 same rows (read from the same store), its recommendations are ``cost recommend``'s,
 a range past the page's budget is sampled and says so, the URL's choices are checked,
 values are escaped and the CSP holds; and the page in chromium."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -19,21 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import wasmtime
 from markupsafe import escape
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tests.collect.dashboard.conftest import XSS_IMG, XSS_SCRIPT, Client, Scenario, clock
-from tests.collect.dashboard.data import NOW, NS, kv
-from tests.cost.conftest import WORK_WAT
 from wasmscope.collect.dashboard import CSP, Dashboard
 from wasmscope.collect.receiver.sink import Signal
 from wasmscope.collect.store import Store
-from wasmscope.runtime import Runtime
-from wasmscope.runtime.limits import Limits
-from wasmscope.runtime.record import InvocationRecord
-from wasmscope.telemetry.mapping import span_attributes, span_name
 
 pytest.importorskip("numpy")
 
@@ -43,57 +36,33 @@ from wasmscope.cost.records import read_store
 from wasmscope.cost.summary import summarize
 
 MIB = 1 << 20
-# (module name, memory limit, [(function, n, pages)]): small.wasm runs well inside 16 MiB
-# (128 MB on Lambda), fat.wasm uses a few pages of 1 GiB, tight.wasm ~112 MiB of 128 MiB.
-WORKLOADS = [
-    ("small.wasm", 16 * MIB, [("work", 1000 * (i % 7 + 1), i % 4) for i in range(24)] + [("boom", None, None)] * 2),
-    ("fat.wasm", 1024 * MIB, [("work", 2000 * (i % 3 + 1), 2) for i in range(12)]),
-    ("tight.wasm", 128 * MIB, [("work", 1000, 1790)] * 6),
-]
+ROOT = Path(__file__).resolve().parents[3]
 
 
-def _runs(tmp: Path) -> list[InvocationRecord]:
-    """The real records, placed over the 50 minutes before NOW (their durations as run)."""
-    records = []
-    with Runtime(cache_dir=tmp / "cache") as rt:
-        for name, limit, calls in WORKLOADS:
-            wasm = tmp / name
-            wasm.write_bytes(bytes(wasmtime.wat2wasm(WORK_WAT)))
-            for func, n, pages in calls:
-                records.append(rt.invoke(wasm, func, [] if n is None else [n, pages],
-                                         limits=Limits(memory_limit=limit, fuel=50_000_000)))  # fmt: skip
-    out = []
-    for i, r in enumerate(records):
-        start = int((NOW - 3000 + i * 65) * NS)
-        out.append(dataclasses.replace(r, start_ns=start, end_ns=start + (r.end_ns - r.start_ns)))
-    return out
-
-
-def _write(store: Store, records: list[InvocationRecord]) -> None:
-    req = ExportTraceServiceRequest()
-    rs = req.resource_spans.add()
-    rs.resource.attributes.append(kv("service.name", "cost-page"))
-    ss = rs.scope_spans.add()
-    for r in records:
-        attrs = [kv(k, v) for k, v in span_attributes(r).items() if not isinstance(v, list | tuple)]
-        ss.spans.append(Span(trace_id=os.urandom(16), span_id=os.urandom(8), name=span_name(r), kind=Span.SPAN_KIND_SERVER,
-                             start_time_unix_nano=r.start_ns, end_time_unix_nano=r.end_ns, attributes=attrs))  # fmt: skip
-    store.write(Signal.TRACES, req)
+def _spans(out: Path) -> ExportTraceServiceRequest:
+    """The invocation spans of the real runs (made in a process of their own: see _cost_runs)."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    done = subprocess.run([sys.executable, "-m", "tests.collect.dashboard._cost_runs", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return ExportTraceServiceRequest.FromString(out.read_bytes())
 
 
 @pytest.fixture(scope="module")
-def cost_store(chdb_backend: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, list[InvocationRecord]]]:
+def cost_store(chdb_backend: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, list[dict[str, Any]]]]:
     name = f"t_cost_{uuid.uuid4().hex[:10]}"
     st = Store(chdb_backend, name)
     st.ensure_schema()
-    records = _runs(tmp_path_factory.mktemp("cost-guest"))
-    _write(st, records)
-    yield st, records
+    req = _spans(tmp_path_factory.mktemp("cost-guest") / "spans.pb")
+    st.write(Signal.TRACES, req)
+    spans = [{a.key: getattr(a.value, a.value.WhichOneof("value")) for a in span.attributes}
+             for rs in req.resource_spans for ss in rs.scope_spans for span in ss.spans]  # fmt: skip
+    yield st, spans
     chdb_backend.command(f"DROP DATABASE IF EXISTS {name}")
 
 
 @pytest.fixture(scope="module")
-def c(cost_store: tuple[Store, list[InvocationRecord]]) -> Client:
+def c(cost_store: tuple[Store, list[dict[str, Any]]]) -> Client:
     return Client(Dashboard(cost_store[0], clock=clock))
 
 
@@ -114,12 +83,12 @@ def ok_html(c: Client, url: str) -> str:
     return r.text
 
 
-def test_the_runs_are_what_the_workload_says(cost_store: tuple[Store, list[InvocationRecord]]) -> None:
-    records = cost_store[1]
-    assert [r.outcome for r in records].count("trap") == 2
-    tight = [r for r in records if r.module.name == "tight.wasm"]
-    assert all(r.peak_memory is not None and r.peak_memory >= 1790 * 65536 for r in tight)
-    assert all(r.cpu_seconds is not None for r in records)
+def test_the_runs_are_what_the_workload_says(cost_store: tuple[Store, list[dict[str, Any]]]) -> None:
+    spans = cost_store[1]
+    assert len(spans) == 44 and [s["wasm.outcome"] for s in spans].count("trap") == 2
+    tight = [s for s in spans if s["faas.name"] == "tight.wasm"]
+    assert len(tight) == 6 and all(s["wasm.memory.peak"] >= 1790 * 65536 for s in tight)
+    assert all(s["wasm.cpu.time"] > 0 for s in spans)
 
 
 @pytest.mark.parametrize(
@@ -134,7 +103,7 @@ def test_the_runs_are_what_the_workload_says(cost_store: tuple[Store, list[Invoc
     ],
 )
 def test_the_table_is_the_summary_of_the_same_rows(
-    c: Client, cost_store: tuple[Store, list[InvocationRecord]], price: str, memory_mb: int | None
+    c: Client, cost_store: tuple[Store, list[dict[str, Any]]], price: str, memory_mb: int | None
 ) -> None:
     params: dict[str, Any] = {} if price == "aws-lambda-x86" else {"price": price}
     if memory_mb is not None:
@@ -183,7 +152,7 @@ def test_cost_over_time_sums_to_the_table(c: Client) -> None:
     assert sum(1 for i in range(len(series["x"])) if any(v[i] for v in by_fn.values())) == 44
 
 
-def test_recommendations_and_their_evidence(c: Client, cost_store: tuple[Store, list[InvocationRecord]]) -> None:
+def test_recommendations_and_their_evidence(c: Client, cost_store: tuple[Store, list[dict[str, Any]]]) -> None:
     doc = ok_json(c, "/api/cost")
     recs = {r["function"]: r for r in doc["recommendations"]}
     assert {fn: r["finding"] for fn, r in recs.items()} == {
@@ -208,7 +177,7 @@ def test_recommendations_and_their_evidence(c: Client, cost_store: tuple[Store, 
     assert "saves $" in page  # the over-provisioned reason with its saving per million
 
 
-def test_a_large_range_is_sampled_and_says_so(cost_store: tuple[Store, list[InvocationRecord]], c: Client) -> None:
+def test_a_large_range_is_sampled_and_says_so(cost_store: tuple[Store, list[dict[str, Any]]], c: Client) -> None:
     small = Client(Dashboard(cost_store[0], clock=clock, cost_rows=12))
     doc = ok_json(small, "/api/cost")
     exact = {r["function"]: r for r in ok_json(c, "/api/cost")["functions"]}
@@ -231,7 +200,7 @@ def test_a_large_range_is_sampled_and_says_so(cost_store: tuple[Store, list[Invo
 
 @pytest.mark.parametrize("price", ["aws-lambda-x86", "cloud-run", "azure-consumption"])
 def test_past_the_budget_the_billed_shapes_price_it_exactly(
-    cost_store: tuple[Store, list[InvocationRecord]], price: str
+    cost_store: tuple[Store, list[dict[str, Any]]], price: str
 ) -> None:
     # over 24 h the buckets are 12 minutes: ~11 runs a bucket, whose billed durations repeat
     c = Client(Dashboard(cost_store[0], clock=clock, cost_rows=40))
@@ -272,7 +241,7 @@ def test_the_urls_choices_are_checked(c: Client) -> None:
     assert XSS_SCRIPT not in page.split('<script type="application/json"')[0] and XSS_IMG not in page
 
 
-def test_a_sheet_of_ones_own(cost_store: tuple[Store, list[InvocationRecord]], tmp_path: Path) -> None:
+def test_a_sheet_of_ones_own(cost_store: tuple[Store, list[dict[str, Any]]], tmp_path: Path) -> None:
     from wasmscope.cli import CommandError, build_parser
     from wasmscope.cli.collect import check_price
 
@@ -321,7 +290,7 @@ def test_an_empty_store_says_how_to_fill_it(chdb_backend: Any, database: str) ->
 
 
 # --- in chromium ---------------------------------------------------------------------------------
-def test_cost_page_in_chromium(cost_store: tuple[Store, list[InvocationRecord]]) -> None:
+def test_cost_page_in_chromium(cost_store: tuple[Store, list[dict[str, Any]]]) -> None:
     from tests.collect.dashboard import test_browser as tb
 
     if not Path(tb.CHROMIUM).exists():
