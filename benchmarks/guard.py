@@ -18,10 +18,14 @@
    unguarded, then with an inline policy in ``monitor`` mode and full audit (every
    WASI call recorded, the policy evaluated, the findings emitted: none for hello),
    batches alternating, the median of the per-batch ratios. Target: at most 10% added.
+   Then the same two routes over HTTP (``wasmscope serve``, one worker, wrk on
+   loopback as ``benchmarks/serve.py`` does: -t1 -c8; needs wrk): requests/s and the server's
+   CPU time per request, reps alternating, the medians of the per-rep ratios.
 4. ``guard check`` of the 69 MB yosys module (``benchmarks/guard_check.py``): under 1 s.
 
 Usage: python benchmarks/guard.py [--rounds N] [--calls N] [--seconds S] [--rate R]
-                                  [--serve-batches N] [--serve-n N] [--skip-check]
+                                  [--serve-batches N] [--serve-n N] [--http-reps N]
+                                  [--http-seconds S] [--skip-check]
 """
 
 from __future__ import annotations
@@ -192,6 +196,54 @@ def serve_hello(tmp: Path, batches: int, n: int) -> bool:
         g2.close()
 
 
+def serve_http(tmp: Path, reps: int, seconds: float) -> bool:
+    """Part 3 over HTTP: the two routes under ``wasmscope serve`` and wrk."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _servers import Server, free_port
+    from _servers import median as med
+    from _wrk import wrk_path
+
+    if wrk_path() is None:
+        print("serve hello over HTTP: skipped (wrk is not installed: make sysdeps)")
+        return True
+    servers = []
+    for name, policy in (("unguarded", ""), ("guarded", HELLO_POLICY)):
+        folder = tmp / f"http-{name}"
+        folder.mkdir()
+        shutil.copy(tmp / "hello.wasm", folder / "hello.wasm")
+        (folder / "app.toml").write_text(SERVE_MANIFEST.format(policy=policy))
+        port = free_port()
+        cmd = [sys.executable, "-m", "wasmscope", "serve", str(folder / "app.toml"), "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", "1",
+               "--cache-dir", str(tmp / "http-cache")]  # fmt: skip
+        servers.append(Server(name, name, cmd, port, "/readyz", tmp / f"http-{name}.log", folder))
+    try:
+        for srv in servers:
+            srv.start()
+            srv.measure(1.0, 8, 1)  # warm
+            srv.results.clear()
+            srv.cpu_us.clear()
+        for rep in range(reps):
+            for srv in servers if rep % 2 == 0 else servers[::-1]:
+                srv.measure(seconds, 8, 1)  # as benchmarks/serve.py: the route's max_concurrency
+    finally:
+        for srv in servers:
+            srv.stop()
+    plain, guarded = servers
+    rps = med([g.requests_per_s / p.requests_per_s for g, p in zip(guarded.results, plain.results, strict=True)])
+    cpu = med([g / p for g, p in zip(guarded.cpu_us, plain.cpu_us, strict=True)])
+    bad = sum(r.non_2xx + r.socket_errors for srv in servers for r in srv.results)
+    print(
+        f"serve hello over HTTP (wrk -t1 -c8, {reps} x {seconds:g} s alternating): unguarded "
+        f"{med([r.requests_per_s for r in plain.results]):.0f} req/s, {med(plain.cpu_us):.0f} us CPU/request; guarded "
+        f"{med([r.requests_per_s for r in guarded.results]):.0f} req/s, {med(guarded.cpu_us):.0f} us CPU/request: "
+        f"throughput {(rps - 1) * 100:+.1f}%, server CPU {(cpu - 1) * 100:+.1f}% "
+        f"(target <= {(TARGET_SERVE - 1) * 100:.0f}% added: {mark(1 / rps <= TARGET_SERVE)})"
+        + (f"; WARNING: {bad} non-2xx answers or socket errors" if bad else "")
+    )
+    return 1 / rps <= TARGET_SERVE and not bad
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -204,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=10_000.0)
     ap.add_argument("--serve-batches", type=int, default=10, help="alternating batches of part 3 (default 10)")
     ap.add_argument("--serve-n", type=int, default=500, help="requests per batch of part 3 (default 500)")
+    ap.add_argument("--http-reps", type=int, default=6, help="alternating wrk runs per route of part 3 over HTTP (0: skip)")
+    ap.add_argument("--http-seconds", type=float, default=5.0, help="seconds per wrk run (default 5)")
     ap.add_argument("--skip-check", action="store_true", help="skip part 4 (guard check of yosys)")
     args = ap.parse_args(argv)
 
@@ -251,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         ok = ok and exact and b_exact
         ok = serve_hello(Path(tmp), args.serve_batches, args.serve_n) and ok
+        if args.http_reps > 0:
+            ok = serve_http(Path(tmp), args.http_reps, args.http_seconds) and ok
     if not args.skip_check:
         import guard_check
 

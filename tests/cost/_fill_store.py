@@ -1,4 +1,5 @@
-"""Run the cost tests' workload and store it: ``python -m tests.cost._fill_store DIR RUNS.jsonl``.
+"""Run the cost tests' workload and store it: ``python -m tests.cost._fill_store DIR RUNS.jsonl``;
+``python -m tests.cost._fill_store --compare DIR`` prints the store's summaries made both ways.
 
 A process of its own, because chDB opens one data folder per process: the records of
 the real runs go to RUNS.jsonl and, as the invocation spans the exporters make of them
@@ -49,5 +50,40 @@ def main(data: str, runs: str) -> int:
     return 0
 
 
+
+
+# (sheet, options) of the comparisons of tests/cost/test_cost_cli.py
+COMPARISONS = [
+    ("aws-lambda-x86", {}),
+    ("aws-lambda-arm64", {"memory_mb": 1024.0, "monthly_invocations": 5e6, "free_tier": True}),
+    ("cloud-run", {"memory_mb": 512.0, "rate_per_s": 20.0, "concurrency": 4.0}),
+    ("azure-consumption", {}),
+    ("cloudflare-workers", {"free_tier": True}),
+    ("fastly-compute", {"function": "work.wasm"}),
+]
+
+
+def compare(data: str) -> None:
+    """Print, for each of COMPARISONS, the summary aggregated in the store and the one
+    numpy makes of the rows read out, as JSON lines."""
+    from wasmscope.cost.prices import load_price_sheet
+    from wasmscope.cost.records import open_store, read_store
+    from wasmscope.cost.store_summary import summarize_store
+    from wasmscope.cost.summary import summarize
+
+    with open_store(data) as store:
+        table = read_store(store)
+        for name, options in COMPARISONS:
+            opts = dict(options)
+            function = opts.pop("function", None)
+            sheet = load_price_sheet(name)
+            a = summarize_store(store, sheet, function=function, **opts)  # type: ignore[arg-type]
+            b = summarize(table if function is None else table.only(str(function)), sheet, **opts)  # type: ignore[arg-type]
+            print(json.dumps({"sheet": name, "store": a.to_json(), "numpy": b.to_json()}))
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--compare":
+        compare(sys.argv[2])
+        sys.exit(0)
     sys.exit(main(sys.argv[1], sys.argv[2]))

@@ -4,6 +4,7 @@ the usage errors (exit 2, the file and line named)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -119,11 +120,23 @@ def _python(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 
-def test_the_collect_store_gives_the_summary_of_the_same_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("chdb")
-    data, runs = tmp_path / "store", tmp_path / "runs.jsonl"
+@pytest.fixture(scope="module")
+def filled_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(a collect store folder, the JSON lines of the same runs), made by another process.
+    chDB is not imported here: imported after wasmtime set up its signal handlers, its own
+    would replace them, and the next guest trap in this process would kill it."""
+    if importlib.util.find_spec("chdb") is None:
+        pytest.skip("the collect extra (chdb) is not installed")
+    folder = tmp_path_factory.mktemp("store")
+    data, runs = folder / "store", folder / "runs.jsonl"
     filled = _python("-m", "tests.cost._fill_store", str(data), str(runs))
     assert filled.returncode == 0, filled.stderr
+    return data, runs
+
+
+def test_the_collect_store_gives_the_summary_of_the_same_records(filled_store: tuple[Path, Path],
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    data, runs = filled_store
     out = _python("-m", "wasmscope", "cost", "summary", str(data), "--price", "fastly-compute", "--json")
     assert out.returncode == 0, out.stderr
     from_store = json.loads(out.stdout)
@@ -150,6 +163,33 @@ def test_the_collect_store_gives_the_summary_of_the_same_records(tmp_path: Path,
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         assert main(["cost", "summary", str(data)]) == 2
     assert "in use by a running `wasmscope collect`" in capsys.readouterr().err
+
+
+def test_the_store_aggregates_as_numpy_does_on_the_rows(filled_store: tuple[Path, Path]) -> None:
+    """Each sheet's meter, the monthly options, the free tier and --function: the summary
+    aggregated in the store equals numpy's over the rows read out of it."""
+    out = _python("-m", "tests.cost._fill_store", "--compare", str(filled_store[0]))
+    assert out.returncode == 0, out.stderr
+    docs = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(docs) == 6
+
+    def same(a: object, b: object, where: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            assert a.keys() == b.keys(), where
+            for k in a:
+                same(a[k], b[k], f"{where}.{k}")
+        elif isinstance(a, list) and isinstance(b, list):
+            assert len(a) == len(b), where
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                same(x, y, f"{where}[{i}]")
+        elif isinstance(a, float) and isinstance(b, float):
+            assert a == pytest.approx(b, rel=1e-9), where
+        else:
+            assert a == b, where
+
+    for doc in docs:
+        same(doc["store"], doc["numpy"], doc["sheet"])
+        assert doc["store"]["total"]["cost"]["per_invocation"] > 0
 
 
 def test_a_folder_that_is_no_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.guard.conftest import call, log_of, open_call, record
@@ -52,7 +52,8 @@ def calls() -> st.SearchStrategy[HostCall]:
         st.builds(lambda f: call("fd_close", fd=f), fd),
         st.builds(lambda c: call("clock_time_get", id=c, precision=0, time=0), st.integers(0, 1)),
         st.builds(lambda n: call("random_get", buf=0, buf_len=n, nbytes=n), st.integers(0, 16)),
-        st.builds(lambda p, w: open_call(p, write=w), st.sampled_from(["a.txt", "../x", "/etc/passwd"]), st.booleans()),
+        st.builds(lambda p, w, r: open_call(p, write=w, result=r), st.sampled_from(["a.txt", "../x", "/etc/passwd"]),
+              st.booleans(), st.sampled_from([4, 5, 7])),
         st.builds(lambda c: call("proc_exit", errno=None, rval=c), st.sampled_from([0, 3, 7])),
     )  # fmt: skip
 
@@ -68,10 +69,16 @@ def policies() -> list[Policy]:
     st.sampled_from([[], ["-v"], ["--other"]]),
     st.sampled_from([None, 0, 3]),
     st.integers(0, 3),
+    st.sampled_from([(), ("/tmp::/data:ro",), ("/tmp::/data", "/tmp::/out")]),
 )
+# The runs a fast path gets wrong first: a write through a preopen's descriptor, an open.
+@example([call("fd_write", fd=3, iovs=0, iovs_len=1, nwritten=0, nbytes=3, result=3)], {}, [], None, 0, ("/tmp::/data:ro",))
+@example([call("fd_write", fd=1, iovs=0, iovs_len=1, nwritten=0, nbytes=3, result=3)], {}, [], None, 0, ("/tmp::/data",))
+@example([open_call("a.txt", write=True, result=4), call("fd_write", fd=4, nbytes=1, result=1)], {}, [], 0, 0, ())
 def test_the_fast_path_finds_what_the_full_pass_finds(
-    made: list[HostCall], env: dict[str, str], args: list[str], exit_code: int | None, dropped: int
-) -> None:
+    made: list[HostCall], env: dict[str, str], args: list[str], exit_code: int | None, dropped: int,
+    dirs: tuple[str, ...],
+) -> None:  # fmt: skip
     log = log_of(*made)
     log.dropped = dropped if dropped == 1 else 0
     log.totals = {
@@ -81,7 +88,7 @@ def test_the_fast_path_finds_what_the_full_pass_finds(
         "open_fds_peak": sum(1 for c in made if c.func == "path_open"),
     }
     rec = record(args=args, exit_code=exit_code, stdout=b"hunter2 here" if env.get("SECRET") else b"hi")
-    options = RunOptions(env=env)
+    options = RunOptions(env=env, dirs=dirs)
     for policy in policies():
         fast = ev.evaluate(policy, rec, log, options)
         with full_pass():
@@ -97,6 +104,8 @@ def test_a_clean_run_skips_the_evaluation() -> None:
     log.totals = {"host_calls": 2, "output_bytes": 3, "random_bytes": 0, "open_fds_peak": 0}
     assert ev._clean(policy, record(), log, RunOptions(env={"A": "b"}))
     assert ev.evaluate(policy, record(), log, RunOptions(env={"A": "b"})) == []
-    log.calls[1] = call("fd_write", fd=5, nbytes=3, result=3)  # a write to a descriptor is looked at
-    assert not ev._clean(policy, record(), log, RunOptions(env={"A": "b"}))
+    log.calls[1] = call("fd_write", fd=5, nbytes=3, result=3)  # no file behind fd 5 without preopens
+    assert ev._clean(policy, record(), log, RunOptions(env={"A": "b"}))
+    # with a preopen, a write to a descriptor is looked at (fd 3 is the preopen itself)
+    assert not ev._clean(policy, record(), log, RunOptions(env={"A": "b"}, dirs=["/tmp::/data"]))
 

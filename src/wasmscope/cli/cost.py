@@ -158,18 +158,24 @@ def _run_summary(args: argparse.Namespace) -> int:
     if not args.concurrency >= 1:
         raise CommandError(f"--concurrency {args.concurrency:g}: expected 1 or more", EXIT_USAGE)
     try:
-        from wasmscope.cost.records import read_usage
+        from wasmscope.cost.records import is_store, open_store, read_usage
         from wasmscope.cost.summary import summarize
 
         sheet = load_sheet(args.price) if args.price is not None else None
-        table = read_usage(args.source, function=args.function)
-        if len(table) == 0:
-            what = f"no invocations of {args.function}" if args.function else "no invocations"
-            raise CommandError(f"{args.source}: {what}", EXIT_USAGE)
-        summary = summarize(table, sheet, memory_mb=args.memory_mb, monthly_invocations=monthly,
-                            rate_per_s=rate, free_tier=args.free_tier, concurrency=args.concurrency)  # fmt: skip
+        options: dict[str, Any] = {"memory_mb": args.memory_mb, "monthly_invocations": monthly, "rate_per_s": rate,
+                                   "free_tier": args.free_tier, "concurrency": args.concurrency}  # fmt: skip
+        if is_store(args.source):  # aggregated where the invocations are
+            from wasmscope.cost.store_summary import summarize_store
+
+            with open_store(args.source) as store:
+                summary = summarize_store(store, sheet, function=args.function, **options)
+        else:
+            summary = summarize(read_usage(args.source, function=args.function), sheet, **options)
     except WasmscopeError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
+    if summary.total.invocations == 0:
+        what = f"no invocations of {args.function}" if args.function else "no invocations"
+        raise CommandError(f"{args.source}: {what}", EXIT_USAGE)
     if args.json:
         json.dump(summary.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -19,6 +19,7 @@ integers, not a sort of a million strings.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,7 +32,8 @@ from wasmscope.errors import StoreLockedError, UsageError, WasmscopeError
 if TYPE_CHECKING:
     from wasmscope.runtime.record import InvocationRecord
 
-__all__ = ["FLOAT_COLUMNS", "UsageTable", "function_of", "read_usage"]
+__all__ = ["FLOAT_COLUMNS", "UsageTable", "function_of", "invocation_source", "is_store", "open_store", "read_store",
+           "read_usage"]
 
 FLOAT_COLUMNS = ("wall_s", "cpu_s", "fuel", "peak_memory", "memory_limit", "host_calls")
 _NAN = float("nan")
@@ -366,37 +368,66 @@ def table_from_arrow(data: Any) -> UsageTable:
     )  # fmt: skip
 
 
-def read_store(store: Any, function: str | None = None) -> UsageTable:
-    """The invocations of a :class:`~wasmscope.collect.store.Store` (its
-    ``wasmscope_invocations`` table, or the same rows from ``otel_traces`` where the table
-    is not there), read as Arrow columns: the store filters and converts, numpy groups."""
+def invocation_source(store: Any) -> str:
+    """What a query of ``store``'s invocations reads ``FROM``: its
+    ``wasmscope_invocations`` table, or the same rows from ``otel_traces`` where the
+    table is not there (as the dashboard reads them)."""
     from wasmscope.collect.store import invocations
 
-    backend = store.backend
-    found = backend.query(
+    found = store.backend.query(
         "SELECT name FROM system.tables WHERE database = {db:String} AND name IN ({t:String}, 'otel_traces')",
         {"db": store.database, "t": invocations.INVOCATIONS},
     ).rows
     tables = {str(r[0]) for r in found}
     if not tables:
         raise UsageError(f"the store has no invocations (no database {store.database!r} with wasmscope's tables)")
-    source = invocations.source(store.database, invocations.INVOCATIONS in tables)
+    return invocations.source(store.database, invocations.INVOCATIONS in tables)
+
+
+def read_store(store: Any, function: str | None = None) -> UsageTable:
+    """The invocations of a :class:`~wasmscope.collect.store.Store`, read as Arrow
+    columns: the store filters, numpy converts."""
     params = {"function": function} if function is not None else None
-    data = backend.query_arrow(_store_sql(source, function is not None), params)
+    data = store.backend.query_arrow(_store_sql(invocation_source(store), function is not None), params)
     return table_from_arrow(data)
 
 
-def _read_store_at(where: str, function: str | None) -> UsageTable:
+def is_store(source: str | os.PathLike[str]) -> bool:
+    """Whether ``source`` names a collect store (a folder or a server URL), not a file."""
+    where = os.path.expanduser(os.fspath(source))
+    return where.startswith(_URL_SCHEMES) or os.path.isdir(where)
+
+
+@contextlib.contextmanager
+def open_store(source: str | os.PathLike[str]) -> Iterator[Any]:
+    """The collect store at ``source`` (a data folder or a ClickHouse URL), opened for
+    reading and closed after; its failures as :class:`UsageError` naming it."""
     from wasmscope.collect.store import Store
 
-    if where.startswith(_URL_SCHEMES):
-        store = Store.open(url=where)
-    else:
-        if not os.path.isdir(os.path.join(where, "metadata")):
-            raise UsageError(f"{where}: not a collect store folder (no metadata/ in it) nor a records file")
-        store = Store.open(data_dir=where)
+    where = os.path.expanduser(os.fspath(source))
+    try:
+        if where.startswith(_URL_SCHEMES):
+            store = Store.open(url=where)
+        else:
+            if not os.path.isdir(os.path.join(where, "metadata")):
+                raise UsageError(f"{where}: not a collect store folder (no metadata/ in it) nor a records file")
+            store = Store.open(data_dir=where)
+    except UsageError:
+        raise
+    except StoreLockedError as exc:
+        raise UsageError(
+            f"{where}: the store is in use by a running `wasmscope collect` (chDB opens a folder in one "
+            f"process): stop it first, or read a ClickHouse server store by its URL ({exc})"
+        ) from None
+    except WasmscopeError as exc:
+        raise UsageError(f"{where}: {exc}") from None
     with store:
-        return read_store(store, function)
+        try:
+            yield store
+        except UsageError:
+            raise
+        except WasmscopeError as exc:
+            raise UsageError(f"{where}: {exc}") from None
 
 
 def read_usage(source: str | os.PathLike[str], function: str | None = None) -> UsageTable:
@@ -405,18 +436,9 @@ def read_usage(source: str | os.PathLike[str], function: str | None = None) -> U
     ``https://``). ``function``: only its rows (filtered in the store where it is one).
     Bad input is a :class:`UsageError` naming the file and the line."""
     where = os.fspath(source)
-    if where.startswith(_URL_SCHEMES) or os.path.isdir(where):
-        try:
-            return _read_store_at(where, function)
-        except UsageError:
-            raise
-        except StoreLockedError as exc:
-            raise UsageError(
-                f"{where}: the store is in use by a running `wasmscope collect` (chDB opens a folder in one "
-                f"process): stop it first, or read a ClickHouse server store by its URL ({exc})"
-            ) from None
-        except WasmscopeError as exc:
-            raise UsageError(f"{where}: {exc}") from None
+    if is_store(where):
+        with open_store(where) as store:
+            return read_store(store, function)
     if not os.path.exists(where):
         raise UsageError(f"{where}: no such file or folder")
     try:

@@ -83,7 +83,7 @@ class Cost:
 class FunctionSummary:
     function: str
     invocations: int
-    errors: int  # outcome other than ok
+    errors: int  # outcome other than ok (an empty outcome, unknown, is not counted)
     wall: Stats  # seconds
     cpu: Stats  # seconds
     fuel: Stats  # fuel units
@@ -259,7 +259,8 @@ def summarize(
     g = _Groups.of(table)
     stats = {attr: _group_stats(g, getattr(table, col)) for attr, col in METRICS}
     totals = {attr: _stats_of(getattr(table, col)) for attr, col in METRICS}
-    failed = (table.outcome != "ok")[g.order]
+    failed_rows = (table.outcome != "ok") & (table.outcome != "")  # "": the store had no outcome
+    failed = failed_rows[g.order]
     errors = np.add.reduceat(failed, g.starts).tolist() if len(g.starts) else []
     counts = (g.ends - g.starts).tolist()
 
@@ -293,7 +294,7 @@ def summarize(
         for i in range(len(counts))
     ]
     functions.sort(key=lambda f: (-f.invocations, f.function))
-    total = FunctionSummary(TOTAL, n, int(np.count_nonzero(table.outcome != "ok")), totals["wall"], totals["cpu"],
+    total = FunctionSummary(TOTAL, n, int(np.count_nonzero(failed_rows)), totals["wall"], totals["cpu"],
                             totals["fuel"], totals["peak_memory"], total_cost)  # fmt: skip
     return Summary(tuple(functions), total, seconds, sheet.name if sheet is not None else None,
                    sheet.meter if sheet is not None else None, free_tier,

@@ -397,7 +397,13 @@ def _clean(policy: Policy, rec: InvocationRecord, log: AuditLog, options: RunOpt
     """Whether :func:`evaluate` would find nothing in the run, told without building
     its state: true of most runs, and serve judges every request. False whenever a
     check would need the whole evaluation."""
-    if log.dropped or not log.recorded or log.recorded != log.total or _judged(log) != []:
+    counts, total = log.counts, log.total
+    if log.dropped or not total or log.recorded != total:
+        return False
+    # A write to a descriptor can name a file only where the run has preopens or opens one.
+    preopens = options.dirs if options is not None else policy.filesystem.dirs
+    looked_at = _LOOKED_AT if preopens or "sock_accept" in counts else _PER_CALL
+    if not looked_at.isdisjoint(counts) or log.flagged():
         return False
     code = rec.exit_code if rec.exit_code is not None else (0 if rec.outcome == "ok" else None)
     if code is None or code not in policy.exit_codes:
@@ -410,7 +416,7 @@ def _clean(policy: Policy, rec: InvocationRecord, log: AuditLog, options: RunOpt
     b, totals = policy.budgets, log.totals
     random_limit = policy.random.max_bytes if policy.random is not None else None
     for limit, used in (
-        (b.host_calls, totals.get("host_calls", log.total)),
+        (b.host_calls, totals.get("host_calls", total)),
         (b.output_bytes, totals.get("output_bytes", rec.stdout_bytes + rec.stderr_bytes)),
         (b.open_fds, totals.get("open_fds_peak", 0)),
         (random_limit, totals.get("random_bytes", 0)),

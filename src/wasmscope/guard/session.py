@@ -233,12 +233,12 @@ class GuardSession:
     def _settings(self, shaped: RunOptions) -> AuditSettings:
         """The audit settings of a run with ``shaped``'s dirs, made once per dirs and
         ring size: the same object each time, so the audit's tables are cached too."""
-        from wasmscope.runtime.host_calls import AuditSettings
-
         key = (tuple(shaped.dirs), self._ring)
         found = self._settings_cache.get(key)
         if found is not None:
             return found
+        from wasmscope.runtime.host_calls import AuditSettings
+
         policy = self.config.policy
         settings = AuditSettings() if policy is None else policy.audit_settings(self.mode, shaped)
         ring = min(self._ring or settings.ring_records, settings.ring_records)

@@ -49,7 +49,7 @@ from wasmscope.runtime.gil_calls import store_context
 from wasmscope.runtime.guest_counters import CountersPlan
 from wasmscope.runtime.host_calls import Action, AuditLog, AuditSettings, CallColumns, HostCall
 from wasmscope.runtime.invocation import Invocation, InvocationObserver
-from wasmscope.runtime.memory import exported_memories, memory_address
+from wasmscope.runtime.memory import exported_memories, exported_memory, memory_address
 from wasmscope.runtime.record import InvocationRecord, Outcome, TrapInfo
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ _I64_MAX = (1 << 63) - 1
 _RECORD = struct.Struct(f"<IIIIQQQQII{L.MAX_ARGS}Q")  # one record's fixed part (128 bytes)
 _HEADER = struct.Struct("<QQQIIIIIIQQQqq")  # offsets 0..88
 _FLAGS = struct.Struct("<I")
+_AUDIT_NAME = L.AUDIT_EXPORT.encode()
 _U64 = struct.Struct("<Q")
 
 
@@ -135,8 +136,7 @@ def audit_plan_for(
     ``DecodeError`` for what the pass refuses."""
     cap = _path_capacity(settings.max_path)
     key = (source.sha256, cache_dir, cap, counted)
-    with _PLANS_LOCK:
-        plan = _PLANS.get(key)
+    plan = _PLANS.get(key)  # a dict read is atomic; the lock keeps the writes' eviction whole
     if plan is not None:
         return plan
     result = _audit(source.read_bytes(), cache_dir, cap, counted)
@@ -279,6 +279,9 @@ class _RingRecords:
             any(f & _FLAGGED for f in words[L.R_FLAGS // 4 :: step]),
         )
 
+    def flagged(self) -> bool:
+        return any(f & _FLAGGED for f in memoryview(self.data).cast("I")[L.R_FLAGS // 4 :: self.size // 4])
+
     def decode(self, indices: Iterable[int] | None = None) -> list[HostCall]:
         data, size, decode = self.data, self.size, self.decoder.decode
         if indices is None:
@@ -342,13 +345,13 @@ class AuditRun(InvocationObserver):
         ring = s.ring_records if s.record else 1
         # The raw lookups cost a few µs; Instance.exports() builds every export (~40).
         ctx = store_context(store)
-        raw = exported_memories(store, instance, [L.AUDIT_EXPORT])
-        if not raw:
+        raw = exported_memory(store, instance, _AUDIT_NAME)
+        if raw is None:
             raise RuntimeError(f"the audited module exports no {L.AUDIT_EXPORT!r} memory")
-        address, size = memory_address(ctx, raw[0])
+        address, size = memory_address(ctx, raw)
         if ring > 1 and lay.ring_bytes(ring) > size:
             ring = self._grow(store, instance, ring)
-            address, size = memory_address(ctx, raw[0])
+            address, size = memory_address(ctx, raw)
         self.own_bytes = size
         if not address:
             raise RuntimeError("the audit memory has no address")

@@ -92,6 +92,10 @@ class RecordedCalls(Protocol):
         """Each record's function, flags and first argument, without decoding it."""
         ...
 
+    def flagged(self) -> bool:
+        """Whether any record has the denied, killed or over-budget flag."""
+        ...
+
     def decode(self, indices: Iterable[int] | None = None) -> list[HostCall]:
         """The records at ``indices`` (None: all), in order."""
         ...
@@ -163,6 +167,12 @@ class AuditLog:
         if self._calls is None and self._records is not None:
             return self._records.columns()
         return CallColumns.of(self.calls)
+
+    def flagged(self) -> bool:
+        """Whether the thunks denied, killed or found over a budget any recorded call."""
+        if self._calls is None and self._records is not None:
+            return self._records.flagged()
+        return any(c.denied or c.over_budget or c.killed for c in self.calls)
 
     def calls_at(self, indices: Sequence[int]) -> list[HostCall]:
         """The recorded calls at ``indices`` (ascending), decoding only those."""

@@ -42,6 +42,7 @@ __all__ = [
     "MemoryTracker",
     "current_tracker",
     "exported_memories",
+    "exported_memory",
     "exported_memory_names",
     "install_memory_creator",
     "memory_sizes",
@@ -342,18 +343,21 @@ def exported_memories(
     :func:`exported_memory_names`, which a caller may keep per module)."""
     if names is None:
         names = exported_memory_names(store, instance)
+    out = [exported_memory(store, instance, name.encode()) for name in names]  # the GIL stays
+    return [m for m in out if m is not None]
+
+
+def exported_memory(store: wasmtime.Store, instance: wasmtime.Instance, name: bytes) -> Any:
+    """The raw ``wasmtime_memory_t`` of the instance's memory export ``name`` (UTF-8), or
+    None (one lookup, the GIL kept: what a per-request observer asks)."""
     h = bindings()
     internals = h.internals
-    out: list[Any] = []
-    for name in names:
-        item = internals.extern()
-        # the GIL stays (wasmscope.runtime.gil_calls)
-        found = h.instance_export_get(
-            *internals.export_get_args(store, instance, name.encode(), item)
-        )
-        if found and int(item.kind) == internals.EXTERN_MEMORY:
-            out.append(internals.memory_copy(item))
-    return out
+    item = internals.extern()
+    if h.instance_export_get(*internals.export_get_args(store, instance, name, item)) and (
+        int(item.kind) == internals.EXTERN_MEMORY
+    ):
+        return internals.memory_copy(item)
+    return None
 
 
 def memory_address(ctx: Any, mem: Any) -> tuple[int, int]:
