@@ -12,7 +12,10 @@ From a :class:`~wasmscope.cost.records.UsageTable` and a price sheet, per functi
   ``headroom``, rounded up to a MiB (``memory_limit``, for ``wasmscope run
   --memory-limit``) and to the host's memory steps (``memory_mb``). Never below an
   observed peak. A larger size is recommended only where it is predicted to be
-  cheaper by more than :data:`TIE` (CPU that grows with memory can make it so).
+  cheaper by more than :data:`TIE` (1%): CPU that grows with memory can make it so.
+  (A CPU-bound function costs about the same at every size up to one vCPU.) The model
+  errs at small shares: the sweep measured runs under a CPU quota of 0.29 vCPU or less
+  12-16% slower than predicted, at 0.58 or more 1-3%, on an otherwise idle machine.
   The memory is the guest's: a host that counts its own runtime's memory against the
   size needs that on top.
 - **fuel limit**: fuel is deterministic for one input, so the largest fuel observed
@@ -312,12 +315,13 @@ def recommend_function(
         for m in _candidates(steps, memory_mb, extra):
             w = predict_wall(wall, cpu, m, cpu_per_mb, measured_share=measured_share)
             priced[m] = (_mean_cost(sheet, w, cpu, peak, m), float(np.nanmean(w)))
-        base_cost = priced[memory_mb][0]
+        floor_cost = priced[memory_mb][0]
         best = min(priced, key=lambda m: (priced[m][0], m))
-        if priced[best][0] < base_cost * (1.0 - TIE):
+        if priced[best][0] < floor_cost * (1.0 - TIE):
             reasons.append(
-                f"{best} MB is predicted {100 * (1 - priced[best][0] / base_cost):.0f}% cheaper than the "
-                f"{memory_mb} MB its memory needs: it runs faster with the CPU that comes with memory"
+                f"{best} MB rather than the {memory_mb} MB its memory needs: predicted "
+                f"{1 - priced[best][0] / floor_cost:.0%} cheaper, as it runs faster with the CPU that "
+                "comes with memory"
             )
             memory_mb = best
         chosen_cost, chosen_wall = priced[memory_mb]
