@@ -94,8 +94,12 @@ def from_shapes(data: Any) -> tuple[UsageTable, NDArray[np.float64]]:
         return np.asarray(data.column(name).to_numpy(), dtype=dtype)
 
     n = data.num_rows
-    function = np.empty(n, dtype=object)
-    function[:] = data.column("Function").to_pylist()  # a shape a row: far fewer than invocations
+    encoded = data.column("Function").combine_chunks()
+    if not hasattr(encoded, "indices"):  # plain strings: made a dictionary in Arrow (a hash, no sort)
+        encoded = encoded.dictionary_encode()
+    names = np.empty(len(encoded.dictionary), dtype=object)
+    names[:] = encoded.dictionary.to_pylist()
+    function = names[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)]
     cpu, peak, limit = numbers("CpuTime"), numbers("MemoryPeak"), numbers("MemoryLimit")
     blank = np.full(n, "", dtype=object)
     table = UsageTable(

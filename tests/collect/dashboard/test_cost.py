@@ -33,6 +33,7 @@ pytest.importorskip("numpy")
 from wasmscope.cost.prices import load_price_sheet
 from wasmscope.cost.recommend import recommend_function
 from wasmscope.cost.records import read_store
+from wasmscope.cost.store_summary import summarize_store
 from wasmscope.cost.summary import summarize
 
 MIB = 1 << 20
@@ -111,6 +112,13 @@ def test_the_table_is_the_summary_of_the_same_rows(
     doc = ok_json(c, "/api/cost" + (q(**params) if params else ""))
     sheet = load_price_sheet(price)
     summary = summarize(read_store(cost_store[0]), sheet, memory_mb=memory_mb)
+    # what `wasmscope cost summary STORE` prints: the summary made in the store
+    in_store = summarize_store(cost_store[0], sheet, memory_mb=memory_mb)
+    assert [(f.function, f.invocations) for f in in_store.functions] == [(f.function, f.invocations) for f in summary.functions]
+    for a, b in zip(in_store.functions, summary.functions, strict=True):
+        assert a.cost is not None and b.cost is not None
+        assert a.cost.observed == pytest.approx(b.cost.observed, rel=1e-12)
+        assert a.cost.per_invocation == pytest.approx(b.cost.per_invocation, rel=1e-12)
     assert doc["price"]["name"] == price and doc["method"] == "rows" and doc["sampled"] == {} and doc["notes"] == []
     assert doc["invocations"] == doc["priced"] == summary.total.invocations == 44
     rows = {r["function"]: r for r in doc["functions"]}
@@ -178,7 +186,7 @@ def test_recommendations_and_their_evidence(c: Client, cost_store: tuple[Store, 
 
 
 def test_a_large_range_is_sampled_and_says_so(cost_store: tuple[Store, list[dict[str, Any]]], c: Client) -> None:
-    small = Client(Dashboard(cost_store[0], clock=clock, cost_rows=12))
+    small = Client(Dashboard(cost_store[0], clock=clock, cost_rows=12, cost_shapes=12))
     doc = ok_json(small, "/api/cost")
     exact = {r["function"]: r for r in ok_json(c, "/api/cost")["functions"]}
     assert doc["method"] == "sample" and doc["shapes"] is None  # 44 shapes: one invocation a bucket
@@ -203,7 +211,7 @@ def test_past_the_budget_the_billed_shapes_price_it_exactly(
     cost_store: tuple[Store, list[dict[str, Any]]], price: str
 ) -> None:
     # over 24 h the buckets are 12 minutes: ~11 runs a bucket, whose billed durations repeat
-    c = Client(Dashboard(cost_store[0], clock=clock, cost_rows=40))
+    c = Client(Dashboard(cost_store[0], clock=clock, cost_rows=40, cost_shapes=40))
     doc = ok_json(c, "/api/cost" + q(range="24h", price=price))
     assert doc["method"] == "shapes" and doc["shapes"] <= 40 and doc["sampled"]
     assert doc["invocations"] == doc["priced"] == 44

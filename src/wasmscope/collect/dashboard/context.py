@@ -98,6 +98,8 @@ class Context:
     price: str = "aws-lambda-x86"
     #: The most invocations the Cost page prices one by one; beyond, a sample.
     cost_rows: int = 200_000
+    #: The most billed shapes (invocations grouped by what the sheet bills) it prices.
+    cost_shapes: int = 1_000_000
     env: jinja2.Environment = field(default_factory=_environment)
     _ours: frozenset[str] = frozenset()
 

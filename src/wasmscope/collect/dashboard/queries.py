@@ -914,7 +914,10 @@ def cost_extremes(db: Db, f: Filters, functions: Sequence[str]) -> Any:
     where += f" AND has({{c_fns:Array(String)}}, toString({src.fn}))"
     params["c_fns"] = list(functions)
     base = f"SELECT {COST_COLUMNS} FROM {db.invocations} WHERE {src.inv} AND {where}"
-    parts = [f"{base} ORDER BY {column} DESC LIMIT 1 BY Function" for column in ("MemoryPeak", "Fuel", "Duration")]
+    # a row at each maximum, found by the maxima (a sort of every row per function is slower)
+    parts = [f"{base} AND ({src.fn}, {column}) IN (SELECT {src.fn}, max({column}) FROM {db.invocations}"
+             f" WHERE {src.inv} AND {where} GROUP BY {src.fn}) LIMIT 1 BY Function"
+             for column in ("MemoryPeak", "Fuel", "Duration")]  # fmt: skip
     parts.append(f"{base} AND Outcome IN ('out_of_memory', 'out_of_fuel', 'timeout') LIMIT 100 BY Function, Outcome")
     return db.query_arrow(
         " UNION ALL ".join(f"SELECT * FROM ({p})" for p in parts)

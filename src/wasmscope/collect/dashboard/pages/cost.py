@@ -7,7 +7,7 @@ as ``wasmscope cost summary`` does, and :mod:`wasmscope.cost.recommend` sizes ea
 function. Past ``ctx.cost_rows`` invocations, the store groups them by what the sheet
 bills (function, bucket, the wall time rounded as the sheet rounds it, CPU time, peak
 memory, memory limit) and each shape is priced once, weighted by its count: exact,
-when there are at most ``ctx.cost_rows`` shapes. Else a function's rows are sampled
+when there are at most ``ctx.cost_shapes`` shapes. Else a function's rows are sampled
 (one in k, the same rows each time) and its sums scaled to the exact counts. The
 recommendations read the rows (sampled past the budget, with each function's extremes).
 The page says which.
@@ -36,7 +36,7 @@ __all__ = ["HEADROOM", "api", "chart_spec", "page", "sampling", "usd_series"]
 TOP_SERIES = 8  # functions charted (the rest is "(other)")
 TOP_ROWS = 50  # functions in the table
 TOP_RECOMMEND = 20  # functions with a recommendation
-REC_ROWS = 20_000  # rows of one function a recommendation is computed from
+REC_ROWS = 5_000  # rows of one function a recommendation is computed from (with its extremes)
 HEADROOM = 0.2
 FAILED_KEPT = ("out_of_memory", "out_of_fuel", "timeout")
 
@@ -198,7 +198,8 @@ async def _data(req: Request) -> dict[str, Any]:
     every = sampling(per_fn, budget)
     # Past the budget, the invocations grouped by what the sheet bills price the range
     # exactly when there are few such shapes (a rounded wall time: Lambda, Cloud Run).
-    shapes = await run(queries.cost_shapes, db, f, sheet.meter, sheet.rounding_ms * 1e6, budget) if every else None
+    shapes = (await run(queries.cost_shapes, db, f, sheet.meter, sheet.rounding_ms * 1e6, req.ctx.cost_shapes)
+              if every else None)  # fmt: skip
     arrow = await run(queries.cost_columns, db, f, every)
     extremes = await run(queries.cost_extremes, db, f, sorted(every)) if every else None
     counts = {(fn, t): n for fn, t, n in counted} if every else None
