@@ -34,7 +34,9 @@ Receive, keep and show the telemetry of WebAssembly functions, in one process:
   - the dashboard on the same port as OTLP/HTTP: functions (rate, errors,
     p50/p95/p99, cold starts, outcomes), function detail (latency, fuel and
     memory against their limits, top traps by frame), invocation search, traces
-    with the guest's stack and output, modules, profiles, live tail, metrics;
+    with the guest's stack and output, modules, profiles, live tail, metrics,
+    security events, and cost (per function and over time under --price, with
+    right-sizing recommendations);
   - /metrics: the collector's own counters in the Prometheus text format.
 
 Point any sender at it: `wasmscope run/serve/profile --otlp
@@ -59,6 +61,7 @@ examples:
   wasmscope collect --store clickhouse://ch:8123/otel --no-receiver   a dashboard over tables an
                                                                    OpenTelemetry Collector fills
   WASMSCOPE_TOKEN=$(openssl rand -hex 16) wasmscope collect --host 0.0.0.0   reachable from the LAN
+  wasmscope collect --price cloud-run               the Cost page priced as Cloud Run by default
 
 the data folder (--data): $XDG_DATA_HOME/wasmscope/collect, else
 ~/.local/share/wasmscope/collect. One process owns it at a time; a second
@@ -71,6 +74,7 @@ exit status:
 """
 
 TOKEN_ENV = "WASMSCOPE_TOKEN"
+DEFAULT_PRICE = "aws-lambda-x86"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -87,6 +91,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cluster", metavar="NAME", help="with --store: create the tables ON CLUSTER NAME, replicated")
     g.add_argument("--retention", metavar="DURATION", help="keep data this long (a TTL: 7d, 48h, 30m; default: forever)")
     g.add_argument("--max-disk", metavar="SIZE", help="drop the oldest days first past this size on disk (e.g. 5GiB)")
+    g = p.add_argument_group("dashboard")
+    g.add_argument("--price", metavar="SHEET", default=DEFAULT_PRICE,
+                   help=f"the Cost page's price sheet: a shipped one or FILE.toml (default {DEFAULT_PRICE}; "
+                        "the page's ?price= picks another shipped one)")  # fmt: skip
     g = p.add_argument_group("logging")
     g.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info", help="log level (default info)")
 
@@ -155,7 +163,29 @@ def check_options(args: argparse.Namespace) -> dict[str, Any]:
         raise CommandError(str(exc), EXIT_USAGE) from None
     if max_disk is not None and max_disk <= 0:
         raise CommandError(f"--max-disk {args.max_disk}: expected a size above 0", EXIT_USAGE)
-    return {"token": token, "retention": retention, "max_disk": max_disk}
+    return {"token": token, "retention": retention, "max_disk": max_disk, "price": check_price(args.price)}
+
+
+def check_price(price: str) -> str:
+    """``--price``: a shipped sheet's name is taken as it is (numpy, the cost extra, is
+    only needed once the Cost page is opened); a file is read now, so that a bad sheet
+    stops the start (exit 2) rather than the page."""
+    import re
+    from importlib import resources
+
+    from wasmscope.errors import UsageError
+
+    if re.fullmatch(r"[a-z0-9][a-z0-9-]*", price) and (
+        resources.files("wasmscope.cost").joinpath("data", "prices", f"{price}.toml").is_file()
+    ):
+        return price
+    try:
+        from wasmscope.cost.prices import load_price_sheet
+
+        load_price_sheet(price)
+    except UsageError as exc:
+        raise CommandError(f"--price {price}: {exc}", EXIT_USAGE) from None
+    return price
 
 
 def _missing_extra(exc: ImportError) -> CommandError:

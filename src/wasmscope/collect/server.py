@@ -80,6 +80,7 @@ class Collector:
         retention: float | None = None,
         max_disk: int | None = None,
         log_level: str = "info",
+        price: str = "aws-lambda-x86",
     ) -> None:
         from wasmscope.collect.dashboard import Dashboard
         from wasmscope.collect.receiver.grpc import GrpcReceiver
@@ -110,7 +111,7 @@ class Collector:
                     self.grpc = GrpcReceiver(self.writer, host, grpc_port, token=token, counters=self.counters)
             self.metrics = CollectorMetrics(self.store, counters=self.counters if receiver else None, writer=self.writer)
             self.app = CollectApp(
-                dashboard=Dashboard(self.store, token=token), receiver=http_receiver,
+                dashboard=Dashboard(self.store, token=token, price=price), receiver=http_receiver,
                 metrics=self.metrics.render, token=token,
             )  # fmt: skip
         except BaseException:

@@ -139,7 +139,7 @@ def test_every_page_in_chromium(server: str, seeded: Scenario, store: Store) -> 
                                (f"/modules/{xss.sha256}", "09-module-xss"), ("/profiles", "10-profiles"),
                                ("/explore?name=faas.invocations&kind=sum", "12-metrics"),
                                ("/explore?name=faas.invoke_duration&kind=histogram", "13-metrics-histogram"),
-                               ("/store", "14-store")]:  # fmt: skip
+                               ("/store", "14-store"), ("/cost", "16-cost")]:  # fmt: skip
                 page.goto(server + path)
                 _check(page, watch, name)
             page.goto(server + "/profiles")

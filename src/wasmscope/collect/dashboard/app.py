@@ -42,7 +42,10 @@ class Dashboard:
     """The dashboard over ``store`` as an ASGI application.
 
     ``token`` turns the login on; ``clock`` gives "now" for relative ranges (tests
-    inject one); ``pages`` defaults to every registered page.
+    inject one); ``pages`` defaults to every registered page; ``price`` is the Cost
+    page's default price sheet (a shipped name or a TOML path) and ``cost_rows`` the
+    most invocations it prices one by one (beyond, the billed shapes, at most
+    ``cost_shapes`` of them, else a sample).
     """
 
     def __init__(
@@ -54,10 +57,14 @@ class Dashboard:
         pages: tuple[Page, ...] = PAGES,
         live_poll: float = 0.5,
         live_lifetime: float = 30.0,
+        price: str = "aws-lambda-x86",
+        cost_rows: int = 200_000,
+        cost_shapes: int = 1_000_000,
     ) -> None:
         self.auth = Auth(token)
         self.ctx = Context(store=store, clock=clock, pages=pages, live_poll=live_poll,
-                           live_lifetime=live_lifetime)  # fmt: skip
+                           live_lifetime=live_lifetime, price=price, cost_rows=cost_rows,
+                           cost_shapes=cost_shapes)  # fmt: skip
         self._static = STATIC.resolve()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -61,6 +61,10 @@ class Db:
         """Run ``sql`` with ``{db}`` replaced by the database name."""
         return self.backend.query(sql.replace("{db}", self.name), params)
 
+    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        """:meth:`query` with the result as an Arrow table (per-invocation columns)."""
+        return self.backend.query_arrow(sql.replace("{db}", self.name), params)
+
 
 def _environment() -> jinja2.Environment:
     try:
@@ -89,6 +93,13 @@ class Context:
     pages: tuple[Page, ...] = ()
     live_poll: float = 0.5
     live_lifetime: float = 30.0
+    #: The Cost page's price sheet when the URL names none: a shipped sheet's name or a
+    #: TOML file (``wasmscope collect --price``).
+    price: str = "aws-lambda-x86"
+    #: The most invocations the Cost page prices one by one; beyond, a sample.
+    cost_rows: int = 200_000
+    #: The most billed shapes (invocations grouped by what the sheet bills) it prices.
+    cost_shapes: int = 1_000_000
     env: jinja2.Environment = field(default_factory=_environment)
     _ours: frozenset[str] = frozenset()
 

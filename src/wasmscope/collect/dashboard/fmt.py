@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["FILTERS", "bytes_", "duration", "num", "pct", "rate", "ts"]
+__all__ = ["FILTERS", "bytes_", "duration", "num", "pct", "rate", "ts", "usd"]
 
 
 def duration(ns: Any) -> str:
@@ -85,6 +86,22 @@ def ts(value: Any, precise: bool = False) -> str:
     return str(value)
 
 
+def usd(value: Any) -> str:
+    """US dollars with three significant digits below a cent, never in exponent form
+    ("$0.00000210", "$0.0123", "$1,234.56")."""
+    if value is None or value != value:  # None or NaN
+        return "–"
+    x = float(value)
+    if x == 0:
+        return "$0"
+    sign = "-" if x < 0 else ""
+    x = abs(x)
+    if x >= 1:
+        return f"{sign}${x:,.2f}"
+    digits = min(max(2 - math.floor(math.log10(x)), 2), 14)
+    return f"{sign}${x:.{digits}f}"
+
+
 def short(text: Any, n: int = 12) -> str:
     s = str(text or "")
     return s if len(s) <= n else s[:n] + "…"
@@ -98,4 +115,5 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "rate": rate,
     "ts": ts,
     "short": short,
+    "usd": usd,
 }

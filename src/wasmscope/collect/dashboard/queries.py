@@ -838,3 +838,121 @@ def table_rows(db: Db) -> list[dict[str, Any]]:
 
 def nonempty(values: Sequence[Any]) -> bool:
     return any(v for v in values)
+
+
+# --- Cost --------------------------------------------------------------------------------------
+#: The per-invocation columns the Cost page prices (those of ``wasmscope cost``'s store
+#: reader, :func:`wasmscope.cost.records.table_from_arrow`).
+COST_COLUMNS = ("Function, ModuleSha256, ModuleName, Outcome, Timestamp, Duration, CpuTime, Fuel, FuelLimit, "
+                "MemoryPeak, MemoryLimit")  # fmt: skip
+
+
+def cost_counts(db: Db, f: Filters) -> list[tuple[str, int, int]]:
+    """``(function, bucket start in seconds, invocations)`` of the range, in ``f.step``
+    buckets: the exact counts a sample is scaled to."""
+    src = src_of(db)
+    where, params = _where(src, f)
+    rows = db.query(
+        f"""
+        SELECT {src.fn} AS function, intDiv(toUnixTimestamp(Timestamp), {{step:UInt32}}) * {{step:UInt32}} AS t,
+               count() AS n
+        FROM {db.invocations}
+        WHERE {src.inv} AND {where}
+        GROUP BY function, t ORDER BY function, t
+        """,
+        {**params, "step": f.step},
+    ).rows
+    return [(str(fn), int(t), int(n)) for fn, t, n in rows]
+
+
+def cost_columns(db: Db, f: Filters, every: dict[str, int] | None = None) -> Any:
+    """The per-invocation columns of the range as an Arrow table; ``every``: keep one
+    in ``k`` invocations of those functions (by a hash of the row: the same rows each
+    time), every invocation of the others."""
+    src = src_of(db)
+    where, params = _where(src, f)
+    if every:
+        names = sorted(every)
+        where += (" AND cityHash64(Timestamp, Duration, MemoryPeak) % "
+                  "transform(toString(Function), {c_names:Array(String)}, {c_every:Array(UInt64)}, toUInt64(1)) = 0")  # fmt: skip
+        params.update({"c_names": names, "c_every": [every[n] for n in names]})
+    return db.query_arrow(
+        f"SELECT {COST_COLUMNS} FROM {db.invocations} WHERE {src.inv} AND {where}"
+        " SETTINGS output_format_arrow_low_cardinality_as_dictionary = 1",
+        params,
+    )
+
+
+def peak_histograms(db: Db, f: Filters, functions: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
+    """Per function of ``functions``: its peak memory in log2 buckets, as
+    :func:`log2_histogram` gives them."""
+    if not functions:
+        return {}
+    src = src_of(db)
+    where, params = _where(src, f)
+    rows = db.query(
+        f"""
+        SELECT {src.fn} AS function, if(v <= 0, -1, toInt32(floor(log2(v)))) AS k, count() AS n
+        FROM (SELECT {src.fn}, {src.memory} AS v FROM {db.invocations}
+              WHERE {src.inv} AND {where} AND v IS NOT NULL AND has({{c_fns:Array(String)}}, toString({src.fn})))
+        GROUP BY function, k ORDER BY function, k
+        """,
+        {**params, "c_fns": list(functions)},
+    ).rows
+    out: dict[str, list[tuple[int, int]]] = {}
+    for fn, k, n in rows:
+        out.setdefault(str(fn), []).append((int(k), int(n)))
+    return out
+
+
+def cost_extremes(db: Db, f: Filters, functions: Sequence[str]) -> Any:
+    """For sampled functions, the rows a recommendation must see whatever the sample:
+    each one's largest peak memory, fuel and duration, and up to 100 of each failure
+    that bounds a limit (out of memory, out of fuel, timeout)."""
+    src = src_of(db)
+    where, params = _where(src, f)
+    where += f" AND has({{c_fns:Array(String)}}, toString({src.fn}))"
+    params["c_fns"] = list(functions)
+    base = f"SELECT {COST_COLUMNS} FROM {db.invocations} WHERE {src.inv} AND {where}"
+    # a row at each maximum, found by the maxima (a sort of every row per function is slower)
+    parts = [f"{base} AND ({src.fn}, {column}) IN (SELECT {src.fn}, max({column}) FROM {db.invocations}"
+             f" WHERE {src.inv} AND {where} GROUP BY {src.fn}) LIMIT 1 BY Function"
+             for column in ("MemoryPeak", "Fuel", "Duration")]  # fmt: skip
+    parts.append(f"{base} AND Outcome IN ('out_of_memory', 'out_of_fuel', 'timeout') LIMIT 100 BY Function, Outcome")
+    return db.query_arrow(
+        " UNION ALL ".join(f"SELECT * FROM ({p})" for p in parts)
+        + " SETTINGS output_format_arrow_low_cardinality_as_dictionary = 1",
+        params,
+    )
+
+
+def cost_shapes(db: Db, f: Filters, meter: str, rounding_ns: float, limit: int) -> Any | None:
+    """The invocations of the range grouped by function, bucket of ``f.step`` and what a
+    price sheet of ``meter`` bills (the wall time rounded up to whole ``rounding_ns`` as
+    the sheet rounds it, the CPU time, the peak memory, the memory limit), with their
+    count ``N``; an unknown value is 0, as the store has it. None when there are more
+    than ``limit`` such shapes (the caller then prices rows)."""
+    src = src_of(db)
+    where, params = _where(src, f)
+    if meter == "cpu-time":
+        wall, cpu, peak = "0", "CpuTime", "toUInt64(0)"
+    else:
+        wall = "Duration"
+        if rounding_ns > 0:  # as prices.py rounds: the quotient to 1e-6 first, then up
+            wall = "toUInt64(ceil(round(Duration / {c_step:Float64}, 6)) * {c_step:Float64})"
+            params["c_step"] = rounding_ns
+        cpu = "toFloat64(0)"
+        peak = "MemoryPeak" if meter == "observed-memory-time" else "toUInt64(0)"
+    data = db.query_arrow(
+        f"""
+        SELECT {src.fn} AS Function, intDiv(toUnixTimestamp(Timestamp), {{step:UInt32}}) * {{step:UInt32}} AS T,
+               {wall} AS Duration, {cpu} AS CpuTime, {peak} AS MemoryPeak, MemoryLimit, count() AS N
+        FROM {db.invocations}
+        WHERE {src.inv} AND {where}
+        GROUP BY Function, T, Duration, CpuTime, MemoryPeak, MemoryLimit
+        LIMIT {{limit:UInt32}}
+        SETTINGS output_format_arrow_low_cardinality_as_dictionary = 1
+        """,
+        {**params, "step": f.step, "limit": limit + 1},
+    )
+    return None if data.num_rows > limit else data

@@ -35,6 +35,7 @@ class Page:
 
 def _pages() -> tuple[Page, ...]:
     from wasmscope.collect.dashboard.pages import (
+        cost,
         function,
         functions,
         invocations,
@@ -60,6 +61,8 @@ def _pages() -> tuple[Page, ...]:
         Page("/live/stream", "Live tail (events)", live.stream),
         Page("/security", "Security", security.page, nav=35),
         Page("/api/security", "Security (JSON)", security.api),
+        Page("/cost", "Cost", cost.page, nav=37),
+        Page("/api/cost", "Cost (JSON)", cost.api),
         Page("/modules", "Modules", modules.page, nav=40),
         Page("/modules/", "Module", modules.detail, prefix=True, section="/modules"),
         Page("/api/modules", "Modules (JSON)", modules.api),
