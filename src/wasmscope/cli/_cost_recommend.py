@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.cli import EXIT_OK, EXIT_USAGE, CommandError
+from wasmscope.cli.render import bytes_text, seconds_text, usd
 
 if TYPE_CHECKING:
     from wasmscope.cli.render import Style
@@ -243,20 +244,14 @@ def _limit(n: int | None) -> str:
 
 
 def _ms(x: float | None) -> str:
-    from wasmscope.cli.cost import seconds_text
-
     return "-" if x is None else seconds_text(x)
 
 
 def _usd(x: float | None) -> str:
-    from wasmscope.cli.cost import usd
-
     return usd(x)
 
 
 def _bytes(x: float | None) -> str:
-    from wasmscope.cli.cost import bytes_text
-
     return "-" if x is None else bytes_text(x)
 
 

@@ -17,6 +17,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from wasmscope.cli import EXIT_OK, EXIT_USAGE, CommandError
+from wasmscope.cli.render import bytes_text, count_text, duration_text, seconds_text, usd
 
 if TYPE_CHECKING:
     from wasmscope.cli.render import Style
@@ -62,6 +63,14 @@ exit status:
 
 _SUFFIX = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "b": 1e9, "B": 1e9, "G": 1e9}
 _PER = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
+
+
+_METRIC_TABLES = (
+    ("wall", "wall time", seconds_text, ""),
+    ("cpu", "CPU time", seconds_text, "no CPU time in the records"),
+    ("fuel", "fuel", count_text, "not metered (wasmscope run --fuel N, or a route's fuel limit)"),
+    ("peak_memory", "peak memory", bytes_text, "not observed"),
+)
 
 
 def parse_count(text: str, option: str) -> float:
@@ -187,63 +196,6 @@ def _run_summary(args: argparse.Namespace) -> int:
 
 
 # -- the human table ----------------------------------------------------------------------
-
-
-def seconds_text(x: float) -> str:
-    if not math.isfinite(x):
-        return "-"
-    if x < 1e-3:
-        return f"{x * 1e6:.0f} µs"
-    if x < 1:
-        return f"{x * 1e3:.2f} ms" if x < 0.01 else f"{x * 1e3:.1f} ms"
-    return f"{x:.2f} s"
-
-
-def count_text(x: float) -> str:
-    if not math.isfinite(x):
-        return "-"
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if x >= size:
-            return f"{x / size:.3g}{unit}"
-    return f"{x:.0f}"
-
-
-def bytes_text(x: float) -> str:
-    from wasmscope.cli.render import human_bytes
-
-    return human_bytes(x) if math.isfinite(x) else "-"
-
-
-def usd(x: float | None) -> str:
-    """``$12.34``, ``$0.0420``, ``$0.000000201`` (three significant digits below a cent)."""
-    if x is None or not math.isfinite(x):
-        return "-"
-    if x == 0:
-        return "$0"
-    if x >= 1:
-        return f"${x:,.2f}"
-    if x >= 0.01:
-        return f"${x:.4f}"
-    digits = -math.floor(math.log10(x)) + 2
-    return f"${x:.{digits}f}"
-
-
-def duration_text(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
-_METRIC_TABLES = (
-    ("wall", "wall time", seconds_text, ""),
-    ("cpu", "CPU time", seconds_text, "no CPU time in the records"),
-    ("fuel", "fuel", count_text, "not metered (wasmscope run --fuel N, or a route's fuel limit)"),
-    ("peak_memory", "peak memory", bytes_text, "not observed"),
-)
 
 
 def render_summary(summary: Summary, style: Style, *, source: str | None = None, title: str = "wasmscope cost") -> str:

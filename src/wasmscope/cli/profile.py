@@ -16,7 +16,6 @@ written; 130 when interrupted).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,17 +286,9 @@ class PricedRun:
         }  # fmt: skip
 
 
-def usd_text(x: float) -> str:
-    """USD to three significant digits, without exponents: ``$0.00000104``, ``$1.04``."""
-    if x == 0:
-        return "$0"
-    if abs(x) >= 1:
-        return f"${x:,.2f}"
-    digits = max(2, 2 - math.floor(math.log10(abs(x))))
-    return f"${x:.{digits}f}"
-
-
 def _render_cost_lines(cost: PricedRun, style: Style) -> list[str]:
+    from wasmscope.profile.model import usd_text
+
     memory = f", {cost.memory_mb:g} MB" if cost.memory_mb is not None else ""
     lines = [
         f"  cost         {usd_text(cost.usd)} per invocation, {usd_text(cost.usd * 1e6)} per million "
@@ -319,6 +310,7 @@ def _cost_table(prof: Profile, cost: PricedRun, top: int) -> Table:
     self % is the share of the billed samples (the buckets included), so it sums to
     100 with the buckets' rows."""
     from wasmscope.cli.render import Column, Table, fmt_int
+    from wasmscope.profile.model import usd_text
 
     totals = prof.total_samples_by_function()
     billed = prof.total_samples

@@ -7,6 +7,7 @@ empty) and ``TERM`` is not ``dumb``; see https://no-color.org.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -19,10 +20,15 @@ __all__ = [
     "ProgressBar",
     "Style",
     "Table",
+    "bytes_text",
+    "count_text",
+    "duration_text",
     "fmt_int",
     "human_bytes",
     "percent",
+    "seconds_text",
     "shorten",
+    "usd",
 ]
 
 _UNITS = ("KiB", "MiB", "GiB", "TiB")
@@ -216,3 +222,51 @@ class ProgressBar:
             except (OSError, ValueError):
                 pass
             self._drawn = False
+
+
+# -- cost figures (cost summary, recommend) --------------------------------------------
+def seconds_text(x: float) -> str:
+    if not math.isfinite(x):
+        return "-"
+    if x < 1e-3:
+        return f"{x * 1e6:.0f} µs"
+    if x < 1:
+        return f"{x * 1e3:.2f} ms" if x < 0.01 else f"{x * 1e3:.1f} ms"
+    return f"{x:.2f} s"
+
+
+def count_text(x: float) -> str:
+    if not math.isfinite(x):
+        return "-"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= size:
+            return f"{x / size:.3g}{unit}"
+    return f"{x:.0f}"
+
+
+def bytes_text(x: float) -> str:
+    return human_bytes(x) if math.isfinite(x) else "-"
+
+
+def usd(x: float | None) -> str:
+    """``$12.34``, ``$0.0420``, ``$0.000000201`` (three significant digits below a cent)."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    if x == 0:
+        return "$0"
+    if x >= 1:
+        return f"${x:,.2f}"
+    if x >= 0.01:
+        return f"${x:.4f}"
+    digits = -math.floor(math.log10(x)) + 2
+    return f"${x:.{digits}f}"
+
+
+def duration_text(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

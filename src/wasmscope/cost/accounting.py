@@ -16,22 +16,20 @@ does): the record goes to the account, then to the real telemetry, if any.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import struct
 import threading
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from wasmscope.gateway.tap import TelemetryTap
 
 if TYPE_CHECKING:
     from wasmscope.cost.records import UsageTable
-    from wasmscope.guard.findings import Finding
     from wasmscope.runtime.record import InvocationRecord
 
 __all__ = ["UsageAccount", "UsageTap"]
 
-log = logging.getLogger("wasmscope.gateway")
 
 _NAN = float("nan")
 
@@ -143,33 +141,14 @@ class UsageAccount:
                 f.write(json.dumps(doc, separators=(",", ":")) + "\n")
 
 
-class UsageTap:
-    """Stands in for the gateway's ``telemetry``: adds each record to the account, then
-    hands it to the real telemetry (if any), whose answer it returns."""
+class UsageTap(TelemetryTap):
+    """Adds each record to the account (see :class:`~wasmscope.gateway.tap.TelemetryTap`)."""
+
+    what = "usage accounting"
 
     def __init__(self, inner: Any, account: UsageAccount) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.account = account
 
-    def record_invocation(self, record: InvocationRecord, parent: str | None = None, **kwargs: Any) -> Any:
-        try:
-            self.account.add(record)
-        except Exception as exc:  # accounting never fails a request
-            log.warning("serve: usage accounting failed for invocation %s: %s", record.invocation_id, exc)
-        if self._inner is None:
-            return None
-        return self._inner.record_invocation(record, parent=parent, **kwargs)
-
-    def emit_findings(self, record: InvocationRecord, findings: Sequence[Finding], **kwargs: Any) -> int:
-        if self._inner is None:
-            return 0
-        return int(self._inner.emit_findings(record, findings, **kwargs))
-
-    def invocation_span(self, invocation_id: str) -> Any:
-        return None if self._inner is None else self._inner.invocation_span(invocation_id)
-
-    def __getattr__(self, name: str) -> Any:
-        inner = self.__dict__.get("_inner")
-        if inner is None:
-            raise AttributeError(name)
-        return getattr(inner, name)
+    def observe(self, record: InvocationRecord) -> None:
+        self.account.add(record)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from wasmscope._asgi import ASGIApp, Message, Receive, Scope, Send
 from wasmscope.errors import UsageError
+from wasmscope.gateway.tap import TelemetryTap
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -215,39 +216,21 @@ def forget_dead_processes(multiprocess_dir: str) -> list[int]:
     return gone
 
 
-class _Tap:
-    """Stands in for the gateway's ``telemetry``: hands each record to the metrics,
-    then to the real telemetry (if any), whose answer (the trace id) it returns."""
+class _Tap(TelemetryTap):
+    """Hands each record and the guard's findings to the metrics (see
+    :class:`~wasmscope.gateway.tap.TelemetryTap`)."""
+
+    what = "metrics"
 
     def __init__(self, inner: Any, metrics: Metrics) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._metrics = metrics
 
-    def record_invocation(self, record: InvocationRecord, parent: str | None = None, **kwargs: Any) -> Any:
-        try:
-            self._metrics.observe_record(record)
-        except Exception as exc:  # metrics never fail a request
-            log.warning("serve: metrics failed for invocation %s: %s", record.invocation_id, exc)
-        if self._inner is None:
-            return None
-        return self._inner.record_invocation(record, parent=parent, **kwargs)
+    def observe(self, record: InvocationRecord) -> None:
+        self._metrics.observe_record(record)
 
-    def emit_findings(self, record: InvocationRecord, findings: Sequence[Finding], **kwargs: Any) -> int:
-        try:
-            self._metrics.observe_findings(record, findings)
-        except Exception as exc:  # metrics never fail a request
-            log.warning("serve: metrics failed for invocation %s: %s", record.invocation_id, exc)
-        if self._inner is None:
-            return 0
-        return int(self._inner.emit_findings(record, findings, **kwargs))
-
-    def invocation_span(self, invocation_id: str) -> Any:
-        return None if self._inner is None else self._inner.invocation_span(invocation_id)
-
-    def __getattr__(self, name: str) -> Any:
-        if self._inner is None:
-            raise AttributeError(name)
-        return getattr(self._inner, name)
+    def observe_findings(self, record: InvocationRecord, findings: Sequence[Finding]) -> None:
+        self._metrics.observe_findings(record, findings)
 
 
 class MetricsMiddleware:

@@ -352,7 +352,7 @@ class Profile:
         info = "width = share of samples; exact call counts from the module's own counters"
         if cost_usd is not None:
             if title is None:
-                text_title += f", {_usd(cost_usd)} per invocation"
+                text_title += f", {usd_text(cost_usd)} per invocation"
             info = (
                 "colour = the function's self cost (pale: none, deep red: the costliest); "
                 "width = share of samples, and of the cost"
@@ -388,9 +388,9 @@ class Profile:
                     tip += f", {counts[node.index]:,} calls in the run"
             if cost_usd is not None:
                 billed_share = node.count / (self.total_samples or 1)
-                tip += f"; {_usd(billed_share * cost_usd)} with its callees"
+                tip += f"; {usd_text(billed_share * cost_usd)} with its callees"
                 if node.index is not None:
-                    tip += f", {_usd(self_usd.get(node.index, 0.0))} self (the whole function)"
+                    tip += f", {usd_text(self_usd.get(node.index, 0.0))} self (the whole function)"
                 fill = _heat(heat.get(node.index, 0.0)) if node.index is not None else "rgb(200,200,200)"
             else:
                 fill = _color(name, node.index, self.n_imported)
@@ -481,7 +481,7 @@ def _heat(t: float) -> str:
     return f"rgb({r},{g},{b})"
 
 
-def _usd(x: float) -> str:
+def usd_text(x: float) -> str:
     """USD to three significant digits, without exponents: ``$0.00000104``."""
     if x == 0:
         return "$0"
