@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
+from tests.cost._guests import BuildUnavailable, build_guests
 from wasmscope.runtime import Runtime
 from wasmscope.runtime.limits import Limits
 from wasmscope.runtime.record import InvocationRecord
@@ -59,3 +60,18 @@ def records(runtime: Runtime, work_wasm: Path) -> list[InvocationRecord]:
         args = [] if n is None else [n, pages]
         out.append(runtime.invoke(work_wasm, func, args))
     return out
+
+
+# The C guests of recommend and calibrate (tests/cost/guests), and a runtime for them.
+@pytest.fixture(scope="module")
+def guests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    try:
+        return build_guests(tmp_path_factory.mktemp("guests"))
+    except BuildUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    with Runtime(cache_dir=tmp_path_factory.mktemp("cache")) as runtime:
+        yield runtime

@@ -5,13 +5,12 @@ to fit is said so; bad input gives clear errors."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.cost._guests import BuildUnavailable, build_guests
 from wasmscope.cli import main
 from wasmscope.cost.calibrate import POOR_R2, calibrate, fit_module
 from wasmscope.cost.records import UsageTable
@@ -19,20 +18,6 @@ from wasmscope.errors import UsageError
 from wasmscope.runtime import Limits, RunOptions, Runtime
 from wasmscope.runtime.host_calls import AuditSettings
 from wasmscope.runtime.record import InvocationRecord
-
-
-@pytest.fixture(scope="module")
-def guests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    try:
-        return build_guests(tmp_path_factory.mktemp("guests"))
-    except BuildUnavailable as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    with Runtime(cache_dir=tmp_path_factory.mktemp("cache")) as runtime:
-        yield runtime
 
 
 def runs(rt: Runtime, wasm: Path, argvs: Sequence[Sequence[str]], *, fuel: int | None = 10**12) -> list[InvocationRecord]:

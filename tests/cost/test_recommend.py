@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.cost._guests import BuildUnavailable, build_guests
 from wasmscope.cli import main
 from wasmscope.cost import _throttle
 from wasmscope.cost.prices import load_price_sheet
@@ -23,20 +22,6 @@ from wasmscope.runtime.host_calls import AuditSettings
 from wasmscope.runtime.record import InvocationRecord
 
 LAMBDA = load_price_sheet("aws-lambda-x86")
-
-
-@pytest.fixture(scope="module")
-def guests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    try:
-        return build_guests(tmp_path_factory.mktemp("guests"))
-    except BuildUnavailable as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    with Runtime(cache_dir=tmp_path_factory.mktemp("cache")) as runtime:
-        yield runtime
 
 
 def runs(rt: Runtime, wasm: Path, argvs: Sequence[Sequence[str]], *, memory_mb: int | None, fuel: int | None = 10**12) -> list[InvocationRecord]:
