@@ -19,6 +19,7 @@ One 32-bit memory of its own, exported as ``wasmscope:audit``, little-endian::
     72   i64 open_fds      successful path_open/sock_accept minus fd_close
     80   i64 open_fds_peak
     88   u64 limit[4]      calls, random_bytes, output_bytes, open_fds (host; all ones: none)
+    120  u64 max_sleep_ns  a poll_oneoff clock wait longer than it is cut to it (host; 0: none)
     128  scratch record    (a CHECK call's record when the ring takes none)
     actions_offset   u8 action[n]       per audited function (host)
     counters_offset  u64 counter[n]     calls per audited function
@@ -66,6 +67,7 @@ HEAD, TAIL, DROPPED, MASK, MODE = 0, 8, 16, 24, 28
 DENY_ERRNO, OVER_ACTION, MAX_PATH, KILLED = 32, 36, 40, 44
 CALLS, RANDOM, OUTPUT, OPEN, OPEN_PEAK = 48, 56, 64, 72, 80
 LIMITS = 88  # four u64: calls, random, output, open
+MAX_SLEEP = 120
 SCRATCH = 128
 
 MODE_RECORD = 1

@@ -113,7 +113,7 @@ from wasmscope.instrument.wasi_preview1 import MODULES, PREVIEW1, WasiFunc
 
 __all__ = ["AUDIT_PASS_VERSION", "Audited", "audit"]
 
-AUDIT_PASS_VERSION = 4  # 4: the C stack pointer exported
+AUDIT_PASS_VERSION = 5  # 4: the C stack pointer exported; 5: sleeps cut to max_sleep_ns
 """Bumped whenever the pass's output for a given input changes (cache key)."""
 
 PAGE = 65536
@@ -344,6 +344,45 @@ class _Thunk:
             (op.END,),
         ]  # fmt: skip
 
+    def clamp_sleep(self) -> list[Instruction]:
+        """poll_oneoff: each relative clock subscription longer than ``max_sleep_ns``
+        (header; 0: none) is cut to it in the guest's memory before the call, so a sleep
+        ends by the run's timeout and the watchdog can stop the guest (it cannot reach
+        into a host call). Only when the subscriptions are in bounds."""
+        g = self.g
+        if self.spec is None or self.spec.name != "poll_oneoff" or g is None:
+            return []
+        sub, end = 48, [(op.LOCAL_GET, 0), (op.LOCAL_GET, 2), (op.I32_CONST, 48), (op.I32_MUL,), (op.I32_ADD,)]
+        loop = [
+            (op.LOCAL_GET, 0), (op.LOCAL_SET, self.i),
+            (op.BLOCK, _BT_EMPTY),
+            (op.LOOP, _BT_EMPTY),
+            (op.LOCAL_GET, self.i), *end, (op.I32_GE_U,), (op.BR_IF, 1),
+            *self.if_(
+                [
+                    (op.LOCAL_GET, self.i), (op.I32_LOAD8_U, 0, 8, g), (op.I32_EQZ,),  # tag: clock
+                    (op.LOCAL_GET, self.i), (op.I32_LOAD16_U, 1, 40, g), (op.I32_CONST, 1), (op.I32_AND,),
+                    (op.I32_EQZ,), (op.I32_AND,),  # relative, not an absolute time
+                    (op.LOCAL_GET, self.i), (op.I64_LOAD, 3, 24, g), (op.LOCAL_GET, self.tmp), (op.I64_GT_U,),
+                    (op.I32_AND,),
+                ],
+                [(op.LOCAL_GET, self.i), (op.LOCAL_GET, self.tmp), (op.I64_STORE, 3, 24, g)],
+            ),
+            (op.LOCAL_GET, self.i), (op.I32_CONST, sub), (op.I32_ADD,), (op.LOCAL_SET, self.i),
+            (op.BR, 0),
+            (op.END,),
+            (op.END,),
+        ]  # fmt: skip
+        length = [(op.LOCAL_GET, 2), (op.I64_EXTEND_I32_U,), (op.I64_CONST, 48), (op.I64_MUL,)]
+        return [
+            *self.ld64(L.MAX_SLEEP), (op.LOCAL_SET, self.tmp),
+            *self.if_(
+                [(op.LOCAL_GET, self.tmp), (op.I64_CONST, 0), (op.I64_NE,),
+                 *self.fits([(op.LOCAL_GET, 0)], length), (op.I32_AND,)],
+                loop,
+            ),
+        ]  # fmt: skip
+
     def results_of_denial(self) -> list[Instruction]:
         results = self.ft.results
         if results == (I32,):
@@ -509,6 +548,7 @@ class _Thunk:
             ]
         before, after = self.timed()
         call: list[Instruction] = [
+            *self.clamp_sleep(),
             *before,
             *((op.LOCAL_GET, p) for p in range(n)),
             (op.CALL, self.imp),

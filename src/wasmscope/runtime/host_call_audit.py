@@ -380,6 +380,9 @@ class AuditRun(InvocationObserver):
         # Not the counters and sums (44..88): a start function's calls are in them already.
         view[L.MASK : L.MASK + len(head)] = head
         view[L.LIMITS : L.LIMITS + len(limits)] = limits
+        timeout = inv.lim.timeout
+        if timeout is not None and timeout > 0:  # a sleep past the timeout is cut to it
+            _U64.pack_into(view, L.MAX_SLEEP, min(int(timeout * 1e9), _I64_MAX))
         table = _action_table(lay, s.actions)
         if table is not None:  # the memory starts zeroed: all ALLOW
             view[lay.actions_offset : lay.actions_offset + len(table)] = table
