@@ -33,7 +33,7 @@ from wasmscope.cost.summary import (
 )
 from wasmscope.errors import UsageError
 
-__all__ = ["summarize_store"]
+__all__ = ["billed_duration_sql", "summarize_store"]
 
 _Q = ", ".join(str(q) for q in QUANTILES)
 # (name, value, known when): the columns of the statistics, as wasmscope_invocations has them
@@ -62,6 +62,15 @@ WHERE {where}
 {"GROUP BY function" if grouped else ""}"""
 
 
+def billed_duration_sql(rounding_ns: float, param: str) -> tuple[str, dict[str, float]]:
+    """``Duration`` (ns) rounded up to whole ``rounding_ns`` as a price sheet rounds wall
+    time (``prices._rounded``: the quotient first rounded to 1e-6, then up), as SQL with
+    the step in the parameter ``param``; not rounded when ``rounding_ns`` is 0."""
+    if rounding_ns <= 0:
+        return "Duration", {}
+    return f"ceil(round(Duration / {{{param}:Float64}}, 6)) * {{{param}:Float64}}", {param: rounding_ns}
+
+
 def _cost_sql(source: str, where: str, sheet: PriceSheet) -> tuple[str, dict[str, Any]]:
     """The invocations grouped by what the sheet bills: (function, wall, cpu, peak, n),
     -1 for an unknown value; a dimension the meter does not read is 0."""
@@ -69,12 +78,8 @@ def _cost_sql(source: str, where: str, sheet: PriceSheet) -> tuple[str, dict[str
     if sheet.meter == "cpu-time":
         wall, cpu, peak = "0", "if(CpuTime > 0, CpuTime, -1)", "0"
     else:
-        if sheet.rounding_ms > 0:
-            # as the sheet rounds: up to whole steps, the quotient first rounded to 1e-6
-            wall = "ceil(round(Duration / {step:Float64}, 6)) * {step:Float64} / 1e9"
-            params["step"] = sheet.rounding_ms * 1e6
-        else:
-            wall = "Duration / 1e9"
+        duration, params = billed_duration_sql(sheet.rounding_ms * 1e6, "step")
+        wall = f"{duration} / 1e9"
         cpu = "0"
         peak = "if(MemoryPeak > 0, toFloat64(MemoryPeak), -1)" if sheet.meter == "observed-memory-time" else "0"
     sql = f"""

@@ -200,7 +200,7 @@ class GuardSession:
             shaped, findings = policy.shape(options, self.mode)
             if findings:
                 findings = self._first_time(findings)
-        settings = self._settings(shaped)
+        settings = self._settings(shaped.dirs)
         if shaped.audit is settings:  # asked for with audit_settings() already: no copy
             return shaped, findings
         return replace(shaped, audit=settings), findings
@@ -208,13 +208,7 @@ class GuardSession:
     def audit_settings(self, dirs: Sequence[DirSpec | str] = ()) -> AuditSettings:
         """The audit :meth:`prepare` gives a run with ``dirs`` (what a caller that builds
         its options per run passes at once, so that prepare need not copy them)."""
-        key = (tuple(dirs), self._ring)
-        found = self._settings_cache.get(key)
-        if found is not None:
-            return found
-        from wasmscope.runtime.options import RunOptions
-
-        return self._settings(RunOptions(dirs=dirs))
+        return self._settings(dirs)
 
     def _first_time(self, findings: list[Finding]) -> list[Finding]:
         """The shaping's findings not reported before by this session: how the run's
@@ -230,14 +224,17 @@ class GuardSession:
                     fresh.append(f)
         return fresh
 
-    def _settings(self, shaped: RunOptions) -> AuditSettings:
-        """The audit settings of a run with ``shaped``'s dirs, made once per dirs and
-        ring size: the same object each time, so the audit's tables are cached too."""
-        key = (tuple(shaped.dirs), self._ring)
+    def _settings(self, dirs: Sequence[DirSpec | str]) -> AuditSettings:
+        """The audit settings of a run with ``dirs``, made once per dirs and ring size:
+        the same object each time, so the audit's tables are cached too."""
+        key = (tuple(dirs), self._ring)
         found = self._settings_cache.get(key)
         if found is not None:
             return found
         from wasmscope.runtime.host_calls import AuditSettings
+        from wasmscope.runtime.options import RunOptions
+
+        shaped = RunOptions(dirs=dirs)  # the policy's audit reads the preopens only
 
         policy = self.config.policy
         settings = AuditSettings() if policy is None else policy.audit_settings(self.mode, shaped)

@@ -937,10 +937,11 @@ def cost_shapes(db: Db, f: Filters, meter: str, rounding_ns: float, limit: int) 
     if meter == "cpu-time":
         wall, cpu, peak = "0", "CpuTime", "toUInt64(0)"
     else:
-        wall = "Duration"
-        if rounding_ns > 0:  # as prices.py rounds: the quotient to 1e-6 first, then up
-            wall = "toUInt64(ceil(round(Duration / {c_step:Float64}, 6)) * {c_step:Float64})"
-            params["c_step"] = rounding_ns
+        from wasmscope.cost.store_summary import billed_duration_sql
+
+        duration, step = billed_duration_sql(rounding_ns, "c_step")
+        wall = f"toUInt64({duration})" if step else duration
+        params.update(step)
         cpu = "toFloat64(0)"
         peak = "MemoryPeak" if meter == "observed-memory-time" else "toUInt64(0)"
     data = db.query_arrow(
